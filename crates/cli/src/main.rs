@@ -1,0 +1,2 @@
+//! The `p2plab` binary (work in progress; see issue 2).
+fn main() {}

@@ -1,0 +1,1 @@
+//! p2plab topology model (work in progress; see issue 2).
