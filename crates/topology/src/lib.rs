@@ -20,15 +20,19 @@
 //! Each group holds one contiguous block (`prefix`, or allocated in declaration order from
 //! `address_plan.base`, default `10.0.0.0/8`); node `k` (1-based) of the group is named
 //! `<group>-<k>` (or takes the k-th explicit name) and gets the block's network address + `k`.
+//!
+//! The modules `check`, `diag`, `spans` and `units` are public so that other p2plab input files
+//! (experiments) report their errors and parse their units the same way.
 
 mod address;
-mod diag;
+pub mod check;
+pub mod diag;
 mod export;
 mod matrix;
 mod plan;
 mod raw;
-mod spans;
-mod units;
+pub mod spans;
+pub mod units;
 mod validate;
 
 pub use diag::{Diagnostic, Diagnostics};

@@ -2,33 +2,9 @@
 //! rejected. Values with units stay text here; `validate` turns them into numbers so that
 //! every bad value can be reported at once, each at its own position.
 
-use serde::{Deserialize, Deserializer};
+use crate::check::Text;
+use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// A scalar kept as text, whether YAML typed it as a string or a number (`loss: 0`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Text(pub String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Scalar {
-            S(String),
-            I(i64),
-            F(f64),
-        }
-        Ok(Text(
-            match Scalar::deserialize(d).map_err(|_| {
-                serde::de::Error::custom("expected a value such as `2mbit`, `30ms` or `1%`")
-            })? {
-                Scalar::S(s) => s,
-                Scalar::I(i) => i.to_string(),
-                Scalar::F(f) => f.to_string(),
-            },
-        ))
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,12 +3,12 @@
 //! its file, line, column and field path with a fix, before anything is returned.
 
 use crate::address;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::check::{known, syntax_error, Checker};
+use crate::diag::Diagnostics;
 use crate::matrix;
 use crate::plan::{Group, Node, Plan, Profile};
-use crate::raw::{RawTopology, Text};
-use crate::spans::Spans;
-use crate::units::{parse_loss, parse_rate, parse_time_us, UnitError};
+use crate::raw::RawTopology;
+use crate::units::{parse_loss, parse_rate, parse_time_us};
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,104 +18,12 @@ pub const DEFAULT_QUEUE_PACKETS: u32 = 1000;
 /// Address block the plan allocates from when the file gives none.
 pub const DEFAULT_BASE: &str = "10.0.0.0/8";
 
-struct Checker<'a> {
-    file: &'a Path,
-    spans: Spans,
-    errors: Vec<Diagnostic>,
-}
-
-impl Checker<'_> {
-    fn error(&mut self, path: &str, message: impl Into<String>, fix: impl Into<String>) {
-        let (line, column) = self.spans.find(path);
-        self.errors.push(Diagnostic {
-            file: self.file.to_path_buf(),
-            line,
-            column,
-            path: path.to_string(),
-            message: message.into(),
-            fix: fix.into(),
-        });
-    }
-
-    /// Parses an optional unit value, reporting a failure at `path`.
-    fn value<T>(
-        &mut self,
-        path: &str,
-        text: Option<&Text>,
-        parse: fn(&str) -> Result<T, UnitError>,
-        default: T,
-    ) -> T {
-        match text.map(|t| parse(&t.0)) {
-            None => default,
-            Some(Ok(v)) => v,
-            Some(Err((message, fix))) => {
-                self.error(path, message, fix);
-                default
-            }
-        }
-    }
-
-    fn name(&mut self, path: &str, kind: &str, name: &str) {
-        let ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !ok {
-            self.error(
-                path,
-                format!("{kind} name `{name}` is not a plain name"),
-                "use only letters, digits, `-`, `_` and `.`",
-            );
-        }
-    }
-}
-
-/// Lists known names for a fix message, shortened when there are many.
-fn known(names: impl Iterator<Item = String>) -> String {
-    let names: Vec<String> = names.collect();
-    let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
-    let more = if names.len() > 8 { ", ..." } else { "" };
-    format!("{}{more}", shown.join(", "))
-}
-
-/// Turns a serde_yaml_ng error into a diagnostic: its path, message and position.
-fn syntax_error(file: &Path, err: &serde_yaml_ng::Error) -> Diagnostic {
-    let text = err.to_string();
-    let text = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(m, _)| m);
-    let (path, message) = match text.split_once(": ") {
-        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
-        _ => (String::new(), text.to_string()),
-    };
-    let (line, column) = err.location().map_or((1, 1), |l| (l.line(), l.column()));
-    let fix = if message.starts_with("unknown field") {
-        "remove it or correct its spelling"
-    } else if message.starts_with("missing field") {
-        "add it"
-    } else {
-        "see the format in the README"
-    };
-    Diagnostic {
-        file: file.to_path_buf(),
-        line,
-        column,
-        path,
-        message,
-        fix: fix.into(),
-    }
-}
-
 /// Validates and plans the topology in `source`, read from `file` (matrix files are
 /// resolved relative to its folder).
 pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
     let raw: RawTopology =
         serde_yaml_ng::from_str(source).map_err(|e| Diagnostics(vec![syntax_error(file, &e)]))?;
-    let mut c = Checker {
-        file,
-        spans: Spans::of(source),
-        errors: Vec::new(),
-    };
+    let mut c = Checker::new(file, source);
 
     let profiles: Vec<Profile> = raw
         .profiles
@@ -337,9 +245,8 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
     apply_symmetric(n, &delay_entries, |i, v| delay_us[i] = v);
     apply_symmetric(n, &loss_entries, |i, v| pair_loss[i] = v);
 
-    if !c.errors.is_empty() {
-        c.errors.sort_by_key(|d| (d.file != file, d.line, d.column));
-        return Err(Diagnostics(c.errors));
+    if let Some(found) = c.take() {
+        return Err(found);
     }
 
     // Everything is valid: lay out the nodes.
@@ -391,8 +298,8 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
             nodes: start..nodes.len(),
         });
     }
-    if !c.errors.is_empty() {
-        return Err(Diagnostics(c.errors));
+    if let Some(found) = c.take() {
+        return Err(found);
     }
     let mut by_prefix: Vec<usize> = (0..n).collect();
     by_prefix.sort_unstable_by_key(|&g| groups[g].prefix.network());
