@@ -165,7 +165,7 @@ fn text_summarises_groups_and_fairness() {
         .collect();
     assert_eq!(
         fair,
-        ["leecher", "dsl", "3", "0.857", "0.408", "4", "0.865", "0.394"]
+        ["leecher", "dsl", "5", "3", "0.857", "0.408", "4", "0.865", "0.394"]
     );
 }
 
@@ -207,62 +207,44 @@ fn html_holds_the_charts_and_the_summary() {
         .starts_with("<!DOCTYPE html>"));
 }
 
-/// Runs `p2plab report` on a result directory with these CSV bodies; returns its stderr.
-fn error_for(processes: &str, metrics: &str) -> (String, tempfile::TempDir) {
+/// Runs `p2plab report` on a result directory with these CSV bodies and checks that it
+/// fails with the one line `<dir>/<file><rest>` on stderr.
+fn expect_error(processes: &str, metrics: &str, file: &str, rest: &str) {
     let tmp = tempfile::tempdir().unwrap();
     write_results(tmp.path(), processes, metrics);
     let out = report(tmp.path(), "json");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
-    (String::from_utf8(out.stderr).unwrap(), tmp)
+    let expected = format!("{}{rest}\n", tmp.path().join(file).display());
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), expected);
 }
 
 #[test]
 fn a_bad_row_names_file_line_and_column() {
-    let bad_exit = PROCESSES.replace(
-        "l2,leecher,dsl,10.0.1.2,103,2,22,exited,0,",
-        "l2,leecher,dsl,10.0.1.2,103,2,22,exited,zero,",
+    let l2 = "l2,leecher,dsl,10.0.1.2,103,2,22,exited,";
+    expect_error(
+        &PROCESSES.replace(&format!("{l2}0,"), &format!("{l2}zero,")),
+        METRICS,
+        "processes.csv",
+        ":5: column 9 `exit_code`: invalid digit found in string; fix the value or remove the row",
     );
-    let (err, dir) = error_for(&bad_exit, METRICS);
-    assert_eq!(
-        err,
-        format!(
-            "{}:5: column 9 `exit_code`: invalid digit found in string; fix the value or remove the row\n",
-            dir.path().join("processes.csv").display()
-        )
+    expect_error(
+        &PROCESSES.replace("killed,,15,2,1", "stopped,,15,2,1"),
+        METRICS,
+        "processes.csv",
+        ":3: column 8 `status`: `stopped` is not one of exited, killed, failed_to_start, running",
     );
-
-    let bad_status = PROCESSES.replace("killed,,15,2,1", "stopped,,15,2,1");
-    let (err, dir) = error_for(&bad_status, METRICS);
-    assert_eq!(
-        err,
-        format!(
-            "{}:3: column 8 `status`: `stopped` is not one of exited, killed, failed_to_start, running\n",
-            dir.path().join("processes.csv").display()
-        )
+    expect_error(
+        &PROCESSES.replace("10.0.2.2,107,2,8", "10.0.2.2,107,9,8"),
+        METRICS,
+        "processes.csv",
+        ":10: column 7 `end_s`: 8 is before start_s 9; times are seconds since the run started",
     );
-
-    let backwards = PROCESSES.replace(
-        "f2,leecher,fiber,10.0.2.2,107,2,8",
-        "f2,leecher,fiber,10.0.2.2,107,9,8",
-    );
-    let (err, dir) = error_for(&backwards, METRICS);
-    assert_eq!(
-        err,
-        format!(
-            "{}:10: column 7 `end_s`: 8 is before start_s 9; times are seconds since the run started\n",
-            dir.path().join("processes.csv").display()
-        )
-    );
-
-    let short = format!("{METRICS}20,l1,leecher,progress\n");
-    let (err, dir) = error_for(PROCESSES, &short);
-    assert_eq!(
-        err,
-        format!(
-            "{}:12: the row has 4 fields but the header row has 5; fix or remove the row\n",
-            dir.path().join("metrics.csv").display()
-        )
+    expect_error(
+        PROCESSES,
+        &format!("{METRICS}20,l1,leecher,progress\n"),
+        "metrics.csv",
+        ":12: the row has 4 fields but the header row has 5; fix or remove the row",
     );
 }
 

@@ -2,14 +2,15 @@
 //! co-located identical processes (same role and group), and what metrics were recorded.
 //! Groups and roles keep the order in which `processes.csv` first names them.
 
-use crate::read::{Backend, Process, Results, Status};
+use crate::read::{Process, Results, RunInfo, Status};
 use crate::stats::{self, Distribution};
 use serde::Serialize;
 
 /// Everything the report states, in the shape `p2plab report --format json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
-    pub run: RunSummary,
+    /// `run.json` as read.
+    pub run: RunInfo,
     pub totals: Counts,
     /// Completion times (s) of all processes that exited with code 0.
     pub completion_s: Option<Distribution>,
@@ -18,18 +19,6 @@ pub struct Analysis {
     /// One entry per (role, group).
     pub fairness: Vec<Fairness>,
     pub metrics: Vec<MetricSummary>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    pub name: String,
-    pub started_unix: f64,
-    pub duration_s: f64,
-    pub topology: String,
-    pub backend: Backend,
-    pub kernel: String,
-    pub p2plab_version: String,
-    pub seed: u64,
 }
 
 /// How the processes of a set ended.
@@ -115,7 +104,6 @@ pub struct MetricSummary {
 
 /// Computes every figure of the report.
 pub fn analyse(results: &Results) -> Analysis {
-    let run = &results.run;
     let processes = &results.processes;
     let groups = group_by(processes, |p| p.group.clone())
         .into_iter()
@@ -152,16 +140,7 @@ pub fn analyse(results: &Results) -> Analysis {
         })
         .collect();
     Analysis {
-        run: RunSummary {
-            name: run.name.clone(),
-            started_unix: run.started_unix,
-            duration_s: run.duration_s,
-            topology: run.topology.clone(),
-            backend: run.backend,
-            kernel: run.kernel.clone(),
-            p2plab_version: run.p2plab_version.clone(),
-            seed: run.seed,
-        },
+        run: results.run.clone(),
         totals: Counts::of(processes),
         completion_s: stats::describe(&completions(&processes.iter().collect::<Vec<_>>())),
         groups,

@@ -4,8 +4,10 @@
 
 use crate::read::{MetricSample, Process, Status};
 use crate::stats;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use std::ops::Range;
 
 const WIDTH: u32 = 960;
 /// More lines than this in one chart are unreadable: the CDF keeps the largest groups,
@@ -15,7 +17,9 @@ pub(crate) const MAX_LINES: usize = 12;
 const BINS: usize = 200;
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type Drawn = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+type Failure = DrawingAreaErrorKind<std::io::Error>;
+type Drawn = Result<(), Failure>;
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// Runs `draw` on a white `height`-pixel-high SVG canvas and returns the SVG text.
 fn svg(height: u32, draw: impl FnOnce(&Area) -> Drawn) -> Result<String, String> {
@@ -34,8 +38,35 @@ fn color(i: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
+/// The legend's sample of a line in colour `c`.
 fn legend(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
+}
+
+/// A captioned chart over `x` × `y`, with `y_labels` pixels left of it for the y labels.
+fn plot<'a, 'b>(
+    root: &'a Area<'b>,
+    caption: String,
+    y_labels: u32,
+    x: Range<f64>,
+    y: Range<f64>,
+) -> Result<Chart<'a, 'b>, Failure> {
+    ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(y_labels)
+        .build_cartesian_2d(x, y)
+}
+
+/// Draws the legend of the labelled series at `position`.
+fn legend_box<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
 }
 
 /// Upper end of an axis that must show `values`: a little above the largest, never 0.
@@ -50,10 +81,15 @@ fn axis_end(values: impl Iterator<Item = f64>) -> f64 {
 
 /// Completion-time CDF, one step line per group (the `MAX_LINES` largest groups).
 pub(crate) fn completion_cdf(groups: &[(String, Vec<f64>)]) -> Result<String, String> {
-    let mut shown: Vec<&(String, Vec<f64>)> = groups.iter().filter(|g| !g.1.is_empty()).collect();
+    // The largest groups, drawn in their own order so colours follow the topology.
+    let mut shown: Vec<usize> = (0..groups.len())
+        .filter(|&i| !groups[i].1.is_empty())
+        .collect();
     let total = shown.len();
-    shown.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
+    shown.sort_by_key(|&i| std::cmp::Reverse(groups[i].1.len()));
     shown.truncate(MAX_LINES);
+    shown.sort_unstable();
+    let shown: Vec<&(String, Vec<f64>)> = shown.into_iter().map(|i| &groups[i]).collect();
     let x_end = axis_end(shown.iter().flat_map(|g| g.1.iter().copied()));
     let caption = if shown.len() < total {
         format!(
@@ -64,12 +100,7 @@ pub(crate) fn completion_cdf(groups: &[(String, Vec<f64>)]) -> Result<String, St
         "Completion time CDF".to_string()
     };
     svg(420, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(caption, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..x_end, 0.0..1.0)?;
+        let mut chart = plot(root, caption, 50, 0.0..x_end, 0.0..1.0)?;
         chart
             .configure_mesh()
             .x_desc("completion time (s)")
@@ -87,12 +118,7 @@ pub(crate) fn completion_cdf(groups: &[(String, Vec<f64>)]) -> Result<String, St
                 .label(format!("{group} (n={})", times.len()))
                 .legend(legend(color(i)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
+        legend_box(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -147,7 +173,7 @@ pub(crate) fn timeline(processes: &[Process], duration_s: f64) -> Result<String,
     let top = |i: usize| (n - 1 - i) as f64;
     let label = |y: &f64| {
         let i = n as f64 - 1.0 - y.round();
-        if n <= 40 && (y - y.round()).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+        if (y - y.round()).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
             rows[i as usize].node.clone()
         } else {
             String::new()
@@ -158,19 +184,17 @@ pub(crate) fn timeline(processes: &[Process], duration_s: f64) -> Result<String,
         .saturating_add(100)
         .clamp(220, 1400);
     svg(height, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("Process timeline ({n} processes)"),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(if n <= 40 { 110 } else { 20 })
-            .build_cartesian_2d(0.0..x_end, -0.5..(n.max(1) as f64 - 0.5))?;
+        let mut chart = plot(
+            root,
+            format!("Process timeline ({n} processes)"),
+            if n <= 40 { 110 } else { 20 },
+            0.0..x_end,
+            -0.5..(n.max(1) as f64 - 0.5),
+        )?;
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .y_labels(n.min(40))
+            .y_labels(if n <= 40 { n } else { 0 })
             .y_label_formatter(&label)
             .x_desc("time since the run started (s)")
             .draw()?;
@@ -191,18 +215,10 @@ pub(crate) fn timeline(processes: &[Process], duration_s: f64) -> Result<String,
                 })
                 .collect();
             if !bars.is_empty() {
-                chart
-                    .draw_series(bars)?
-                    .label(name)
-                    .legend(legend(c));
+                chart.draw_series(bars)?.label(name).legend(legend(c));
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
+        legend_box(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -305,12 +321,7 @@ pub(crate) fn metric(name: &str, samples: &[&MetricSample]) -> Result<String, St
         }
     );
     svg(380, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(caption, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(pad(x_range), pad(y_range))?;
+        let mut chart = plot(root, caption, 60, pad(x_range), pad(y_range))?;
         chart
             .configure_mesh()
             .x_desc("time since the run started (s)")
@@ -356,12 +367,7 @@ pub(crate) fn metric(name: &str, samples: &[&MetricSample]) -> Result<String, St
                 .label("median")
                 .legend(legend(blue));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
+        legend_box(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 

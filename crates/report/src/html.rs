@@ -4,7 +4,7 @@
 use crate::analysis::{completions, group_by, Analysis};
 use crate::charts;
 use crate::read::{Process, Results, Status};
-use crate::text::figure;
+use crate::text::{fairness_row, figure, group_row};
 use crate::Error;
 use std::fmt::Write;
 
@@ -40,6 +40,15 @@ fn row(out: &mut String, class: &str, cells: &[String]) {
         let _ = write!(out, "<td>{c}</td>");
     }
     out.push_str("</tr>\n");
+}
+
+/// A table row of cells still to be escaped.
+fn escaped_row(out: &mut String, class: &str, cells: &[String]) {
+    row(
+        out,
+        class,
+        &cells.iter().map(|c| esc(c)).collect::<Vec<_>>(),
+    );
 }
 
 fn head(out: &mut String, cells: &[&str]) {
@@ -91,21 +100,15 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
             "p90 completion (s)",
         ],
     );
-    let counts = |c: &crate::analysis::Counts| {
-        [c.processes, c.exited_ok, c.failed, c.killed, c.running].map(|n| n.to_string())
-    };
     for g in &a.groups {
-        let d = g.completion_s.as_ref();
-        let mut cells = vec![esc(&g.group)];
-        cells.extend(counts(&g.counts));
-        cells.extend([figure(d.map(|d| d.p50), 2), figure(d.map(|d| d.p90), 2)]);
-        row(&mut out, "", &cells);
+        escaped_row(
+            &mut out,
+            "",
+            &group_row(&g.group, &g.counts, g.completion_s.as_ref()),
+        );
     }
-    let mut cells = vec!["all".to_string()];
-    cells.extend(counts(&a.totals));
-    let all = a.completion_s.as_ref();
-    cells.extend([figure(all.map(|d| d.p50), 2), figure(all.map(|d| d.p90), 2)]);
-    row(&mut out, "total", &cells);
+    let total = group_row("all", &a.totals, a.completion_s.as_ref());
+    escaped_row(&mut out, "total", &total);
     out.push_str(
         "</table>\n<p>Completion time: end minus start of processes that exited with code 0. \
                   Failed: did not start, or exited with a non-zero code.</p>\n",
@@ -144,22 +147,7 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
         ],
     );
     for f in &a.fairness {
-        let (done, cpu) = (f.completion.as_ref(), f.cpu.as_ref());
-        row(
-            &mut out,
-            "",
-            &[
-                esc(&f.role),
-                esc(&f.group),
-                f.processes.to_string(),
-                done.map_or(0, |s| s.n).to_string(),
-                figure(done.and_then(|s| s.jain), 3),
-                figure(done.and_then(|s| s.cv), 3),
-                cpu.map_or(0, |s| s.n).to_string(),
-                figure(cpu.and_then(|s| s.jain), 3),
-                figure(cpu.and_then(|s| s.cv), 3),
-            ],
-        );
+        escaped_row(&mut out, "", &fairness_row(f));
     }
     out.push_str("</table>\n");
 
