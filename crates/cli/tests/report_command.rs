@@ -242,6 +242,12 @@ fn a_bad_row_names_file_line_and_column() {
     );
     expect_error(
         PROCESSES,
+        &format!("{METRICS}20,l1,leecher,progress,NaN\n"),
+        "metrics.csv",
+        ":12: column 5 `value`: `NaN` is not a finite number",
+    );
+    expect_error(
+        PROCESSES,
         &format!("{METRICS}20,l1,leecher,progress\n"),
         "metrics.csv",
         ":12: the row has 4 fields but the header row has 5; fix or remove the row",

@@ -174,7 +174,15 @@ pub fn load(dir: &Path) -> Result<Results, ReadError> {
         &[("status", STATUSES)],
         check_process,
     )?;
-    let metrics = read_csv(&dir.join("metrics.csv"), METRIC_COLUMNS, &[], |_| Ok(()))?;
+    let metrics = read_csv(
+        &dir.join("metrics.csv"),
+        METRIC_COLUMNS,
+        &[],
+        |m: &MetricSample| {
+            finite("time_s", m.time_s)?;
+            finite("value", m.value)
+        },
+    )?;
     Ok(Results {
         dir: dir.to_path_buf(),
         run,
@@ -306,8 +314,25 @@ fn csv_error(path: &Path, e: csv::Error, headers: Option<&csv::StringRecord>) ->
     }
 }
 
+/// NaN and infinities parse as numbers but mean nothing in a chart or a statistic.
+fn finite(field: &'static str, x: f64) -> Result<(), RowProblem> {
+    if x.is_finite() {
+        Ok(())
+    } else {
+        Err((field, format!("`{x}` is not a finite number")))
+    }
+}
+
 /// The rules of a `processes.csv` row that types alone do not say.
 fn check_process(p: &Process) -> Result<(), RowProblem> {
+    finite("start_s", p.start_s)?;
+    for (field, x) in [
+        ("end_s", p.end_s),
+        ("cpu_user_s", p.cpu_user_s),
+        ("cpu_sys_s", p.cpu_sys_s),
+    ] {
+        x.map_or(Ok(()), |x| finite(field, x))?;
+    }
     match (p.status, p.end_s) {
         (Status::Exited | Status::Killed, None) => {
             return Err((
