@@ -209,9 +209,10 @@ fn html_holds_the_charts_and_the_summary() {
 
 /// Runs `p2plab report` on a result directory with these CSV bodies and checks that it
 /// fails with the one line `<dir>/<file><rest>` on stderr.
-fn expect_error(processes: &str, metrics: &str, file: &str, rest: &str) {
+fn expect_error(processes: &str, metrics: &[u8], file: &str, rest: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    write_results(tmp.path(), processes, metrics);
+    write_results(tmp.path(), processes, "");
+    std::fs::write(tmp.path().join("metrics.csv"), metrics).unwrap();
     let out = report(tmp.path(), "json");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
@@ -224,33 +225,39 @@ fn a_bad_row_names_file_line_and_column() {
     let l2 = "l2,leecher,dsl,10.0.1.2,103,2,22,exited,";
     expect_error(
         &PROCESSES.replace(&format!("{l2}0,"), &format!("{l2}zero,")),
-        METRICS,
+        METRICS.as_bytes(),
         "processes.csv",
         ":5: column 9 `exit_code`: invalid digit found in string; fix the value or remove the row",
     );
     expect_error(
         &PROCESSES.replace("killed,,15,2,1", "stopped,,15,2,1"),
-        METRICS,
+        METRICS.as_bytes(),
         "processes.csv",
         ":3: column 8 `status`: `stopped` is not one of exited, killed, failed_to_start, running",
     );
     expect_error(
         &PROCESSES.replace("10.0.2.2,107,2,8", "10.0.2.2,107,9,8"),
-        METRICS,
+        METRICS.as_bytes(),
         "processes.csv",
         ":10: column 7 `end_s`: 8 is before start_s 9; times are seconds since the run started",
     );
     expect_error(
         PROCESSES,
-        &format!("{METRICS}20,l1,leecher,progress,NaN\n"),
+        format!("{METRICS}20,l1,leecher,progress,NaN\n").as_bytes(),
         "metrics.csv",
         ":12: column 5 `value`: `NaN` is not a finite number",
     );
     expect_error(
         PROCESSES,
-        &format!("{METRICS}20,l1,leecher,progress\n"),
+        format!("{METRICS}20,l1,leecher,progress\n").as_bytes(),
         "metrics.csv",
         ":12: the row has 4 fields but the header row has 5; fix or remove the row",
+    );
+    expect_error(
+        PROCESSES,
+        &[METRICS.as_bytes(), b"20,l\xff1,leecher,progress,1\n"].concat(),
+        "metrics.csv",
+        ":12: column 2 `node`: not valid UTF-8; write the file as UTF-8",
     );
 }
 

@@ -297,6 +297,13 @@ fn csv_error(path: &Path, e: csv::Error, headers: Option<&csv::StringRecord>) ->
                 },
             }
         }
+        csv::ErrorKind::Utf8 { err, .. } => ReadError::Row {
+            path,
+            line,
+            column: err.field() + 1,
+            field: headers.and_then(|h| h.get(err.field())).unwrap_or("?").to_string(),
+            message: "not valid UTF-8; write the file as UTF-8".into(),
+        },
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => ReadError::Line {
