@@ -194,6 +194,10 @@ fn html_holds_the_charts_and_the_summary() {
         "<tr><td>dsl</td><td>5</td><td>3</td><td>2</td><td>0</td><td>0</td><td>20.00</td><td>30.00</td></tr>"
     ));
     assert!(html.contains("<b>nfqueue</b>") && html.contains("<b>6.1.0-test</b>"));
+    assert!(
+        html.contains("&quot;leecher&quot;"),
+        "the experiment inputs are shown"
+    );
     // Jain's index of the dsl leechers and the failed processes with their logs.
     assert!(html.contains("<td>0.857</td>"));
     assert!(html.contains("Failed processes"));

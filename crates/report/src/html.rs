@@ -85,6 +85,12 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
         version = esc(&r.p2plab_version),
         started = r.started_unix,
     );
+    let inputs = serde_json::to_string_pretty(&r.experiment).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "<details><summary>Experiment inputs</summary><pre>{}</pre></details>",
+        esc(&inputs)
+    );
 
     out.push_str("<h2>Summary</h2>\n");
     head(
