@@ -2,6 +2,7 @@
 //! Each command group lives in its own module; nothing here does the work itself.
 
 mod output;
+mod report;
 mod topo;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -19,6 +20,7 @@ struct Cli {
 enum Command {
     Check(topo::CheckArgs),
     Plan(topo::PlanArgs),
+    Report(report::ReportArgs),
     Completions(CompletionsArgs),
 }
 
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => topo::check(&args),
         Command::Plan(args) => topo::plan(&args),
+        Command::Report(args) => report::run(&args),
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "p2plab", &mut script);
