@@ -147,6 +147,12 @@ fn an_unknown_placeholder_is_an_error_before_anything_runs() {
 }
 
 #[test]
+fn a_node_runs_one_role() {
+    let errs = errors("roles:\n  - {name: a, nodes: east, command: sleep 1}\n  - {name: b, nodes: 'east-2', command: sleep 1}\nstop: {after: 1m}\n");
+    assert_eq!(errs, ["e.yaml:9:22: roles[1].nodes: node `east-2` is already in role `a`; give each node one role; add nodes to the topology for more processes"]);
+}
+
+#[test]
 fn a_missing_program_is_an_error_before_anything_runs() {
     let errs = errors("roles:\n  - {name: peer, nodes: '*', command: no-such-program-p2plab --x}\nstop: {after: 1m}\n");
     assert_eq!(errs, ["e.yaml:8:39: roles[0].command: program `no-such-program-p2plab` is not installed or not executable; install it, or give its full path"]);

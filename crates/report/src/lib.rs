@@ -39,9 +39,11 @@ mod html;
 pub mod read;
 pub mod stats;
 mod text;
+mod write;
 
 pub use analysis::{analyse, Analysis};
 pub use read::{load, Results};
+pub use write::write_results;
 
 use std::path::{Path, PathBuf};
 

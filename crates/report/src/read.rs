@@ -49,8 +49,8 @@ pub enum Status {
     Running,
 }
 
-/// One row of `processes.csv`.
-#[derive(Debug, Clone, Deserialize)]
+/// One row of `processes.csv` (fields in column order).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Process {
     pub node: String,
     pub role: String,
@@ -93,8 +93,8 @@ impl Process {
     }
 }
 
-/// One row of `metrics.csv`.
-#[derive(Debug, Clone, Deserialize)]
+/// One row of `metrics.csv` (fields in column order).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MetricSample {
     pub time_s: f64,
     pub node: String,
@@ -143,7 +143,7 @@ pub enum ReadError {
     },
 }
 
-const PROCESS_COLUMNS: &[&str] = &[
+pub(crate) const PROCESS_COLUMNS: &[&str] = &[
     "node",
     "role",
     "group",
@@ -160,7 +160,7 @@ const PROCESS_COLUMNS: &[&str] = &[
     "bytes_sent",
     "bytes_received",
 ];
-const METRIC_COLUMNS: &[&str] = &["time_s", "node", "role", "name", "value"];
+pub(crate) const METRIC_COLUMNS: &[&str] = &["time_s", "node", "role", "name", "value"];
 /// The values an enum column may hold, checked before parsing: serde's own error for an
 /// unknown variant would not say which column it is about.
 const STATUSES: &[&str] = &["exited", "killed", "failed_to_start", "running"];
