@@ -12,29 +12,6 @@ use common::{
 use std::collections::HashMap;
 use std::process::Command;
 
-/// TCP server: binds the wildcard, accepts `count` connections, prints each peer's address.
-const SERVER: &str = r#"
-import socket, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("", port))
-s.listen(256)
-for _ in range(count):
-    c, peer = s.accept()
-    print(peer[0], flush=True)
-    c.sendall(b"hi")
-    c.close()
-"#;
-
-/// TCP client without bind: connects, prints its own address as the kernel gave it.
-const CLIENT: &str = r#"
-import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-assert c.recv(2) == b"hi"
-print(c.getsockname()[0], flush=True)
-"#;
-
 fn lines(out: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(out)
         .lines()

@@ -4,10 +4,32 @@
 pub mod netns;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+/// TCP server: binds the wildcard, accepts `count` connections, prints each peer's address.
+pub const SERVER: &str = r#"
+import socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("", port))
+s.listen(256)
+for _ in range(count):
+    c, peer = s.accept()
+    print(peer[0], flush=True)
+    c.sendall(b"hi")
+    c.close()
+"#;
+
+/// TCP client without bind: connects, prints its own address as the kernel gave it.
+pub const CLIENT: &str = r#"
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+assert c.recv(2) == b"hi"
+print(c.getsockname()[0], flush=True)
+"#;
 
 /// How long any single wait in a test may take.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -193,20 +215,4 @@ pub fn watch_until_exit(child: Running, own: &HashMap<u32, &str>) -> (Output, us
         assert!(start.elapsed() < TIMEOUT, "timed out");
         sleep(Duration::from_millis(10));
     }
-}
-
-/// Compiles a C source with gcc; `extra` adds flags such as `-static` or `-shared`.
-pub fn gcc(dir: &Path, name: &str, source: &str, extra: &[&str]) -> std::path::PathBuf {
-    let src = dir.join(format!("{name}.c"));
-    std::fs::write(&src, source).expect("write C source");
-    let out = dir.join(name);
-    let mut cmd = Command::new("gcc");
-    cmd.args(extra).arg("-o").arg(&out).arg(&src);
-    let status = run(&mut cmd);
-    assert!(
-        status.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    out
 }
