@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     assert_own_sockets, netns, python, run, stdout_of, wait_listening, watch_until_exit, wrapped,
-    Running,
+    Running, CLIENT, SERVER,
 };
 use std::collections::HashMap;
 use std::process::Command;
