@@ -1,8 +1,7 @@
 //! Helpers for the shim's integration tests: wrapped commands, bounded waits, and the view
 //! of a namespace's sockets through `ss`.
 
-pub mod netns;
-
+use crate::netns;
 use std::collections::HashMap;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;

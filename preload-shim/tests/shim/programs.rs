@@ -3,12 +3,11 @@
 //! `ss`, what clients receive. The invariant checked throughout: no socket of a wrapped
 //! process listens on, or sends from, an address other than its own.
 
-mod common;
-
-use common::{
-    assert_own_sockets, netns, python, run, stdout_of, wait_listening, watch_until_exit, wrapped,
-    Running, CLIENT, SERVER,
+use crate::common::{
+    assert_own_sockets, python, run, stdout_of, wait_listening, watch_until_exit, wrapped, Running,
+    CLIENT, SERVER,
 };
+use crate::netns;
 use std::collections::HashMap;
 use std::process::Command;
 

@@ -1,9 +1,8 @@
 //! `launch::wrap` (behind `p2plab wrap`) with the real shim: what it refuses, and that the
 //! command it builds runs as the node, alongside the program's own `LD_PRELOAD`.
 
-mod common;
-
-use common::{netns, run, wait_listening, Running, CLIENT, SERVER};
+use crate::common::{run, wait_listening, Running, CLIENT, SERVER};
+use crate::netns;
 use launch::wrap::{self, Wrap, WrapError};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
