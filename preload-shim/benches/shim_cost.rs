@@ -85,7 +85,7 @@ fn main() {
     });
     let text = serde_json::to_string_pretty(&report).expect("json");
     println!("{text}");
-    if let Some(target) = shim.parent().and_then(|profile| profile.parent()) {
+    if let Some(target) = shim.ancestors().nth(3) {
         let _ = std::fs::write(target.join("shim_cost.json"), format!("{text}\n"));
     }
 }

@@ -35,19 +35,12 @@ pub fn ip(args: &[&str]) {
     );
 }
 
-/// `libp2plab_shim.so` of the same build as the running test or bench executable
-/// (`target/<profile>/deps/<exe>` -> `target/<profile>/libp2plab_shim.so`).
+/// `libp2plab_shim.so` of the same build as the running test or bench executable: cargo
+/// builds the library (a dependency of this package's tests and benches) into the same
+/// `target/<profile>/deps/` directory.
 pub fn shim() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let shim = dir.join("libp2plab_shim.so");
-    assert!(
-        shim.exists(),
-        "{} missing: cargo builds it with this package",
-        shim.display()
-    );
+    let shim = exe.with_file_name("libp2plab_shim.so");
+    assert!(shim.exists(), "{} missing: cargo builds it with this package", shim.display());
     shim
 }
