@@ -41,6 +41,10 @@ pub fn ip(args: &[&str]) {
 pub fn shim() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let shim = exe.with_file_name("libp2plab_shim.so");
-    assert!(shim.exists(), "{} missing: cargo builds it with this package", shim.display());
+    assert!(
+        shim.exists(),
+        "{} missing: cargo builds it with this package",
+        shim.display()
+    );
     shim
 }
