@@ -126,12 +126,17 @@ fn serve_bulk() {
     });
 }
 
-/// Median nanoseconds of `f` over `n` runs.
-fn median_ns(n: u64, mut f: impl FnMut()) -> f64 {
+/// Median nanoseconds of `socket`+`op`+`close` over `n` runs; `op` must return 0.
+fn socket_loop(n: u64, what: &str, op: impl Fn(libc::c_int) -> libc::c_int) -> f64 {
     let times = (0..n)
         .map(|_| {
             let start = Instant::now();
-            f();
+            // SAFETY: socket(2) has no memory preconditions.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            assert!(fd >= 0, "socket");
+            assert_eq!(op(fd), 0, "{what}: {}", std::io::Error::last_os_error());
+            // SAFETY: `fd` is ours and closed once.
+            unsafe { libc::close(fd) };
             start.elapsed().as_nanos() as f64
         })
         .collect();
@@ -142,30 +147,24 @@ fn median_ns(n: u64, mut f: impl FnMut()) -> f64 {
 /// piles up).
 fn connect_loop(n: u64) -> f64 {
     let addr = raw_addr(SERVER, CONNECT_PORT);
+    let len = size_of_val(&addr) as libc::socklen_t;
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
     };
-    median_ns(n, || {
-        // SAFETY: plain socket calls on a descriptor this loop owns; the pointers refer to
-        // live locals of the right sizes.
+    let linger_len = size_of_val(&linger) as libc::socklen_t;
+    socket_loop(n, "connect", |fd| {
+        // SAFETY: `addr` and `linger` are live locals of the given sizes.
         unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            assert!(fd >= 0, "socket");
-            let rc = libc::connect(
-                fd,
-                std::ptr::addr_of!(addr).cast(),
-                size_of_val(&addr) as u32,
-            );
-            assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+            let rc = libc::connect(fd, std::ptr::addr_of!(addr).cast(), len);
             libc::setsockopt(
                 fd,
                 libc::SOL_SOCKET,
                 libc::SO_LINGER,
                 std::ptr::addr_of!(linger).cast(),
-                size_of_val(&linger) as u32,
+                linger_len,
             );
-            libc::close(fd);
+            rc
         }
     })
 }
@@ -173,19 +172,10 @@ fn connect_loop(n: u64) -> f64 {
 /// Median nanoseconds of `socket`+`bind(0.0.0.0:0)`+`close`.
 fn bind_loop(n: u64) -> f64 {
     let addr = raw_addr(Ipv4Addr::UNSPECIFIED, 0);
-    median_ns(n, || {
-        // SAFETY: as in `connect_loop`.
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-            assert!(fd >= 0, "socket");
-            let rc = libc::bind(
-                fd,
-                std::ptr::addr_of!(addr).cast(),
-                size_of_val(&addr) as u32,
-            );
-            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-            libc::close(fd);
-        }
+    let len = size_of_val(&addr) as libc::socklen_t;
+    // SAFETY: `addr` is a live local of `len` bytes.
+    socket_loop(n, "bind", |fd| unsafe {
+        libc::bind(fd, std::ptr::addr_of!(addr).cast(), len)
     })
 }
 

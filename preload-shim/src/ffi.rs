@@ -251,6 +251,19 @@ pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
     }
 }
 
+/// Runs `call` once socket `fd` is bound for `trigger` (if any), or fails instead when it
+/// cannot be bound to an address of this node.
+pub fn after_auto_bind<R: From<i8>>(
+    fd: c_int,
+    trigger: Option<Trigger>,
+    call: impl FnOnce() -> R,
+) -> R {
+    match trigger.map_or(Ok(()), |trigger| auto_bind(fd, trigger)) {
+        Ok(()) => call(),
+        Err(e) => fail(e),
+    }
+}
+
 /// The first IP peer named in a `sendmmsg` vector.
 ///
 /// # Safety

@@ -47,13 +47,11 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
             return fail(libc::ENOSYS);
         };
         // SAFETY: per connect(2), `addr` holds `len` bytes.
-        if let Some(peer) = unsafe { addr::read(addr, len) } {
-            if let Err(e) = ffi::auto_bind(fd, Trigger::Connect(peer)) {
-                return fail(e);
-            }
-        }
+        let peer = unsafe { addr::read(addr, len) };
         // SAFETY: the caller's own arguments.
-        unsafe { real(fd, addr, len) }
+        ffi::after_auto_bind(fd, peer.map(Trigger::Connect), || unsafe {
+            real(fd, addr, len)
+        })
     })
 }
 
@@ -67,11 +65,8 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
         let Some(real) = ffi::LISTEN.get() else {
             return fail(libc::ENOSYS);
         };
-        if let Err(e) = ffi::auto_bind(fd, Trigger::Listen) {
-            return fail(e);
-        }
         // SAFETY: the caller's own arguments.
-        unsafe { real(fd, backlog) }
+        ffi::after_auto_bind(fd, Some(Trigger::Listen), || unsafe { real(fd, backlog) })
     })
 }
 
@@ -93,13 +88,11 @@ pub unsafe extern "C" fn sendto(
             return fail(libc::ENOSYS);
         };
         // SAFETY: per sendto(2), `addr` is null or holds `len` bytes.
-        if let Some(peer) = unsafe { addr::read(addr, len) } {
-            if let Err(e) = ffi::auto_bind(fd, Trigger::Send(peer)) {
-                return fail(e);
-            }
-        }
+        let peer = unsafe { addr::read(addr, len) };
         // SAFETY: the caller's own arguments.
-        unsafe { real(fd, buf, n, flags, addr, len) }
+        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+            real(fd, buf, n, flags, addr, len)
+        })
     })
 }
 
@@ -114,13 +107,11 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
             return fail(libc::ENOSYS);
         };
         // SAFETY: per sendmsg(2), `msg` is a valid header.
-        if let Some(peer) = unsafe { ffi::msg_peer(msg) } {
-            if let Err(e) = ffi::auto_bind(fd, Trigger::Send(peer)) {
-                return fail(e);
-            }
-        }
+        let peer = unsafe { ffi::msg_peer(msg) };
         // SAFETY: the caller's own arguments.
-        unsafe { real(fd, msg, flags) }
+        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+            real(fd, msg, flags)
+        })
     })
 }
 
@@ -140,13 +131,11 @@ pub unsafe extern "C" fn sendmmsg(
             return fail(libc::ENOSYS);
         };
         // SAFETY: per sendmmsg(2), `msgs` holds `count` headers.
-        if let Some(peer) = unsafe { ffi::first_peer(msgs, count) } {
-            if let Err(e) = ffi::auto_bind(fd, Trigger::Send(peer)) {
-                return fail(e);
-            }
-        }
+        let peer = unsafe { ffi::first_peer(msgs, count) };
         // SAFETY: the caller's own arguments.
-        unsafe { real(fd, msgs, count, flags) }
+        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+            real(fd, msgs, count, flags)
+        })
     })
 }
 
