@@ -3,6 +3,7 @@
 
 use crate::netns;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -214,4 +215,22 @@ pub fn watch_until_exit(child: Running, own: &HashMap<u32, &str>) -> (Output, us
         assert!(start.elapsed() < TIMEOUT, "timed out");
         sleep(Duration::from_millis(10));
     }
+}
+
+/// Compiles a C source with gcc; `flags` such as `-static` or `-shared -fPIC`.
+pub fn gcc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let out = dir.join(name);
+    let result = run(Command::new("gcc")
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(&src));
+    assert!(
+        result.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out
 }

@@ -4,8 +4,8 @@
 //! process listens on, or sends from, an address other than its own.
 
 use crate::common::{
-    assert_own_sockets, python, run, stdout_of, wait_listening, watch_until_exit, wrapped, Running,
-    CLIENT, SERVER,
+    assert_own_sockets, gcc, python, run, stdout_of, wait_listening, watch_until_exit, wrapped,
+    Running, CLIENT, SERVER,
 };
 use crate::netns;
 use std::collections::HashMap;
@@ -71,7 +71,7 @@ fn udp_without_bind_sends_from_own_address() {
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("10.0.0.1", 9001))
-for _ in range(2):
+for _ in range(int(sys.argv[1])):
     data, peer = s.recvfrom(100)
     print(data.decode(), peer[0], flush=True)
 "#;
@@ -84,13 +84,36 @@ probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 probe.connect(("10.99.0.1", 53))
 print(probe.getsockname()[0], flush=True)
 "#;
-    let receiver = Running::start(&mut python("10.0.0.1", receiver, &[]));
+    // Python has no sendmmsg: a few lines of C.
+    let sendmmsg = r#"
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(void) {
+    struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(9001) };
+    inet_pton(AF_INET, "10.0.0.1", &dst.sin_addr);
+    struct iovec iov = { .iov_base = "sendmmsg", .iov_len = 8 };
+    struct mmsghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_hdr.msg_name = &dst;
+    msg.msg_hdr.msg_namelen = sizeof dst;
+    msg.msg_hdr.msg_iov = &iov;
+    msg.msg_hdr.msg_iovlen = 1;
+    return sendmmsg(socket(AF_INET, SOCK_DGRAM, 0), &msg, 1, 0) == 1 ? 0 : 1;
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let sendmmsg = gcc(dir.path(), "sendmmsg", sendmmsg, &[]);
+    let receiver = Running::start(&mut python("10.0.0.1", receiver, &["3"]));
     wait_listening(9001);
     let discovered = stdout_of(&mut python("10.0.0.2", sender, &[]));
     assert_eq!(discovered.trim(), "10.0.0.2", "UDP connect + getsockname");
+    stdout_of(&mut wrapped("10.0.0.2", sendmmsg.to_str().unwrap(), &[]));
+    let got = lines(&receiver.finish().stdout);
     assert_eq!(
-        lines(&receiver.finish().stdout),
-        ["sendto 10.0.0.2", "sendmsg 10.0.0.2"]
+        got,
+        ["sendto 10.0.0.2", "sendmsg 10.0.0.2", "sendmmsg 10.0.0.2"]
     );
 }
 

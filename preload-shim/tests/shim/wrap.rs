@@ -1,12 +1,10 @@
 //! `launch::wrap` (behind `p2plab wrap`) with the real shim: what it refuses, and that the
 //! command it builds runs as the node, alongside the program's own `LD_PRELOAD`.
 
-use crate::common::{run, wait_listening, Running, CLIENT, SERVER};
+use crate::common::{gcc, run, wait_listening, Running, CLIENT, SERVER};
 use crate::netns;
 use launch::wrap::{self, Wrap, WrapError};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn node(ip: &str, command: &[&str]) -> Wrap {
     Wrap {
@@ -16,24 +14,6 @@ fn node(ip: &str, command: &[&str]) -> Wrap {
         force: false,
         command: command.iter().map(OsString::from).collect(),
     }
-}
-
-/// Compiles a C source with gcc; `flags` such as `-static` or `-shared -fPIC`.
-fn gcc(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
-    let src = dir.join(format!("{name}.c"));
-    std::fs::write(&src, source).unwrap();
-    let out = dir.join(name);
-    let result = run(Command::new("gcc")
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src));
-    assert!(
-        result.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    out
 }
 
 #[test]
