@@ -64,29 +64,28 @@ type SendtoFn = unsafe extern "C" fn(
     socklen_t,
 ) -> ssize_t;
 
-// SAFETY (all statics below): each type is the C prototype of the named libc function.
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of bind(2).
 pub static BIND: Real<AddrFn> = unsafe { Real::new(c"bind") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of connect(2).
 pub static CONNECT: Real<AddrFn> = unsafe { Real::new(c"connect") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of listen(2).
 pub static LISTEN: Real<unsafe extern "C" fn(c_int, c_int) -> c_int> =
     unsafe { Real::new(c"listen") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of sendto(2).
 pub static SENDTO: Real<SendtoFn> = unsafe { Real::new(c"sendto") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of sendmsg(2).
 pub static SENDMSG: Real<unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t> =
     unsafe { Real::new(c"sendmsg") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of sendmmsg(2).
 pub static SENDMMSG: Real<unsafe extern "C" fn(c_int, *mut mmsghdr, c_uint, c_int) -> c_int> =
     unsafe { Real::new(c"sendmmsg") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of getifaddrs(3).
 pub static GETIFADDRS: Real<unsafe extern "C" fn(*mut *mut ifaddrs) -> c_int> =
     unsafe { Real::new(c"getifaddrs") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of gethostname(2).
 pub static GETHOSTNAME: Real<unsafe extern "C" fn(*mut c_char, size_t) -> c_int> =
     unsafe { Real::new(c"gethostname") };
-#[allow(clippy::undocumented_unsafe_blocks)]
+// SAFETY: the type is the C prototype of uname(2).
 pub static UNAME: Real<unsafe extern "C" fn(*mut utsname) -> c_int> =
     unsafe { Real::new(c"uname") };
 
