@@ -4,6 +4,7 @@
 mod output;
 mod report;
 mod topo;
+mod wrap;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ enum Command {
     Check(topo::CheckArgs),
     Plan(topo::PlanArgs),
     Report(report::ReportArgs),
+    Wrap(wrap::WrapArgs),
     Completions(CompletionsArgs),
 }
 
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Check(args) => topo::check(&args),
         Command::Plan(args) => topo::plan(&args),
         Command::Report(args) => report::run(&args),
+        Command::Wrap(args) => wrap::run(args),
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "p2plab", &mut script);
