@@ -147,7 +147,7 @@ pub fn ld_preload(existing: Option<&OsStr>, shim: &Path) -> OsString {
 }
 
 /// Refuses programs `LD_PRELOAD` cannot reach, following `#!` interpreters.
-fn check_reachable(path: &Path) -> Result<(), WrapError> {
+pub fn check_reachable(path: &Path) -> Result<(), WrapError> {
     let mut current = path.to_path_buf();
     for _ in 0..MAX_SCRIPT_DEPTH {
         let linkage = elf::linkage(&current).map_err(|source| WrapError::Read {
