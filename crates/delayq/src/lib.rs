@@ -27,5 +27,7 @@ mod sched;
 mod wheel;
 mod window;
 
-pub use engine::{Counters, Engine, EngineConfig, Error, PairParams};
+pub use engine::{
+    Counters, Engine, EngineConfig, Error, PairParams, LATENESS_BUCKETS, LATENESS_UNIT,
+};
 pub use rule::{QueueRule, RuleError};

@@ -118,7 +118,8 @@ impl MsgWriter {
         self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
         self.buf.extend_from_slice(&ty.to_ne_bytes());
         self.buf.extend_from_slice(payload);
-        self.buf.resize(self.start + align4(self.buf.len() - self.start), 0);
+        self.buf
+            .resize(self.start + align4(self.buf.len() - self.start), 0);
     }
 
     fn end(&mut self) {
@@ -261,25 +262,21 @@ impl QueueSocket {
         sock.bind_auto().map_err(|e| ("bind netlink socket", e))?;
         sock.set_no_enobufs(true)
             .map_err(|e| ("set NETLINK_NO_ENOBUFS", e))?;
-        nix::sys::socket::setsockopt(
-            &sock,
-            nix::sys::socket::sockopt::RcvBufForce,
-            &setup.rcvbuf,
-        )
-        .map_err(|e| ("set SO_RCVBUFFORCE", e.into()))?;
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::RcvBufForce, &setup.rcvbuf)
+            .map_err(|e| ("set SO_RCVBUFFORCE", e.into()))?;
         let q = setup.queue_num;
         let mut w = MsgWriter::default();
         w.config(1, q, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0]);
         let mut params = setup.copy_range.to_be_bytes().to_vec();
         params.push(NFQNL_COPY_PACKET);
         w.config(2, q, NFQA_CFG_PARAMS, &params);
-        w.config(3, q, NFQA_CFG_QUEUE_MAXLEN, &setup.queue_maxlen.to_be_bytes());
-        w.config_flags(
-            4,
+        w.config(
+            3,
             q,
-            NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO,
-            NFQA_CFG_F_GSO,
+            NFQA_CFG_QUEUE_MAXLEN,
+            &setup.queue_maxlen.to_be_bytes(),
         );
+        w.config_flags(4, q, NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, NFQA_CFG_F_GSO);
         sock.send(w.as_bytes(), 0)
             .map_err(|e| ("send queue configuration", e))?;
         let this = Self { sock, queue_num: q };
@@ -347,7 +344,12 @@ impl Drop for QueueSocket {
         // Closing the socket also unbinds; saying so first lets the kernel release the
         // queue even if the fd is inherited elsewhere.
         let mut w = MsgWriter::default();
-        w.config(0, self.queue_num, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_UNBIND, 0, 0, 0]);
+        w.config(
+            0,
+            self.queue_num,
+            NFQA_CFG_CMD,
+            &[NFQNL_CFG_CMD_UNBIND, 0, 0, 0],
+        );
         let _ = self.sock.send(w.as_bytes(), 0);
     }
 }

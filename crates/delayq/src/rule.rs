@@ -38,11 +38,20 @@ fn iptables(op: &str, spec: &[String]) -> Result<(), RuleError> {
 impl QueueRule {
     /// Queues locally sent packets from `src` to `dst` (CIDR prefixes) to `queue_num`.
     pub fn output(queue_num: u16, src: &str, dst: &str) -> Result<Self, RuleError> {
-        let spec = ["OUTPUT", "-s", src, "-d", dst, "-j", "NFQUEUE", "--queue-num"]
-            .into_iter()
-            .map(String::from)
-            .chain([queue_num.to_string()])
-            .collect::<Vec<_>>();
+        let spec = [
+            "OUTPUT",
+            "-s",
+            src,
+            "-d",
+            dst,
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain([queue_num.to_string()])
+        .collect::<Vec<_>>();
         iptables("-A", &spec)?;
         Ok(Self { spec })
     }

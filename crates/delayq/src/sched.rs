@@ -91,7 +91,10 @@ impl Scheduler {
             let Some(fifo) = self.pairs.get_mut(&key) else {
                 continue;
             };
-            while let Some(h) = fifo.front().filter(|h| h.due_ns >> self.tick_shift <= now_tick) {
+            while let Some(h) = fifo
+                .front()
+                .filter(|h| h.due_ns >> self.tick_shift <= now_tick)
+            {
                 out.push(*h);
                 fifo.pop_front();
                 self.held -= 1;

@@ -28,11 +28,6 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// The last tick handed out by [`advance`](Self::advance).
-    pub fn now(&self) -> u64 {
-        self.now
-    }
-
     /// Holds `item` until `tick`; a tick already passed fires at the next advance.
     pub fn insert(&mut self, tick: u64, item: T) {
         let tick = tick.max(self.now + 1);

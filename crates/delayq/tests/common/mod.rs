@@ -1,0 +1,246 @@
+//! Scaffolding shared by the integration tests and the benchmark: a throwaway network
+//! namespace with addresses on `lo`, an engine (and its iptables rule) running inside it,
+//! and bounded UDP probes and floods whose packets carry their send time.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use delayq::{Counters, Engine, EngineConfig, PairParams, QueueRule};
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
+
+/// Runs `cmd args`, panicking with its stderr on failure.
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `f` on a thread inside a new network namespace with `lo` up and `addrs` (CIDR) on
+/// it. The namespace, with its addresses and firewall rules, disappears when the thread
+/// and everything it started are gone, also when `f` panics.
+pub fn in_netns<T: Send>(addrs: &[&str], f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("unshare(CLONE_NEWNET) failed: run the tests as root");
+            run("ip", &["link", "set", "lo", "up"]);
+            for a in addrs {
+                run("ip", &["addr", "add", a, "dev", "lo"]);
+            }
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+/// An engine thread plus the rule feeding it; [`Running::stop`] ends both (dropping it,
+/// as a panicking test does, also removes the rule and tells the engine to stop).
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Duration>>,
+    pub counters: Arc<Counters>,
+    rule: Option<QueueRule>,
+}
+
+/// What an engine run cost and counted.
+pub struct Finished {
+    /// User + system CPU time of the engine thread.
+    pub cpu: Duration,
+    pub counters: Arc<Counters>,
+}
+
+fn thread_cpu() -> Duration {
+    let u = getrusage(UsageWho::RUSAGE_THREAD).expect("getrusage");
+    let tv =
+        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    tv(u.user_time()) + tv(u.system_time())
+}
+
+/// Starts an engine on `cfg.queue_num` (in the calling thread's namespace) and a rule
+/// queueing `prefix` -> `prefix` traffic to it.
+pub fn start_engine(
+    cfg: EngineConfig,
+    prefix: &str,
+    lookup: impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Send + 'static,
+) -> Running {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::spawn(move || {
+        let mut engine = Engine::new(cfg, lookup).unwrap_or_else(|e| panic!("{e}"));
+        tx.send(engine.counters()).unwrap();
+        let before = thread_cpu();
+        engine.run(&flag).unwrap_or_else(|e| panic!("{e}"));
+        thread_cpu() - before
+    });
+    let counters = rx.recv().expect("engine failed to start");
+    let rule = QueueRule::output(cfg.queue_num, prefix, prefix).unwrap_or_else(|e| panic!("{e}"));
+    Running {
+        stop,
+        thread: Some(thread),
+        counters,
+        rule: Some(rule),
+    }
+}
+
+impl Running {
+    /// Removes the rule, stops the engine and returns its cost.
+    pub fn stop(mut self) -> Finished {
+        let rule = self.rule.take().expect("rule present until stop");
+        rule.remove().unwrap_or_else(|e| panic!("{e}"));
+        self.stop.store(true, Relaxed);
+        let thread = self.thread.take().expect("engine running until stop");
+        let cpu = thread.join().expect("engine thread panicked");
+        Finished {
+            cpu,
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.rule.take();
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// Longest any helper thread of a test lives.
+const MAX_LIFE: Duration = Duration::from_secs(60);
+
+/// Puts the calling thread under `SCHED_FIFO`, so that measuring threads wake on time on
+/// a busy machine and the figures show the engine, not the scheduler.
+pub fn realtime() {
+    let param = libc::sched_param { sched_priority: 5 };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is this thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    assert_eq!(rc, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
+}
+
+/// A UDP socket bound to `ip:port` with a large receive buffer and a short read timeout.
+pub fn udp(ip: Ipv4Addr, port: u16) -> UdpSocket {
+    let s = UdpSocket::bind(SocketAddrV4::new(ip, port)).expect("bind UDP socket");
+    setsockopt(&s, RcvBufForce, &(32 << 20)).expect("SO_RCVBUFFORCE");
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    s
+}
+
+/// Echoes datagrams on `ip:port` back to their sender until `stop` is set.
+pub fn echo_server(ip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    let s = udp(ip, port);
+    std::thread::spawn(move || {
+        realtime();
+        let mut buf = [0u8; 64];
+        let start = Instant::now();
+        while !stop.load(Relaxed) && start.elapsed() < MAX_LIFE {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                s.send_to(&buf[..n], from).unwrap();
+            }
+        }
+    })
+}
+
+/// Round-trip times of `n` probes from `from` to the echo server at `to`, one at a time,
+/// each waiting at most `timeout`; lost probes are left out.
+pub fn rtts(from: Ipv4Addr, to: SocketAddrV4, n: u32, timeout: Duration) -> Vec<Duration> {
+    realtime();
+    let s = udp(from, 0);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64];
+    for seq in 0..n {
+        let sent = Instant::now();
+        s.send_to(&seq.to_be_bytes(), to).unwrap();
+        while sent.elapsed() < timeout {
+            if let Ok(4) = s.recv(&mut buf) {
+                if buf[..4] == seq.to_be_bytes() {
+                    out.push(sent.elapsed());
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sends `count` datagrams (sequence number, send time in ns since `epoch`) from `from`
+/// to `to` at `pps` packets/s, giving up after `max_time`; returns how many were sent.
+pub fn flood(
+    from: Ipv4Addr,
+    to: SocketAddrV4,
+    count: u64,
+    pps: u64,
+    epoch: Instant,
+    max_time: Duration,
+) -> u64 {
+    let s = udp(from, 0);
+    let start = Instant::now();
+    let mut seq = 0;
+    while seq < count && start.elapsed() < max_time {
+        // Send what is due by now, in bursts of at most 1 ms worth.
+        let due = (start.elapsed().as_nanos() as u64 * pps / 1_000_000_000 + 1).min(count);
+        while seq < due {
+            let mut msg = [0u8; 16];
+            msg[..8].copy_from_slice(&seq.to_be_bytes());
+            msg[8..].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_be_bytes());
+            if s.send_to(&msg, to).is_err() {
+                break;
+            }
+            seq += 1;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    seq
+}
+
+/// One datagram of a flood as seen by the receiver.
+pub struct Arrival {
+    pub seq: u64,
+    /// Receive time minus send time.
+    pub one_way: Duration,
+}
+
+/// Receives flood datagrams on `sock` until `count` arrived, nothing came for `idle`, or
+/// `max_time` passed.
+pub fn receive(
+    sock: &UdpSocket,
+    count: u64,
+    epoch: Instant,
+    idle: Duration,
+    max_time: Duration,
+) -> Vec<Arrival> {
+    let start = Instant::now();
+    let mut last = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64];
+    while (out.len() as u64) < count && last.elapsed() < idle && start.elapsed() < max_time {
+        if let Ok(16) = sock.recv(&mut buf) {
+            let now = epoch.elapsed().as_nanos() as u64;
+            let sent = u64::from_be_bytes(buf[8..16].try_into().unwrap());
+            out.push(Arrival {
+                seq: u64::from_be_bytes(buf[..8].try_into().unwrap()),
+                one_way: Duration::from_nanos(now.saturating_sub(sent)),
+            });
+            last = Instant::now();
+        }
+    }
+    out
+}
+
+/// The `q`-quantile (0..=1) of `v` (sorted in place).
+pub fn quantile(v: &mut [Duration], q: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}

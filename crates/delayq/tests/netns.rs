@@ -1,0 +1,222 @@
+//! Real traffic through the engine, each test in its own network namespace: round-trip
+//! time equals the configured delays, loss follows the configured rate, a pair's packets
+//! stay in order while its delay changes, and nothing is left once the engine is gone.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use common::{echo_server, flood, in_netns, quantile, receive, rtts, run, start_engine, udp};
+use delayq::{EngineConfig, PairParams};
+
+const A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
+const ADDRS: [&str; 2] = ["10.77.0.1/32", "10.77.1.1/32"];
+const PREFIX: &str = "10.77.0.0/16";
+
+fn cfg(queue_num: u16) -> EngineConfig {
+    EngineConfig {
+        queue_num,
+        ..Default::default()
+    }
+}
+
+fn constant(p: PairParams) -> impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Send + 'static {
+    move |_, _| p
+}
+
+#[test]
+fn rtt_is_the_sum_of_both_directions_delays() {
+    in_netns(&ADDRS, || {
+        // A -> B 7 ms, B -> A 13 ms: the round trip must take 20 ms.
+        let engine = start_engine(cfg(1), PREFIX, |s, _| PairParams {
+            delay_us: if s == A { 7_000 } else { 13_000 },
+            loss: 0.0,
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let echo = echo_server(B, 7000, Arc::clone(&stop));
+        let mut rtt = rtts(
+            A,
+            SocketAddrV4::new(B, 7000),
+            100,
+            Duration::from_millis(200),
+        );
+        stop.store(true, Relaxed);
+        echo.join().unwrap();
+        let done = engine.stop();
+        assert_eq!(rtt.len(), 100, "probes lost without configured loss");
+        let want = Duration::from_millis(20);
+        let (p50, p99) = (quantile(&mut rtt, 0.5), quantile(&mut rtt, 0.99));
+        let c = &done.counters;
+        eprintln!(
+            "rtt p50 {p50:?} p99 {p99:?} min {:?} max {:?}; engine lateness mean {} ns max {} ns p50 <= {:?} p99 <= {:?}",
+            rtt[0],
+            rtt[99],
+            c.lateness_sum_ns.load(Relaxed) / c.delayed.load(Relaxed).max(1),
+            c.max_lateness_ns.load(Relaxed),
+            c.lateness_quantile(0.5),
+            c.lateness_quantile(0.99),
+        );
+        assert!(
+            rtt[0] >= want - Duration::from_micros(50),
+            "rtt {:?} below the configured 20 ms",
+            rtt[0]
+        );
+        assert!(
+            p99 < want + Duration::from_millis(1),
+            "p99 rtt {p99:?} not within 1 ms of 20 ms"
+        );
+        assert_eq!(done.counters.delayed.load(Relaxed), 200);
+    });
+}
+
+#[test]
+fn loss_rate_is_within_binomial_bounds() {
+    in_netns(&ADDRS, || {
+        let engine = start_engine(
+            cfg(2),
+            PREFIX,
+            constant(PairParams {
+                delay_us: 1_000,
+                loss: 0.2,
+            }),
+        );
+        let rx = udp(B, 7001);
+        let epoch = Instant::now();
+        let sent = flood(
+            A,
+            SocketAddrV4::new(B, 7001),
+            2000,
+            20_000,
+            epoch,
+            Duration::from_secs(5),
+        );
+        let got = receive(
+            &rx,
+            sent,
+            epoch,
+            Duration::from_millis(300),
+            Duration::from_secs(10),
+        );
+        let done = engine.stop();
+        assert_eq!(sent, 2000);
+        // n = 2000, p = 0.8 delivered: mean 1600, sd 17.9; accept +-5 sd.
+        let n = got.len() as i64;
+        eprintln!("delivered {n} of 2000 at 20 % loss");
+        assert!(
+            (1600 - 90..=1600 + 90).contains(&n),
+            "delivered {n} of 2000, expected 1600 +- 90"
+        );
+        assert_eq!(done.counters.dropped.load(Relaxed) as i64, 2000 - n);
+        let fastest = got.iter().map(|a| a.one_way).min().unwrap();
+        assert!(
+            fastest >= Duration::from_micros(1_000 - 17),
+            "a datagram took only {fastest:?}"
+        );
+    });
+}
+
+#[test]
+fn pair_order_is_kept_while_its_delay_changes() {
+    in_netns(&ADDRS, || {
+        let params = Arc::new(RwLock::new(PairParams::default()));
+        let shared = Arc::clone(&params);
+        let engine = start_engine(cfg(3), PREFIX, move |_, _| *shared.read().unwrap());
+        let rx = udp(B, 7002);
+        let epoch = Instant::now();
+        let sender = std::thread::spawn(move || {
+            flood(
+                A,
+                SocketAddrV4::new(B, 7002),
+                3000,
+                10_000,
+                epoch,
+                Duration::from_secs(5),
+            )
+        });
+        // Alternate 30 ms and 0 ms every 20 ms while the flood runs: without the per-pair
+        // rule, packets sent at 0 ms would overtake those held for 30 ms.
+        let start = Instant::now();
+        while !sender.is_finished() && start.elapsed() < Duration::from_secs(5) {
+            let d = params.read().unwrap().delay_us;
+            params.write().unwrap().delay_us = if d == 0 { 30_000 } else { 0 };
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sent = sender.join().unwrap();
+        let got = receive(
+            &rx,
+            sent,
+            epoch,
+            Duration::from_millis(300),
+            Duration::from_secs(10),
+        );
+        let done = engine.stop();
+        assert_eq!(
+            got.len() as u64,
+            sent,
+            "datagrams lost without configured loss"
+        );
+        let seqs: Vec<u64> = got.iter().map(|a| a.seq).collect();
+        let first_bad = seqs.windows(2).position(|w| w[0] >= w[1]);
+        assert_eq!(first_bad, None, "order broken at {first_bad:?}");
+        assert!(done.counters.delayed.load(Relaxed) > 0);
+        eprintln!("{sent} datagrams in order; engine CPU {:?}", done.cpu);
+    });
+}
+
+#[test]
+fn nothing_is_left_once_the_engine_is_gone() {
+    in_netns(&ADDRS, || {
+        let rules_before = run("iptables", &["-S"]);
+        let engine = start_engine(
+            cfg(4),
+            PREFIX,
+            constant(PairParams {
+                delay_us: 5_000,
+                loss: 0.0,
+            }),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let echo = echo_server(B, 7003, Arc::clone(&stop));
+        let to = SocketAddrV4::new(B, 7003);
+        let shaped = rtts(A, to, 5, Duration::from_millis(200));
+        let bound =
+            std::fs::read_to_string("/proc/thread-self/net/netfilter/nfnetlink_queue").unwrap();
+        engine.stop();
+        let unshaped = rtts(A, to, 5, Duration::from_millis(200));
+        stop.store(true, Relaxed);
+        echo.join().unwrap();
+        assert_eq!(shaped.len(), 5);
+        assert!(
+            shaped.iter().all(|r| *r >= Duration::from_millis(10)),
+            "not delayed: {shaped:?}"
+        );
+        assert!(
+            bound
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some("4")),
+            "queue 4 not bound: {bound}"
+        );
+        assert_eq!(
+            run("iptables", &["-S"]),
+            rules_before,
+            "a rule outlived the engine"
+        );
+        let queues =
+            std::fs::read_to_string("/proc/thread-self/net/netfilter/nfnetlink_queue").unwrap();
+        assert_eq!(queues, "", "a queue stayed bound after the engine stopped");
+        eprintln!("unshaped rtts {unshaped:?}");
+        assert_eq!(
+            unshaped.len(),
+            5,
+            "traffic blocked after the engine stopped"
+        );
+        assert!(
+            unshaped.iter().all(|r| *r < Duration::from_millis(5)),
+            "still delayed: {unshaped:?}"
+        );
+    });
+}
