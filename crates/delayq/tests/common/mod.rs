@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,11 @@ pub fn run(cmd: &str, args: &[&str]) -> String {
 
 /// Runs `f` on a thread inside a new network namespace with `lo` up and `addrs` (CIDR) on
 /// it. The namespace, with its addresses and firewall rules, disappears when the thread
-/// and everything it started are gone, also when `f` panics.
+/// and everything it started are gone, also when `f` panics. One namespace at a time, so
+/// that timing figures are not disturbed by another test's flood.
 pub fn in_netns<T: Send>(addrs: &[&str], f: impl FnOnce() -> T + Send) -> T {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     std::thread::scope(|s| {
         s.spawn(|| {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
