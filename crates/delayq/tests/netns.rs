@@ -7,15 +7,56 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{echo_server, flood, in_netns, quantile, receive, rtts, run, start_engine, udp};
+use common::{flood, in_netns, quantile, realtime, receive, run, start_engine, udp};
 use delayq::{EngineConfig, PairParams};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
 const ADDRS: [&str; 2] = ["10.77.0.1/32", "10.77.1.1/32"];
 const PREFIX: &str = "10.77.0.0/16";
+
+/// Longest any helper thread of a test lives.
+const MAX_LIFE: Duration = Duration::from_secs(60);
+
+/// Echoes datagrams on `ip:port` back to their sender until `stop` is set.
+fn echo_server(ip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    let s = udp(ip, port);
+    std::thread::spawn(move || {
+        realtime();
+        let mut buf = [0u8; 64];
+        let start = Instant::now();
+        while !stop.load(Relaxed) && start.elapsed() < MAX_LIFE {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                s.send_to(&buf[..n], from).unwrap();
+            }
+        }
+    })
+}
+
+/// Round-trip times of `n` probes from `from` to the echo server at `to`, one at a time,
+/// each waiting at most `timeout`; lost probes are left out.
+fn rtts(from: Ipv4Addr, to: SocketAddrV4, n: u32, timeout: Duration) -> Vec<Duration> {
+    realtime();
+    let s = udp(from, 0);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 64];
+    for seq in 0..n {
+        let sent = Instant::now();
+        s.send_to(&seq.to_be_bytes(), to).unwrap();
+        while sent.elapsed() < timeout {
+            if let Ok(4) = s.recv(&mut buf) {
+                if buf[..4] == seq.to_be_bytes() {
+                    out.push(sent.elapsed());
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
 
 fn cfg(queue_num: u16) -> EngineConfig {
     EngineConfig {

@@ -121,9 +121,6 @@ impl Drop for Running {
     }
 }
 
-/// Longest any helper thread of a test lives.
-const MAX_LIFE: Duration = Duration::from_secs(60);
-
 /// Puts the calling thread under `SCHED_FIFO`, so that measuring threads wake on time on
 /// a busy machine and the figures show the engine, not the scheduler.
 pub fn realtime() {
@@ -139,43 +136,6 @@ pub fn udp(ip: Ipv4Addr, port: u16) -> UdpSocket {
     setsockopt(&s, RcvBufForce, &(32 << 20)).expect("SO_RCVBUFFORCE");
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
     s
-}
-
-/// Echoes datagrams on `ip:port` back to their sender until `stop` is set.
-pub fn echo_server(ip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> JoinHandle<()> {
-    let s = udp(ip, port);
-    std::thread::spawn(move || {
-        realtime();
-        let mut buf = [0u8; 64];
-        let start = Instant::now();
-        while !stop.load(Relaxed) && start.elapsed() < MAX_LIFE {
-            if let Ok((n, from)) = s.recv_from(&mut buf) {
-                s.send_to(&buf[..n], from).unwrap();
-            }
-        }
-    })
-}
-
-/// Round-trip times of `n` probes from `from` to the echo server at `to`, one at a time,
-/// each waiting at most `timeout`; lost probes are left out.
-pub fn rtts(from: Ipv4Addr, to: SocketAddrV4, n: u32, timeout: Duration) -> Vec<Duration> {
-    realtime();
-    let s = udp(from, 0);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 64];
-    for seq in 0..n {
-        let sent = Instant::now();
-        s.send_to(&seq.to_be_bytes(), to).unwrap();
-        while sent.elapsed() < timeout {
-            if let Ok(4) = s.recv(&mut buf) {
-                if buf[..4] == seq.to_be_bytes() {
-                    out.push(sent.elapsed());
-                    break;
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Sends `count` datagrams (sequence number, send time in ns since `epoch`) from `from`
