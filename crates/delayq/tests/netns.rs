@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{flood, in_netns, quantile, realtime, receive, run, start_engine, udp};
+use common::{flood, in_netns, quantile, realtime, receive, run, start_engine, udp, MEASURE};
 use delayq::{EngineConfig, PairParams};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
@@ -25,7 +25,7 @@ const MAX_LIFE: Duration = Duration::from_secs(60);
 fn echo_server(ip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> JoinHandle<()> {
     let s = udp(ip, port);
     std::thread::spawn(move || {
-        realtime();
+        realtime(MEASURE);
         let mut buf = [0u8; 64];
         let start = Instant::now();
         while !stop.load(Relaxed) && start.elapsed() < MAX_LIFE {
@@ -39,7 +39,7 @@ fn echo_server(ip: Ipv4Addr, port: u16, stop: Arc<AtomicBool>) -> JoinHandle<()>
 /// Round-trip times of `n` probes from `from` to the echo server at `to`, one at a time,
 /// each waiting at most `timeout`; lost probes are left out.
 fn rtts(from: Ipv4Addr, to: SocketAddrV4, n: u32, timeout: Duration) -> Vec<Duration> {
-    realtime();
+    realtime(MEASURE);
     let s = udp(from, 0);
     let mut out = Vec::new();
     let mut buf = [0u8; 64];

@@ -121,10 +121,18 @@ impl Drop for Running {
     }
 }
 
-/// Puts the calling thread under `SCHED_FIFO`, so that measuring threads wake on time on
-/// a busy machine and the figures show the engine, not the scheduler.
-pub fn realtime() {
-    let param = libc::sched_param { sched_priority: 5 };
+/// `SCHED_FIFO` priority of threads that measure (below the engine's 10).
+pub const MEASURE: i32 = 5;
+/// `SCHED_FIFO` priority of flood senders: below the measuring threads, so that a sender
+/// running flat out delays the engine and the receivers no more than the scheduler must.
+pub const SEND: i32 = 1;
+
+/// Puts the calling thread under `SCHED_FIFO` at `priority`, so that test threads wake on
+/// time on a busy machine and the figures show the engine, not the scheduler.
+pub fn realtime(priority: i32) {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
     // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is this thread.
     let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
     assert_eq!(rc, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
@@ -148,6 +156,7 @@ pub fn flood(
     epoch: Instant,
     max_time: Duration,
 ) -> u64 {
+    realtime(SEND);
     let s = udp(from, 0);
     let start = Instant::now();
     let mut seq = 0;
