@@ -136,9 +136,10 @@ pub struct Error {
 
 fn hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(libc::EPERM) => "; run as root (needs CAP_NET_ADMIN)",
-        Some(libc::EBUSY) => {
-            "; another process is bound to this queue: stop it or use another queue number"
+        // The kernel also answers EPERM when another socket holds the queue.
+        Some(libc::EPERM) => {
+            "; another process may be bound to this queue (stop it or use another queue \
+             number), else run as root (needs CAP_NET_ADMIN)"
         }
         Some(libc::EPROTONOSUPPORT | libc::ENOENT) => "; load the nfnetlink_queue module",
         _ => "",

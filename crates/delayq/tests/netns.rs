@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{flood, in_netns, quantile, realtime, receive, run, start_engine, udp, MEASURE};
-use delayq::{EngineConfig, PairParams};
+use delayq::{Engine, EngineConfig, PairParams};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
@@ -265,5 +265,23 @@ fn nothing_is_left_once_the_engine_is_gone() {
             unshaped.iter().all(|r| *r < Duration::from_millis(5)),
             "still delayed: {unshaped:?}"
         );
+    });
+}
+
+#[test]
+fn a_queue_taken_by_another_engine_is_refused_in_one_line() {
+    in_netns(&ADDRS, || {
+        let first = Engine::new(cfg(5), constant(PairParams::default())).unwrap();
+        let second = Engine::new(cfg(5), constant(PairParams::default()));
+        let msg = second
+            .err()
+            .expect("second engine on queue 5 must fail")
+            .to_string();
+        drop(first);
+        assert!(!msg.contains('\n'), "not one line: {msg}");
+        assert!(msg.starts_with("NFQUEUE queue 5: bind failed"), "{msg}");
+        assert!(msg.contains("another process may be bound"), "{msg}");
+        // Once the first engine is gone the queue is free again.
+        assert!(Engine::new(cfg(5), constant(PairParams::default())).is_ok());
     });
 }
