@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::time::TimeSpec;
 
-use crate::nfqueue::{parse_datagram, Event, MsgWriter, Packet, QueueSetup, QueueSocket, Verdict};
+use crate::nfqueue::{
+    parse_datagram, Event, MsgWriter, Packet, QueueSetup, QueueSocket, RecvBatch, Verdict,
+};
 use crate::sched::{Admit, Held, Scheduler};
 use crate::window::Window;
 
@@ -21,10 +23,12 @@ const TICK_SHIFT: u32 = 14;
 const SLOTS_LOG2: u32 = 14;
 /// Longest sleep, so that a stop request is seen promptly.
 const IDLE: Duration = Duration::from_millis(20);
-/// Datagrams read before due verdicts are checked again.
-const MAX_DATAGRAMS_PER_ROUND: usize = 64;
-/// Receive buffer for one datagram (many packet messages).
-const RECV_BUF: usize = 1 << 17;
+/// Datagrams (one per packet) read by one `recvmmsg`.
+const RECV_BATCH: usize = 64;
+/// `recvmmsg` calls before due verdicts are checked again.
+const MAX_BATCHES_PER_ROUND: usize = 4;
+/// Room for one packet message beyond the copied bytes (headers and attributes).
+const MSG_OVERHEAD: usize = 1024;
 const ETH_P_IP: u16 = 0x0800;
 
 /// What happens to packets of one (source, destination) pair.
@@ -176,6 +180,27 @@ fn ipv4_pair(p: &Packet<'_>) -> Option<(Ipv4Addr, Ipv4Addr)> {
 }
 
 impl State {
+    fn on_event(
+        &mut self,
+        ev: Event<'_>,
+        now: u64,
+        lookup: &impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams,
+    ) {
+        match ev {
+            Event::Packet(p) => {
+                let params = ipv4_pair(&p).map(|(s, d)| {
+                    let key = u64::from(u32::from(s)) << 32 | u64::from(u32::from(d));
+                    (key, lookup(s, d))
+                });
+                self.on_packet(&p, now, params);
+            }
+            Event::Error { .. } => {
+                self.counters.verdict_errors.fetch_add(1, Relaxed);
+            }
+            Event::Ack => {}
+        }
+    }
+
     fn on_packet(&mut self, p: &Packet<'_>, now: u64, params: Option<(u64, PairParams)>) {
         let c = &self.counters;
         c.packets.fetch_add(1, Relaxed);
@@ -303,7 +328,8 @@ where
             queue_num: self.cfg.queue_num,
             counters: Arc::clone(&self.counters),
         };
-        let mut buf = Vec::with_capacity(RECV_BUF);
+        let slot = self.cfg.copy_range as usize + MSG_OVERHEAD;
+        let mut batch = RecvBatch::new(RECV_BATCH, slot);
         loop {
             let now = elapsed_ns(start);
             let stopping = stop.load(Relaxed);
@@ -316,30 +342,16 @@ where
             }
             self.wait(st.sched.next_wake_ns(), start, now)
                 .map_err(self.err("wait for packets"))?;
-            for _ in 0..MAX_DATAGRAMS_PER_ROUND {
-                buf.clear();
-                if !self
+            for _ in 0..MAX_BATCHES_PER_ROUND {
+                let n = self
                     .sock
-                    .recv(&mut buf, true)
-                    .map_err(self.err("receive packets"))?
-                {
-                    break;
-                }
+                    .recv_batch(&mut batch)
+                    .map_err(self.err("receive packets"))?;
                 let now = elapsed_ns(start);
-                parse_datagram(&buf, |ev| match ev {
-                    Event::Packet(p) => {
-                        let params = ipv4_pair(&p).map(|(s, d)| {
-                            let key = u64::from(u32::from(s)) << 32 | u64::from(u32::from(d));
-                            (key, (self.lookup)(s, d))
-                        });
-                        st.on_packet(&p, now, params);
-                    }
-                    Event::Error { .. } => {
-                        st.counters.verdict_errors.fetch_add(1, Relaxed);
-                    }
-                    Event::Ack => {}
-                });
-                if st.sched.next_wake_ns().is_some_and(|w| w <= now) {
+                for d in batch.datagrams() {
+                    parse_datagram(d, |ev| st.on_event(ev, now, &self.lookup));
+                }
+                if n < RECV_BATCH || st.sched.next_wake_ns().is_some_and(|w| w <= now) {
                     break;
                 }
             }

@@ -7,7 +7,7 @@
 //! version, big-endian queue number), then netlink attributes, all integers big-endian.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
@@ -237,6 +237,33 @@ pub fn parse_datagram<'a>(mut buf: &'a [u8], mut f: impl FnMut(Event<'a>)) {
     }
 }
 
+/// Buffers for receiving many datagrams with one `recvmmsg` (the kernel sends one
+/// datagram per queued packet).
+pub struct RecvBatch {
+    buf: Vec<u8>,
+    slot: usize,
+    lens: Vec<usize>,
+}
+
+impl RecvBatch {
+    /// Room for `count` datagrams of up to `slot` bytes each.
+    pub fn new(count: usize, slot: usize) -> Self {
+        Self {
+            buf: vec![0; count * slot],
+            slot,
+            lens: Vec::with_capacity(count),
+        }
+    }
+
+    /// The datagrams of the last [`QueueSocket::recv_batch`].
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
+        self.buf
+            .chunks(self.slot)
+            .zip(&self.lens)
+            .map(|(c, &len)| &c[..len.min(c.len())])
+    }
+}
+
 /// A netlink socket bound to one NFQUEUE queue; unbinds on drop.
 pub struct QueueSocket {
     sock: Socket,
@@ -289,7 +316,7 @@ impl QueueSocket {
         let mut accepts = MsgWriter::default();
         while acked < n {
             buf.clear();
-            self.recv(&mut buf, false).map_err(|e| (acked + 1, e))?;
+            self.recv(&mut buf).map_err(|e| (acked + 1, e))?;
             let mut failed = None;
             parse_datagram(&buf, |ev| match ev {
                 Event::Ack => acked += 1,
@@ -306,18 +333,66 @@ impl QueueSocket {
         Ok(())
     }
 
-    /// Receives one datagram into `buf` (cleared by the caller); `Ok(false)` when
-    /// `nonblocking` and nothing is waiting.
-    pub fn recv(&self, buf: &mut Vec<u8>, nonblocking: bool) -> io::Result<bool> {
-        let flags = if nonblocking { libc::MSG_DONTWAIT } else { 0 };
+    /// Receives one datagram into `buf` (cleared by the caller), waiting for it.
+    fn recv(&self, buf: &mut Vec<u8>) -> io::Result<()> {
         loop {
-            match self.sock.recv(buf, flags) {
-                Ok(_) => return Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            match self.sock.recv(buf, 0) {
+                Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Receives the datagrams waiting (as many as `batch` holds) without blocking;
+    /// returns how many arrived.
+    pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        let mut iov: Vec<libc::iovec> = batch
+            .buf
+            .chunks_mut(batch.slot)
+            .map(|c| libc::iovec {
+                iov_base: c.as_mut_ptr().cast(),
+                iov_len: c.len(),
+            })
+            .collect();
+        let mut hdrs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
+                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                h.msg_hdr.msg_iov = v;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        let fd = self.sock.as_raw_fd();
+        let n = loop {
+            // SAFETY: `hdrs` holds `hdrs.len()` headers, each pointing at one iovec of `iov`
+            // that covers a distinct slot of `batch.buf`; all outlive the call.
+            let n = unsafe {
+                libc::recvmmsg(
+                    fd,
+                    hdrs.as_mut_ptr(),
+                    hdrs.len() as u32,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => break 0,
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        };
+        batch.lens.clear();
+        batch
+            .lens
+            .extend(hdrs[..n].iter().map(|h| h.msg_len as usize));
+        Ok(n)
     }
 
     /// Sends everything in `w` with one `send` and clears it.
