@@ -1,6 +1,7 @@
 //! The iptables rule that sends traffic between virtual prefixes to the engine's queue,
 //! removed again when the guard is dropped, so no rule outlives its engine.
 
+use std::ops::RangeInclusive;
 use std::process::Command;
 
 /// Failure to add or remove the rule.
@@ -36,22 +37,22 @@ fn iptables(op: &str, spec: &[String]) -> Result<(), RuleError> {
 }
 
 impl QueueRule {
-    /// Queues locally sent packets from `src` to `dst` (CIDR prefixes) to `queue_num`.
-    pub fn output(queue_num: u16, src: &str, dst: &str) -> Result<Self, RuleError> {
-        let spec = [
-            "OUTPUT",
-            "-s",
-            src,
-            "-d",
-            dst,
-            "-j",
-            "NFQUEUE",
-            "--queue-num",
-        ]
-        .into_iter()
-        .map(String::from)
-        .chain([queue_num.to_string()])
-        .collect::<Vec<_>>();
+    /// Queues locally sent packets from `src` to `dst` (CIDR prefixes) to the queues in
+    /// `queues`, one engine each. Over several queues the kernel picks by a hash of
+    /// (source, destination, protocol), so a pair's packets of one protocol always meet
+    /// the same engine and keep their order.
+    pub fn output(queues: RangeInclusive<u16>, src: &str, dst: &str) -> Result<Self, RuleError> {
+        let (first, last) = (*queues.start(), *queues.end());
+        let target = if first == last {
+            ["--queue-num".to_string(), first.to_string()]
+        } else {
+            ["--queue-balance".to_string(), format!("{first}:{last}")]
+        };
+        let spec = ["OUTPUT", "-s", src, "-d", dst, "-j", "NFQUEUE"]
+            .into_iter()
+            .map(String::from)
+            .chain(target)
+            .collect::<Vec<_>>();
         iptables("-A", &spec)?;
         Ok(Self { spec })
     }

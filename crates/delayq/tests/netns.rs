@@ -11,7 +11,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{
-    flood, in_netns, quantile, realtime, receive, run, start_engine, udp, Arrival, MEASURE,
+    flood, in_netns, quantile, realtime, receive, run, start_engine, start_engines, udp, Arrival,
+    MEASURE,
 };
 use delayq::{Engine, EngineConfig, PairParams};
 
@@ -76,7 +77,7 @@ fn receive_all(rx: &UdpSocket, count: u64, epoch: Instant) -> Vec<Arrival> {
     receive(rx, count, epoch, idle, max)
 }
 
-fn constant(p: PairParams) -> impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Send + 'static {
+fn constant(p: PairParams) -> impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Clone + Send + 'static {
     move |_, _| p
 }
 
@@ -98,7 +99,7 @@ fn rtt_is_the_sum_of_both_directions_delays() {
             rtt.len(),
             100,
             "probes lost without configured loss; engine {:?}",
-            done.counters
+            done.counters[0]
         );
         let want = Duration::from_millis(20);
         let (p50, p90, p99) = (
@@ -106,7 +107,7 @@ fn rtt_is_the_sum_of_both_directions_delays() {
             quantile(&mut rtt, 0.9),
             quantile(&mut rtt, 0.99),
         );
-        let c = &done.counters;
+        let c = &done.counters[0];
         eprintln!(
             "rtt p50 {p50:?} p90 {p90:?} p99 {p99:?} min {:?} max {:?}; engine lateness mean {} ns max {} ns p50 <= {:?} p99 <= {:?}",
             rtt[0],
@@ -127,7 +128,7 @@ fn rtt_is_the_sum_of_both_directions_delays() {
             p50 < want + Duration::from_millis(1) && p90 < want + Duration::from_millis(1),
             "rtt p50 {p50:?} p90 {p90:?} not within 1 ms of 20 ms"
         );
-        assert_eq!(done.counters.delayed.load(Relaxed), 200);
+        assert_eq!(done.sum(|c| &c.delayed), 200);
     });
 }
 
@@ -162,7 +163,7 @@ fn loss_rate_is_within_binomial_bounds() {
             (1600 - 90..=1600 + 90).contains(&n),
             "delivered {n} of 2000, expected 1600 +- 90"
         );
-        assert_eq!(done.counters.dropped.load(Relaxed) as i64, 2000 - n);
+        assert_eq!(done.sum(|c| &c.dropped) as i64, 2000 - n);
         let fastest = got.iter().map(|a| a.one_way).min().unwrap();
         assert!(
             fastest >= Duration::from_micros(1_000 - 17),
@@ -208,7 +209,7 @@ fn pair_order_is_kept_while_its_delay_changes() {
         let seqs: Vec<u64> = got.iter().map(|a| a.seq).collect();
         let first_bad = seqs.windows(2).position(|w| w[0] >= w[1]);
         assert_eq!(first_bad, None, "order broken at {first_bad:?}");
-        assert!(done.counters.delayed.load(Relaxed) > 0);
+        assert!(done.sum(|c| &c.delayed) > 0);
         eprintln!("{sent} datagrams in order; engine CPU {:?}", done.cpu);
     });
 }
@@ -235,7 +236,12 @@ fn nothing_is_left_once_the_engine_is_gone() {
         let unshaped = rtts(A, to, 5, PROBE_TIMEOUT);
         stop.store(true, Relaxed);
         echo.join().unwrap();
-        assert_eq!(shaped.len(), 5, "probes lost; engine {:?}", done.counters);
+        assert_eq!(
+            shaped.len(),
+            5,
+            "probes lost; engine {:?}",
+            done.counters[0]
+        );
         assert!(
             shaped.iter().all(|r| *r >= Duration::from_millis(10)),
             "not delayed: {shaped:?}"
@@ -282,5 +288,58 @@ fn a_queue_taken_by_another_engine_is_refused_in_one_line() {
         assert!(msg.contains("another process may be bound"), "{msg}");
         // Once the first engine is gone the queue is free again.
         assert!(Engine::new(cfg(5), constant(PairParams::default())).is_ok());
+    });
+}
+
+#[test]
+fn balanced_queues_share_the_pairs_and_keep_each_in_order() {
+    const PAIRS: u8 = 16;
+    let addrs: Vec<String> = (1..=PAIRS)
+        .map(|i| format!("10.77.0.{i}/32"))
+        .chain(["10.77.1.1/32".to_string()])
+        .collect();
+    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    in_netns(&addrs, || {
+        let params = PairParams {
+            delay_us: 2_000,
+            loss: 0.0,
+        };
+        let engines = start_engines(cfg(20), 20..=21, PREFIX, constant(params));
+        let epoch = Instant::now();
+        let flows: Vec<_> = (1..=PAIRS)
+            .map(|i| {
+                let (src, port) = (Ipv4Addr::new(10, 77, 0, i), 7100 + u16::from(i));
+                let rx = udp(B, port);
+                let receiver = std::thread::spawn(move || {
+                    realtime(MEASURE);
+                    receive_all(&rx, 200, epoch)
+                });
+                let to = SocketAddrV4::new(B, port);
+                let sender = std::thread::spawn(move || {
+                    flood(src, to, 200, 2_000, epoch, Duration::from_secs(5))
+                });
+                (sender, receiver)
+            })
+            .collect();
+        for (i, (sender, receiver)) in flows.into_iter().enumerate() {
+            let sent = sender.join().unwrap();
+            let seqs: Vec<u64> = receiver.join().unwrap().iter().map(|a| a.seq).collect();
+            assert_eq!(
+                seqs,
+                (0..sent).collect::<Vec<_>>(),
+                "pair {i}: lost or out of order"
+            );
+        }
+        let done = engines.stop();
+        let per_queue: Vec<u64> = done
+            .counters
+            .iter()
+            .map(|c| c.packets.load(Relaxed))
+            .collect();
+        assert_eq!(per_queue.iter().sum::<u64>(), 200 * u64::from(PAIRS));
+        assert!(
+            per_queue.iter().all(|&n| n > 0),
+            "one queue got nothing: {per_queue:?}"
+        );
     });
 }

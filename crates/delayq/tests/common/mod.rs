@@ -3,8 +3,9 @@
 //! and bounded UDP probes and floods whose packets carry their send time.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::ops::RangeInclusive;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,20 +50,28 @@ pub fn in_netns<T: Send>(addrs: &[&str], f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// An engine thread plus the rule feeding it; [`Running::stop`] ends both (dropping it,
-/// as a panicking test does, also removes the rule and tells the engine to stop).
+/// Engine threads plus the rule feeding them; [`Running::stop`] ends all (dropping it,
+/// as a panicking test does, also removes the rule and tells the engines to stop).
 pub struct Running {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Duration>>,
-    pub counters: Arc<Counters>,
+    threads: Vec<JoinHandle<Duration>>,
+    counters: Vec<Arc<Counters>>,
     rule: Option<QueueRule>,
 }
 
-/// What an engine run cost and counted.
+/// What the engines of a run cost and counted.
 pub struct Finished {
-    /// User + system CPU time of the engine thread.
+    /// User + system CPU time of all engine threads.
     pub cpu: Duration,
-    pub counters: Arc<Counters>,
+    /// Each engine's counters, in queue order.
+    pub counters: Vec<Arc<Counters>>,
+}
+
+impl Finished {
+    /// One counter summed over the engines.
+    pub fn sum(&self, counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        self.counters.iter().map(|c| counter(c).load(Relaxed)).sum()
+    }
 }
 
 fn thread_cpu() -> Duration {
@@ -72,44 +81,61 @@ fn thread_cpu() -> Duration {
     tv(u.user_time()) + tv(u.system_time())
 }
 
-/// Starts an engine on `cfg.queue_num` (in the calling thread's namespace) and a rule
-/// queueing `prefix` -> `prefix` traffic to it.
-pub fn start_engine(
+/// Starts one engine per queue of `queues` (configured as `cfg` otherwise, in the calling
+/// thread's namespace) and a rule queueing `prefix` -> `prefix` traffic to them.
+pub fn start_engines(
     cfg: EngineConfig,
+    queues: RangeInclusive<u16>,
     prefix: &str,
-    lookup: impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Send + 'static,
+    lookup: impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Clone + Send + 'static,
 ) -> Running {
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let flag = Arc::clone(&stop);
-    let thread = std::thread::spawn(move || {
-        let mut engine = Engine::new(cfg, lookup).unwrap_or_else(|e| panic!("{e}"));
-        tx.send(engine.counters()).unwrap();
-        let before = thread_cpu();
-        engine.run(&flag).unwrap_or_else(|e| panic!("{e}"));
-        thread_cpu() - before
-    });
-    let counters = rx.recv().expect("engine failed to start");
-    let rule = QueueRule::output(cfg.queue_num, prefix, prefix).unwrap_or_else(|e| panic!("{e}"));
+    let (mut threads, mut counters) = (Vec::new(), Vec::new());
+    for queue_num in queues.clone() {
+        let (tx, rx) = mpsc::channel();
+        let (flag, lookup) = (Arc::clone(&stop), lookup.clone());
+        let cfg = EngineConfig { queue_num, ..cfg };
+        threads.push(std::thread::spawn(move || {
+            let mut engine = Engine::new(cfg, lookup).unwrap_or_else(|e| panic!("{e}"));
+            tx.send(engine.counters()).unwrap();
+            let before = thread_cpu();
+            engine.run(&flag).unwrap_or_else(|e| panic!("{e}"));
+            thread_cpu() - before
+        }));
+        counters.push(rx.recv().expect("engine failed to start"));
+    }
+    let rule = QueueRule::output(queues, prefix, prefix).unwrap_or_else(|e| panic!("{e}"));
     Running {
         stop,
-        thread: Some(thread),
+        threads,
         counters,
         rule: Some(rule),
     }
 }
 
+/// One engine on `cfg.queue_num`, see [`start_engines`].
+pub fn start_engine(
+    cfg: EngineConfig,
+    prefix: &str,
+    lookup: impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Clone + Send + 'static,
+) -> Running {
+    start_engines(cfg, cfg.queue_num..=cfg.queue_num, prefix, lookup)
+}
+
 impl Running {
-    /// Removes the rule, stops the engine and returns its cost.
+    /// Removes the rule, stops the engines and returns their cost.
     pub fn stop(mut self) -> Finished {
         let rule = self.rule.take().expect("rule present until stop");
         rule.remove().unwrap_or_else(|e| panic!("{e}"));
         self.stop.store(true, Relaxed);
-        let thread = self.thread.take().expect("engine running until stop");
-        let cpu = thread.join().expect("engine thread panicked");
+        let cpu = self
+            .threads
+            .drain(..)
+            .map(|t| t.join().expect("engine thread panicked"))
+            .sum();
         Finished {
             cpu,
-            counters: Arc::clone(&self.counters),
+            counters: self.counters.clone(),
         }
     }
 }
