@@ -50,7 +50,8 @@ pub struct EngineConfig {
     pub queue_maxlen: u32,
     /// Bytes of each packet copied to the engine; 20 covers the IPv4 addresses.
     pub copy_range: u32,
-    /// Netlink receive buffer in bytes.
+    /// Netlink receive buffer in bytes: packets queued while the engine is not reading
+    /// wait here (about 1 KiB each); when it is full the kernel drops them.
     pub rcvbuf: usize,
     /// Poll without sleeping for this long before each due verdict: timer wake-ups are
     /// 30-130 us late on a busy (virtual) machine, polling is within a few us; costs up
@@ -69,7 +70,7 @@ impl Default for EngineConfig {
             queue_num: 0,
             queue_maxlen: 1 << 16,
             copy_range: 20,
-            rcvbuf: 8 << 20,
+            rcvbuf: 32 << 20,
             spin: Duration::from_micros(200),
             seed: 0x5eed,
             rt_priority: Some(10),

@@ -5,6 +5,13 @@
 //! Message and attribute layout from `<linux/netfilter/nfnetlink_queue.h>` and
 //! `<linux/netfilter/nfnetlink.h>`: `nlmsghdr` (16 bytes), `nfgenmsg` (4 bytes: family,
 //! version, big-endian queue number), then netlink attributes, all integers big-endian.
+//!
+//! Why not the `nfq` crate (0.2.5): it sends one `sendto` per verdict and has no batch
+//! verdict, receives one datagram per call, and every received `Message` keeps the whole
+//! receive buffer alive through an `Arc`, so holding thousands of delayed verdicts pins
+//! thousands of buffers. The engine needs the opposite: verdicts coalesced into one
+//! `send`, `NFQNL_MSG_VERDICT_BATCH`, `recvmmsg`, and nothing kept per held packet but
+//! its id.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
