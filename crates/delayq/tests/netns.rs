@@ -270,6 +270,17 @@ fn nothing_is_left_once_the_engine_is_gone() {
             unshaped.iter().all(|r| *r < Duration::from_millis(5)),
             "still delayed: {unshaped:?}"
         );
+        // Dropped without `stop`, as when a test or its caller panics: the rule goes too.
+        drop(start_engine(
+            cfg(4),
+            PREFIX,
+            constant(PairParams::default()),
+        ));
+        assert_eq!(
+            run("iptables", &["-S"]),
+            rules_before,
+            "a rule outlived a dropped engine"
+        );
     });
 }
 
