@@ -2,10 +2,8 @@
 //! namespace with addresses on `lo`, an engine (and its iptables rule) running inside it,
 //! and bounded UDP probes and floods whose packets carry their send time.
 
-use std::io::IoSlice;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::ops::RangeInclusive;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Mutex};
@@ -14,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use delayq::{Counters, Engine, EngineConfig, PairParams, QueueRule};
 use nix::sys::resource::{getrusage, UsageWho};
-use nix::sys::socket::{
-    sendmmsg, setsockopt, sockopt::RcvBufForce, MsgFlags, MultiHeaders, SockaddrIn,
-};
+use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
 
 /// Runs `cmd args`, panicking with its stderr on failure.
 pub fn run(cmd: &str, args: &[&str]) -> String {
@@ -176,28 +172,8 @@ pub fn udp(ip: Ipv4Addr, port: u16) -> UdpSocket {
     s
 }
 
-/// Datagrams handed to the kernel per `sendmmsg` by [`flood`].
-const BURST: usize = 32;
-
-/// Sends `msgs` on the connected socket `s` with one `sendmmsg`; returns how many went.
-fn send_burst(s: &UdpSocket, msgs: &[[u8; 16]]) -> usize {
-    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(msgs.len(), None);
-    let slices: Vec<[IoSlice<'_>; 1]> = msgs.iter().map(|m| [IoSlice::new(m)]).collect();
-    let to = vec![None; msgs.len()];
-    sendmmsg(
-        s.as_raw_fd(),
-        &mut headers,
-        &slices,
-        to,
-        [],
-        MsgFlags::empty(),
-    )
-    .map_or(0, |sent| sent.count())
-}
-
 /// Sends `count` datagrams (sequence number, send time in ns since `epoch`) from `from`
-/// to `to` at `pps` packets/s, `BURST` per system call, giving up after `max_time`;
-/// returns how many were sent.
+/// to `to` at `pps` packets/s, giving up after `max_time`; returns how many were sent.
 pub fn flood(
     from: Ipv4Addr,
     to: SocketAddrV4,
@@ -208,24 +184,19 @@ pub fn flood(
 ) -> u64 {
     realtime(SEND);
     let s = udp(from, 0);
-    s.connect(to).expect("connect UDP socket");
     let start = Instant::now();
     let mut seq = 0;
     while seq < count && start.elapsed() < max_time {
-        // Send what is due by now, then sleep a little.
+        // Send what is due by now, in bursts of at most 1 ms worth.
         let due = (start.elapsed().as_nanos() as u64 * pps / 1_000_000_000 + 1).min(count);
-        while seq < due && start.elapsed() < max_time {
-            let now = epoch.elapsed().as_nanos() as u64;
-            let mut msgs = [[0u8; 16]; BURST];
-            let n = (due - seq).min(BURST as u64) as usize;
-            for (i, m) in msgs[..n].iter_mut().enumerate() {
-                m[..8].copy_from_slice(&(seq + i as u64).to_be_bytes());
-                m[8..].copy_from_slice(&now.to_be_bytes());
+        while seq < due {
+            let mut msg = [0u8; 16];
+            msg[..8].copy_from_slice(&seq.to_be_bytes());
+            msg[8..].copy_from_slice(&(epoch.elapsed().as_nanos() as u64).to_be_bytes());
+            if s.send_to(&msg, to).is_err() {
+                break;
             }
-            match send_burst(&s, &msgs[..n]) {
-                0 => break,
-                sent => seq += sent as u64,
-            }
+            seq += 1;
         }
         std::thread::sleep(Duration::from_micros(200));
     }
