@@ -187,7 +187,7 @@ pub fn flood(
     let start = Instant::now();
     let mut seq = 0;
     while seq < count && start.elapsed() < max_time {
-        // Send what is due by now, in bursts of at most 1 ms worth.
+        // Send what is due by now (timestamp taken just before each send), then sleep.
         let due = (start.elapsed().as_nanos() as u64 * pps / 1_000_000_000 + 1).min(count);
         while seq < due {
             let mut msg = [0u8; 16];
