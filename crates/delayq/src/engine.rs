@@ -226,20 +226,22 @@ impl State {
 
     /// Accepts what is due at `now` (everything when `now` is `None`) and encodes it.
     fn release(&mut self, now: Option<u64>) {
+        let c = &self.counters;
+        let (mut sum, mut max) = (0, 0);
         match now {
-            Some(t) => self.sched.expire(t, &mut self.due),
+            Some(t) => {
+                self.sched.expire(t, &mut self.due);
+                for h in &self.due {
+                    let late = t.saturating_sub(h.due_ns);
+                    c.record_lateness(late);
+                    sum += late;
+                    max = max.max(late);
+                }
+            }
+            // Stopping: everything goes now, early; that is no lateness.
             None => self.sched.drain_all(&mut self.due),
         }
-        let c = &self.counters;
-        let t = now.unwrap_or(0);
-        let (mut sum, mut max) = (0, 0);
-        for h in self.due.drain(..) {
-            let late = t.saturating_sub(h.due_ns);
-            c.record_lateness(late);
-            sum += late;
-            max = max.max(late);
-            self.accepts.push(h.id);
-        }
+        self.accepts.extend(self.due.drain(..).map(|h| h.id));
         c.lateness_sum_ns.fetch_add(sum, Relaxed);
         c.max_lateness_ns.fetch_max(max, Relaxed);
         c.accepted.fetch_add(self.accepts.len() as u64, Relaxed);
