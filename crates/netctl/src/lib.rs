@@ -200,6 +200,29 @@ impl Host {
         }
     }
 
+    /// The kinds of the qdiscs attached to device `dev` (e.g. `["noqueue", "clsact"]`).
+    pub fn qdisc_kinds(&mut self, dev: &str) -> Result<Vec<String>, Error> {
+        let index = self
+            .link_index(dev)?
+            .ok_or_else(|| Error::NoDevice(dev.to_string()))?;
+        let replies = self
+            .nl
+            .query(request::dump_qdiscs(), true)
+            .map_err(Error::Socket)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewQueueDiscipline(tc) if tc.header.index == index as i32 => {
+                    tc.attributes.into_iter().find_map(|a| match a {
+                        TcAttribute::Kind(k) => Some(k),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Byte, packet and drop counters of every class on device `dev`.
     pub fn class_stats(&mut self, dev: &str) -> Result<Vec<ClassStats>, Error> {
         let index = self

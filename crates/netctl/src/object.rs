@@ -375,11 +375,7 @@ impl fmt::Display for Object {
                 prio,
                 u32,
             } => {
-                let at = match parent {
-                    Parent::Ingress | Parent::Egress => parent.to_string(),
-                    p => format!("parent {}", p),
-                };
-                write!(f, "tc filter add dev {dev} {at} prio {prio} {u32}")
+                write!(f, "tc filter add dev {dev} {parent} prio {prio} {u32}")
             }
             Object::Route { dst, via, dev } => {
                 write!(f, "ip route add {}/{} via {via} dev {dev}", dst.0, dst.1)

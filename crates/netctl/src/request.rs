@@ -113,6 +113,11 @@ pub fn dump_classes(ifindex: u32) -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetTrafficClass(tc_msg(ifindex, Parent::Of(Handle(0)), Handle(0), 0))
 }
 
+/// `RTM_GETQDISC` dump (the kernel returns every device's qdiscs).
+pub fn dump_qdiscs() -> RouteNetlinkMessage {
+    RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default())
+}
+
 fn addr_msg(index: u32, ip: Ipv4Addr, len: u8) -> AddressMessage {
     let mut m = AddressMessage::default();
     m.header.family = AddressFamily::Inet;
