@@ -1,2 +1,51 @@
-//! The `p2plab` binary (work in progress; see issue 2).
-fn main() {}
+//! The `p2plab` binary: parses the command line with clap and calls the library crates.
+//! Each command group lives in its own module; nothing here does the work itself.
+
+mod output;
+mod topo;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Emulate networks of thousands of peers on Linux hosts.
+#[derive(Parser)]
+#[command(name = "p2plab", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Check(topo::CheckArgs),
+    Plan(topo::PlanArgs),
+    Completions(CompletionsArgs),
+}
+
+/// Print a shell completion script.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  p2plab completions bash > /etc/bash_completion.d/p2plab")]
+struct CompletionsArgs {
+    /// The shell to complete for.
+    shell: clap_complete::Shell,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => topo::check(&args),
+        Command::Plan(args) => topo::plan(&args),
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "p2plab", &mut script);
+            output::emit(&String::from_utf8_lossy(&script))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

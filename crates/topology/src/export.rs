@@ -1,0 +1,143 @@
+//! Renderings of a plan for people and scripts: the `check` summary, the `plan` table and
+//! the `plan` JSON (`{"nodes":[..],"groups":[..]}`, the format later commands read).
+
+use crate::plan::Plan;
+use crate::units::{format_rate, format_time_us};
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Serialize)]
+struct NodeRecord<'a> {
+    name: &'a str,
+    ip: String,
+    group: &'a str,
+    up_bps: u64,
+    down_bps: u64,
+    latency_us: u64,
+    /// Access loss `p(v)` as a fraction.
+    loss: f64,
+    queue_packets: u32,
+}
+
+#[derive(Serialize)]
+struct GroupRecord<'a> {
+    name: &'a str,
+    prefix: String,
+    nodes: usize,
+    first_ip: String,
+    last_ip: String,
+    profile: &'a str,
+    /// One-way delays `G(this, other)` in microseconds, in group order.
+    delay_us: Vec<u64>,
+}
+
+#[derive(Serialize)]
+struct PlanRecord<'a> {
+    nodes: Vec<NodeRecord<'a>>,
+    groups: Vec<GroupRecord<'a>>,
+}
+
+/// The whole plan as JSON text.
+pub fn plan_json(plan: &Plan) -> String {
+    let nodes: Vec<NodeRecord> = plan
+        .nodes
+        .iter()
+        .map(|n| NodeRecord {
+            name: &n.name,
+            ip: n.ip.to_string(),
+            group: &plan.groups[n.group].name,
+            up_bps: n.up_bps,
+            down_bps: n.down_bps,
+            latency_us: n.latency_us,
+            loss: n.loss,
+            queue_packets: n.queue_packets,
+        })
+        .collect();
+    let groups: Vec<GroupRecord> = plan
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, group)| {
+            let nodes = plan.group_nodes(g);
+            GroupRecord {
+                name: &group.name,
+                prefix: group.prefix.to_string(),
+                nodes: nodes.len(),
+                first_ip: nodes[0].ip.to_string(),
+                last_ip: nodes[nodes.len() - 1].ip.to_string(),
+                profile: &plan.profiles[group.profile].name,
+                delay_us: (0..plan.groups.len())
+                    .map(|o| plan.group_delay_us(g, o))
+                    .collect(),
+            }
+        })
+        .collect();
+    serde_json::to_string(&PlanRecord { nodes, groups }).expect("plain records serialize")
+}
+
+/// Width of a table column: its widest entry or its header.
+fn column_width(lengths: impl Iterator<Item = usize>, header: &str) -> usize {
+    lengths.max().unwrap_or(0).max(header.len())
+}
+
+/// One line per node.
+pub fn plan_table(plan: &Plan) -> String {
+    let width = column_width(plan.nodes.iter().map(|n| n.name.len()), "NAME");
+    let gwidth = column_width(plan.groups.iter().map(|g| g.name.len()), "GROUP");
+    let mut out = format!(
+        "{:<width$}  {:<15}  {:<gwidth$}  {:>9}  {:>9}  {:>9}  {:>6}\n",
+        "NAME", "IP", "GROUP", "UP", "DOWN", "LATENCY", "LOSS"
+    );
+    for n in &plan.nodes {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<15}  {:<gwidth$}  {:>9}  {:>9}  {:>9}  {:>5}%",
+            n.name,
+            n.ip.to_string(),
+            plan.groups[n.group].name,
+            format_rate(n.up_bps),
+            format_rate(n.down_bps),
+            format_time_us(n.latency_us),
+            n.loss * 100.0
+        );
+    }
+    out
+}
+
+/// The short summary `p2plab check` prints.
+pub fn summary(plan: &Plan) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut out = format!(
+        "{}, {}, {}\n",
+        count(plan.groups.len(), "group"),
+        count(plan.nodes.len(), "node"),
+        count(plan.profiles.len(), "profile")
+    );
+    for (g, group) in plan.groups.iter().enumerate() {
+        let nodes = plan.group_nodes(g);
+        let p = &plan.profiles[group.profile];
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>6} nodes  {:<18} {} - {}  profile {} (up {}, down {}, latency {}, loss {}%)",
+            group.name,
+            nodes.len(),
+            group.prefix.to_string(),
+            nodes[0].ip,
+            nodes[nodes.len() - 1].ip,
+            p.name,
+            format_rate(p.up_bps),
+            format_rate(p.down_bps),
+            format_time_us(p.latency_us),
+            p.loss * 100.0
+        );
+    }
+    let (min, median, max) = plan.delay_summary_us();
+    let _ = writeln!(
+        out,
+        "group-to-group delay: min {}, median {}, max {}",
+        format_time_us(min),
+        format_time_us(median),
+        format_time_us(max)
+    );
+    out
+}

@@ -1,0 +1,148 @@
+//! Where each field of a YAML document sits: a map from field paths (`groups[2].profile`)
+//! to line and column, built from yaml-rust2's marked events. serde gives values but no
+//! positions, so the validator asks this map where to point its messages.
+
+use std::collections::HashMap;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// Positions (1-based line, 1-based column) of the values in one document.
+#[derive(Debug, Default)]
+pub struct Spans {
+    at: HashMap<String, (usize, usize)>,
+}
+
+enum Frame {
+    /// `placed` turns true once the mapping's own position is set from its first key
+    /// (yaml-rust2 marks a block mapping's start after that key).
+    Map {
+        path: String,
+        key: Option<String>,
+        placed: bool,
+    },
+    Seq {
+        path: String,
+        next: usize,
+    },
+}
+
+#[derive(Default)]
+struct Collector {
+    stack: Vec<Frame>,
+    spans: Spans,
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+impl Collector {
+    /// The path the next value takes, or `None` when the next scalar is a mapping key.
+    fn next_value_path(&mut self) -> Option<String> {
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Map { key: None, .. }) => None,
+            Some(Frame::Map { path, key, .. }) => Some(join(path, &key.take().unwrap_or_default())),
+            Some(Frame::Seq { path, next }) => {
+                *next += 1;
+                Some(format!("{path}[{}]", *next - 1))
+            }
+        }
+    }
+
+    /// Values take their own position; a key only stands in until its value arrives.
+    fn record(&mut self, path: &str, mark: Marker, is_key: bool) {
+        let at = (mark.line(), mark.col() + 1);
+        if is_key {
+            self.spans.at.entry(path.to_string()).or_insert(at);
+        } else {
+            self.spans.at.insert(path.to_string(), at);
+        }
+    }
+}
+
+impl MarkedEventReceiver for Collector {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::Scalar(text, ..) => match self.next_value_path() {
+                Some(path) => self.record(&path, mark, false),
+                None => {
+                    if let Some(Frame::Map { path, key, placed }) = self.stack.last_mut() {
+                        let at = join(path, &text);
+                        *key = Some(text);
+                        let first = !std::mem::replace(placed, true);
+                        let own = path.clone();
+                        if first {
+                            self.record(&own, mark, false);
+                        }
+                        self.record(&at, mark, true);
+                    }
+                }
+            },
+            Event::Alias(_) => {
+                self.next_value_path();
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let path = self.next_value_path().unwrap_or_default();
+                self.record(&path, mark, true);
+                self.stack.push(if matches!(ev, Event::MappingStart(..)) {
+                    Frame::Map {
+                        path,
+                        key: None,
+                        placed: false,
+                    }
+                } else {
+                    Frame::Seq { path, next: 0 }
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Spans {
+    /// Collects positions; a document yaml-rust2 cannot scan gives an empty map (serde then
+    /// reports the syntax error with its own position).
+    pub fn of(source: &str) -> Spans {
+        let mut collector = Collector::default();
+        let _ = Parser::new_from_str(source).load(&mut collector, false);
+        collector.spans
+    }
+
+    /// Position of `path`, or of its nearest recorded ancestor, or the start of the file.
+    pub fn find(&self, path: &str) -> (usize, usize) {
+        let mut path = path;
+        loop {
+            if let Some(&at) = self.at.get(path) {
+                return at;
+            }
+            match path.rfind(['.', '[']) {
+                Some(cut) => path = &path[..cut],
+                None => return self.at.get("").copied().unwrap_or((1, 1)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_fields() {
+        let src = "profiles:\n  fast:\n    up: 2mbit\ngroups:\n  - name: a\n    nodes: 3\n  - name: b\n    profile: fast\n";
+        let spans = Spans::of(src);
+        assert_eq!(spans.find("profiles.fast.up"), (3, 9));
+        assert_eq!(spans.find("groups[1].profile"), (8, 14));
+        assert_eq!(spans.find("groups[0].nodes"), (6, 12));
+        // a missing field points at its parent
+        assert_eq!(spans.find("groups[1].prefix"), (7, 5));
+    }
+}

@@ -1,0 +1,201 @@
+//! Parsing of the unit-carrying values of a topology file: rates, times and loss.
+//!
+//! Rates are bits per second as in `tc`: `kbit`, `mbit`, `gbit` (and `kbps`, `mbps`,
+//! `gbps` as the same bits per second), decimal multipliers. Times are `us`, `ms`, `s`.
+//! Loss is a percentage (`0.5%`); a bare `0` is accepted for "no loss".
+//! Every error is a `(message, fix)` pair that the validator places at a field.
+
+/// What went wrong with a value, and what the user should write instead.
+pub type UnitError = (String, String);
+
+const RATE_UNITS: &[(&str, f64)] = &[
+    ("bit", 1.0),
+    ("kbit", 1e3),
+    ("mbit", 1e6),
+    ("gbit", 1e9),
+    ("kbps", 1e3),
+    ("mbps", 1e6),
+    ("gbps", 1e9),
+];
+
+const TIME_UNITS: &[(&str, f64)] = &[("us", 1.0), ("ms", 1e3), ("s", 1e6)];
+
+/// Splits `"2.5mbit"` into `(2.5, "mbit")`.
+fn split_number(text: &str) -> Result<(f64, &str), UnitError> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok((n, unit.trim())),
+        _ => Err((
+            format!("`{text}` does not start with a number"),
+            "write a number followed by its unit".into(),
+        )),
+    }
+}
+
+fn scaled(text: &str, units: &[(&str, f64)], kind: &str, example: &str) -> Result<f64, UnitError> {
+    let (n, unit) = split_number(text)?;
+    let names: Vec<&str> = units.iter().map(|(u, _)| *u).collect();
+    if unit.is_empty() {
+        return Err((
+            format!("`{text}` has no unit"),
+            format!("add a {kind} unit ({}), e.g. `{example}`", names.join(", ")),
+        ));
+    }
+    match units.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit)) {
+        Some((_, factor)) => Ok(n * factor),
+        None => Err((
+            format!("unknown {kind} unit `{unit}` in `{text}`"),
+            format!("use one of {}, e.g. `{example}`", names.join(", ")),
+        )),
+    }
+}
+
+/// A rate in bits per second, strictly positive.
+pub fn parse_rate(text: &str) -> Result<u64, UnitError> {
+    let bps = scaled(text, RATE_UNITS, "rate", "2mbit")?;
+    if bps < 1.0 {
+        return Err((
+            format!("rate `{text}` must be greater than 0"),
+            "give a positive rate such as `128kbit`".into(),
+        ));
+    }
+    Ok(bps.round() as u64)
+}
+
+/// A one-way time in microseconds, zero or more.
+pub fn parse_time_us(text: &str) -> Result<u64, UnitError> {
+    let us = scaled(text, TIME_UNITS, "time", "30ms")?;
+    if us < 0.0 {
+        return Err((
+            format!("time `{text}` is negative"),
+            "delays are one-way times of 0 or more, e.g. `30ms`".into(),
+        ));
+    }
+    Ok(us.round() as u64)
+}
+
+/// A loss percentage, returned as a fraction in `0.0..=1.0`.
+pub fn parse_loss(text: &str) -> Result<f64, UnitError> {
+    let text = text.trim();
+    let Some(number) = text.strip_suffix('%') else {
+        return match text.parse::<f64>() {
+            Ok(0.0) => Ok(0.0),
+            _ => Err((
+                format!("loss `{text}` is not a percentage"),
+                "write loss as a percentage between 0% and 100%, e.g. `0.5%`".into(),
+            )),
+        };
+    };
+    match number.trim().parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p / 100.0),
+        Ok(_) => Err((
+            format!("loss `{text}` is outside 0..100%"),
+            "give a percentage between 0% and 100%".into(),
+        )),
+        Err(_) => Err((
+            format!("loss `{text}` does not start with a number"),
+            "write loss as a percentage, e.g. `0.5%`".into(),
+        )),
+    }
+}
+
+/// Renders bits per second the way a topology file would write them.
+pub fn format_rate(bps: u64) -> String {
+    match bps {
+        b if b >= 1_000_000_000 && b % 1_000_000_000 == 0 => format!("{}gbit", b / 1_000_000_000),
+        b if b >= 1_000_000 && b % 1_000_000 == 0 => format!("{}mbit", b / 1_000_000),
+        b if b >= 1_000 && b % 1_000 == 0 => format!("{}kbit", b / 1_000),
+        b => format!("{b}bit"),
+    }
+}
+
+/// Renders microseconds as milliseconds with up to three decimals.
+pub fn format_time_us(us: u64) -> String {
+    if us.is_multiple_of(1000) {
+        format!("{}ms", us / 1000)
+    } else {
+        format!("{}ms", us as f64 / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_bits_per_second() {
+        assert_eq!(parse_rate("2mbit"), Ok(2_000_000));
+        assert_eq!(parse_rate("128kbit"), Ok(128_000));
+        assert_eq!(parse_rate("128 kbps"), Ok(128_000));
+        assert_eq!(parse_rate("1.5gbit"), Ok(1_500_000_000));
+        assert_eq!(parse_rate("10MBit"), Ok(10_000_000));
+    }
+
+    #[test]
+    fn bad_rates_say_what_to_write() {
+        let (msg, fix) = parse_rate("2mb").unwrap_err();
+        assert_eq!(msg, "unknown rate unit `mb` in `2mb`");
+        assert!(fix.contains("mbit"));
+        assert_eq!(
+            parse_rate("fast").unwrap_err().0,
+            "`fast` does not start with a number"
+        );
+        assert_eq!(
+            parse_rate("0mbit").unwrap_err().0,
+            "rate `0mbit` must be greater than 0"
+        );
+        assert_eq!(
+            parse_rate("-1mbit").unwrap_err().0,
+            "rate `-1mbit` must be greater than 0"
+        );
+        assert_eq!(parse_rate("100").unwrap_err().0, "`100` has no unit");
+    }
+
+    #[test]
+    fn times_are_microseconds() {
+        assert_eq!(parse_time_us("30ms"), Ok(30_000));
+        assert_eq!(parse_time_us("250us"), Ok(250));
+        assert_eq!(parse_time_us("1.5s"), Ok(1_500_000));
+        assert_eq!(parse_time_us("0ms"), Ok(0));
+        assert_eq!(
+            parse_time_us("-5ms").unwrap_err().0,
+            "time `-5ms` is negative"
+        );
+        assert_eq!(
+            parse_time_us("5h").unwrap_err().0,
+            "unknown time unit `h` in `5h`"
+        );
+    }
+
+    #[test]
+    fn loss_is_a_percentage() {
+        assert_eq!(parse_loss("0.5%"), Ok(0.005));
+        assert_eq!(parse_loss("100%"), Ok(1.0));
+        assert_eq!(parse_loss("0"), Ok(0.0));
+        assert_eq!(
+            parse_loss("120%").unwrap_err().0,
+            "loss `120%` is outside 0..100%"
+        );
+        assert_eq!(
+            parse_loss("-1%").unwrap_err().0,
+            "loss `-1%` is outside 0..100%"
+        );
+        assert_eq!(
+            parse_loss("0.1").unwrap_err().0,
+            "loss `0.1` is not a percentage"
+        );
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        for text in ["2mbit", "128kbit", "1gbit", "1500bit"] {
+            assert_eq!(format_rate(parse_rate(text).unwrap()), text);
+        }
+        assert_eq!(format_time_us(30_000), "30ms");
+        assert_eq!(format_time_us(1_500), "1.5ms");
+    }
+}
