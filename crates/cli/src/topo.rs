@@ -33,7 +33,7 @@ pub enum Format {
     Json,
 }
 
-fn load(file: &std::path::Path) -> Result<topology::Plan> {
+pub(crate) fn load(file: &std::path::Path) -> Result<topology::Plan> {
     topology::load(file).map_err(|d| {
         let count = d.len();
         anyhow::anyhow!(

@@ -50,6 +50,41 @@ pub struct Model {
 }
 
 impl Model {
+    /// The link model of a planned topology.
+    pub fn from_plan(plan: &topology::Plan) -> Self {
+        let ng = plan.groups.len();
+        Model {
+            nodes: plan
+                .nodes
+                .iter()
+                .map(|n| Node {
+                    name: n.name.clone(),
+                    ip: n.ip,
+                    group: n.group,
+                    up_bps: n.up_bps,
+                    down_bps: n.down_bps,
+                    latency_us: n.latency_us,
+                    loss: n.loss,
+                    queue_packets: n.queue_packets,
+                })
+                .collect(),
+            groups: plan
+                .groups
+                .iter()
+                .map(|g| Group {
+                    name: g.name.clone(),
+                    prefix: (g.prefix.network(), g.prefix.prefix_len()),
+                })
+                .collect(),
+            group_delay_us: (0..ng)
+                .map(|a| (0..ng).map(|b| plan.group_delay_us(a, b)).collect())
+                .collect(),
+            group_loss: (0..ng)
+                .map(|a| (0..ng).map(|b| plan.group_loss(a, b)).collect())
+                .collect(),
+        }
+    }
+
     /// One-way delay s -> d: `L(s) + G(g(s), g(d)) + L(d)`.
     pub fn one_way_delay_us(&self, s: usize, d: usize) -> u64 {
         let (s, d) = (&self.nodes[s], &self.nodes[d]);
@@ -71,16 +106,19 @@ impl Model {
 
     /// A lookup from (source, destination) address to (one-way delay in µs, loss fraction),
     /// `None` when either address is not a node: what the NFQUEUE engine asks per packet.
-    pub fn lookup(&self) -> impl Fn(Ipv4Addr, Ipv4Addr) -> Option<(u64, f64)> + Send + Sync + '_ {
+    pub fn lookup(
+        &self,
+    ) -> impl Fn(Ipv4Addr, Ipv4Addr) -> Option<(u64, f64)> + Send + Sync + 'static {
         let index: HashMap<Ipv4Addr, usize> = self
             .nodes
             .iter()
             .enumerate()
             .map(|(i, n)| (n.ip, i))
             .collect();
+        let model = self.clone();
         move |s, d| {
             let (s, d) = (*index.get(&s)?, *index.get(&d)?);
-            Some((self.one_way_delay_us(s, d), self.loss_probability(s, d)))
+            Some((model.one_way_delay_us(s, d), model.loss_probability(s, d)))
         }
     }
 
