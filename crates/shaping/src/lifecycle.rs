@@ -51,7 +51,7 @@ pub enum Error {
     #[error("shaping backend {0} is not available here: {1}")]
     Backend(Backend, String),
     /// A netlink failure.
-    #[error("{0}")]
+    #[error(transparent)]
     Net(#[from] netctl::Error),
     /// The state file could not be read or written.
     #[error("state file {0}: {1}")]
