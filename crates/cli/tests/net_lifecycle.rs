@@ -91,15 +91,43 @@ fn up_status_down_leaves_nothing_behind() {
         let out = ok(p2plab(run, &["up", t.to_str().unwrap(), "--name", "a"]));
         assert_eq!(
             out,
-            "network a is up: 6 nodes on lo, backend nfqueue, 59 kernel objects\n"
+            "network a is up: 6 nodes on lo, backend nfqueue, 45 kernel objects\n"
         );
         let during = snapshot();
         assert!(
             during.contains("inet 10.20.0.1/32 scope global lo"),
             "{during}"
         );
-        assert!(during.contains("p2p0up"), "{during}");
+        assert!(during.contains("p2p0u0"), "{during}");
+        // 10 datagrams of 1000 bytes from the first node to the second show in the counters
+        let rx = std::net::UdpSocket::bind("10.20.0.2:7000").unwrap();
+        let tx = std::net::UdpSocket::bind("10.20.0.1:0").unwrap();
+        for _ in 0..10 {
+            tx.send_to(&[0u8; 1000], "10.20.0.2:7000").unwrap();
+            rx.recv(&mut [0u8; 2000]).unwrap();
+        }
         let status = ok(p2plab(run, &["status", "a"]));
+        let row = |ip: &str| -> Vec<String> {
+            let line = status
+                .lines()
+                .find(|l| l.split_whitespace().nth(1) == Some(ip))
+                .unwrap();
+            line.split_whitespace()
+                .skip(2)
+                .map(str::to_string)
+                .collect()
+        };
+        // bytes on the wire: 1000 + UDP 8 + IPv4 20 + Ethernet 14
+        assert_eq!(
+            row("10.20.0.1"),
+            ["10420", "10", "0", "0", "0", "0"],
+            "{status}"
+        );
+        assert_eq!(
+            row("10.20.0.2"),
+            ["0", "0", "0", "10420", "10", "0"],
+            "{status}"
+        );
         assert!(
             status.starts_with("network a: 6 nodes on lo, backend nfqueue\n"),
             "{status}"

@@ -18,7 +18,7 @@ pub use socket::{Failure, Netlink};
 use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::tc::{TcAttribute, TcStats2};
 use netlink_packet_route::RouteNetlinkMessage;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 
 /// What went wrong, in words, naming the object.
@@ -128,6 +128,12 @@ impl Host {
             Op::Delete => {
                 let rest: Vec<&Object> = rest.into_iter().rev().collect();
                 self.run(&rest, op)?;
+                // one request per IFB group deletes the whole group
+                let mut groups = HashSet::new();
+                let links: Vec<&Object> = links
+                    .into_iter()
+                    .filter(|o| matches!(o, Object::Ifb { group, .. } if *group == 0 || groups.insert(*group)))
+                    .collect();
                 self.run(&links, op)
             }
         }

@@ -201,6 +201,11 @@ pub enum Object {
     Ifb {
         /// Device name.
         name: String,
+        /// Transmit queue length: the limit of the pfifo HTB gives each new class.
+        txqueuelen: u32,
+        /// Device group. Non-zero groups must hold only IFBs of one owner: deleting IFBs
+        /// deletes their whole groups, in one batch (one RCU grace period, not one each).
+        group: u32,
     },
     /// A qdisc.
     Qdisc {
@@ -250,7 +255,7 @@ impl Object {
     /// The device the object lives on (for an IFB, the IFB itself).
     pub fn dev(&self) -> &str {
         match self {
-            Object::Ifb { name } => name,
+            Object::Ifb { name, .. } => name,
             Object::Addr { dev, .. }
             | Object::Qdisc { dev, .. }
             | Object::HtbClass { dev, .. }
@@ -326,7 +331,16 @@ impl fmt::Display for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Object::Addr { dev, ip, len } => write!(f, "ip addr add {ip}/{len} dev {dev}"),
-            Object::Ifb { name } => write!(f, "ip link add {name} up type ifb"),
+            Object::Ifb {
+                name,
+                txqueuelen,
+                group,
+            } => {
+                write!(
+                    f,
+                    "ip link add {name} txqueuelen {txqueuelen} group {group} up type ifb"
+                )
+            }
             Object::Qdisc {
                 dev,
                 parent,

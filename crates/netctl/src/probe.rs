@@ -136,6 +136,8 @@ fn probe_here() -> Capabilities {
         &mut host,
         &[Object::Ifb {
             name: "p2pprobe".into(),
+            txqueuelen: 100,
+            group: 0,
         }],
     );
     let any = (Ipv4Addr::UNSPECIFIED, 0);

@@ -44,8 +44,12 @@ pub fn message(obj: &Object, op: Op, ifindex: &dyn Fn(&str) -> u32) -> RouteNetl
                 M::DelAddress(m)
             }
         }
-        Object::Ifb { name } => {
-            let m = ifb_msg(name, create);
+        Object::Ifb {
+            name,
+            txqueuelen,
+            group,
+        } => {
+            let m = ifb_msg(name, *txqueuelen, *group, create);
             if create {
                 M::NewLink(m)
             } else {
@@ -128,14 +132,20 @@ fn addr_msg(index: u32, ip: Ipv4Addr, len: u8) -> AddressMessage {
     m
 }
 
-fn ifb_msg(name: &str, create: bool) -> LinkMessage {
+fn ifb_msg(name: &str, txqueuelen: u32, group: u32, create: bool) -> LinkMessage {
     let mut m = LinkMessage::default();
+    if !create && group != 0 {
+        m.attributes.push(LinkAttribute::Group(group));
+        return m;
+    }
     m.attributes.push(LinkAttribute::IfName(name.to_string()));
     if create {
+        m.attributes.push(LinkAttribute::Group(group));
         m.header.flags = LinkFlags::Up;
         m.header.change_mask = LinkFlags::Up;
         m.attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Ifb)]));
+        m.attributes.push(LinkAttribute::TxQueueLen(txqueuelen));
     }
     m
 }

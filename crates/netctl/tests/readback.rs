@@ -143,6 +143,8 @@ fn hashed_u32_filters_and_redirect() {
         let objs = vec![
             Object::Ifb {
                 name: "p2ptest0".into(),
+                txqueuelen: 100,
+                group: 0,
             },
             Object::Qdisc {
                 dev: lo(),

@@ -8,9 +8,9 @@
 
 use crate::firewall::QueueRules;
 use crate::model::Model;
-use crate::plan::{node_class, plan, Layout};
+use crate::plan::{places, plan, Layout};
 use netctl::probe::{self, Backend};
-use netctl::{Host, Object, Op, Parent, QdiscKind};
+use netctl::{Field, Host, Object, Op, Parent, QdiscKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::Write;
@@ -320,7 +320,7 @@ pub fn teardown_list(objects: &[Object]) -> Vec<Object> {
     let ifbs: HashSet<&str> = objects
         .iter()
         .filter_map(|o| match o {
-            Object::Ifb { name } => Some(name.as_str()),
+            Object::Ifb { name, .. } => Some(name.as_str()),
             _ => None,
         })
         .collect();
@@ -445,23 +445,29 @@ pub struct NodeCounters {
 pub fn counters(state: &State) -> Result<Vec<NodeCounters>, Error> {
     let mut host = Host::open()?;
     let layout = state.layout();
-    let up = host.class_stats(&layout.up_ifb())?;
-    let down = host.class_stats(&layout.down_ifb())?;
-    let find = |v: &[netctl::ClassStats], j: usize| {
+    let places = places(&state.model, &state.local);
+    let ncells = places.iter().map(|p| p.cell + 1).max().unwrap_or(0);
+    let mut stats = |field| -> Result<Vec<Vec<netctl::ClassStats>>, Error> {
+        (0..ncells)
+            .map(|c| Ok(host.class_stats(&layout.ifb(field, c))?))
+            .collect()
+    };
+    let (up, down) = (stats(Field::Src)?, stats(Field::Dst)?);
+    let find = |v: &[netctl::ClassStats], p: &crate::plan::Place| {
         v.iter()
-            .find(|c| c.classid == node_class(j).0)
+            .find(|c| c.classid == p.class.0)
             .copied()
             .unwrap_or_default()
     };
     Ok(state
         .local
         .iter()
-        .enumerate()
-        .map(|(j, &i)| NodeCounters {
+        .zip(&places)
+        .map(|(&i, p)| NodeCounters {
             name: state.model.nodes[i].name.clone(),
             ip: state.model.nodes[i].ip,
-            up: find(&up, j),
-            down: find(&down, j),
+            up: find(&up[p.cell], p),
+            down: find(&down[p.cell], p),
         })
         .collect())
 }

@@ -1,16 +1,19 @@
 //! The plan of kernel objects for one network on one host.
 //!
-//! Single-host model (`--dev lo`): every node is a /32 alias on the device. Per network,
-//! two IFB devices carry the shaping trees: the device's clsact egress hook redirects
-//! packets whose source is a virtual prefix to the upload IFB (one HTB class per node at
-//! U(v), classified by source address), its ingress hook redirects packets to a virtual
-//! destination to the download IFB (one class per node at D(v), by destination). Each class
-//! has a leaf: pfifo (nfqueue backend, delay and loss in the engine) or netem with the
-//! node's L(v) and p(v) (netem backend). Lookups are hashed u32 tables: the third octet
-//! (or whichever 8-bit window spreads the /24 networks best)
-//! picks a /24 table, the last octet picks the node's bucket. With the netem backend the
-//! group-to-group delays and losses live in the device's root qdisc: one class per
-//! (source group, destination group) pair with a netem leaf.
+//! Single-host model (`--dev lo`): every node is a /32 alias on the device. Nodes are
+//! split by /24 network into "cells"; each cell has two IFB devices carrying its shaping
+//! trees. The device's clsact egress hook sends a packet whose source is in a cell to the
+//! cell's upload IFB (one HTB class per node at U(v), classified by source address), its
+//! ingress hook sends a packet whose destination is in a cell to the cell's download IFB
+//! (one class per node at D(v), by destination). Each class has a leaf queue: the pfifo
+//! HTB creates from the IFB's txqueuelen (nfqueue backend, delay and loss in the engine),
+//! an explicit pfifo when a node's queue differs, or netem with the node's L(v) and p(v)
+//! (netem backend). Every lookup is a hashed u32 table: at the device an 8-bit window of
+//! the address picks the cell, in the cell the last octet picks the node. Small cells keep
+//! HTB's per-class kernel cost (it walks every class of the qdisc on each class added)
+//! from growing quadratically. With the netem backend the group-to-group delays and losses
+//! live in the device's root qdisc: one class per (source group, destination group) pair
+//! with a netem leaf.
 
 use crate::model::Model;
 use netctl::probe::Backend;
@@ -26,30 +29,38 @@ const PAIR_RATE_BPS: u64 = 100_000_000_000;
 const PAIR_LIMIT: u32 = 100_000;
 /// Priority of the filters on the shaping IFBs and the pair stage.
 const PRIO: u16 = 1;
+/// The u32 table of a cell IFB (and the first pair-stage table).
+const CELL_TABLE: u16 = 1;
 
 /// Where and how one network is shaped.
 #[derive(Clone, Debug)]
 pub struct Layout {
     /// Device the aliases live on (`lo` on a single host).
     pub dev: String,
-    /// Network slot on this host: names the IFBs and the clsact filter priority.
+    /// Network slot on this host: names the IFBs, sets the clsact filter priority and table.
     pub slot: u16,
     /// Shaping backend.
     pub backend: Backend,
 }
 
 impl Layout {
-    /// The upload IFB's name.
-    pub fn up_ifb(&self) -> String {
-        format!("p2p{}up", self.slot)
+    /// The IFB of cell `cell` for uploads (`Field::Src`) or downloads (`Field::Dst`).
+    pub fn ifb(&self, field: Field, cell: usize) -> String {
+        let dir = if field == Field::Src { 'u' } else { 'd' };
+        format!("p2p{}{dir}{cell}", self.slot)
     }
-    /// The download IFB's name.
-    pub fn down_ifb(&self) -> String {
-        format!("p2p{}dn", self.slot)
+    /// The device group of this network's IFBs (deleted together in one request).
+    pub fn ifb_group(&self) -> u32 {
+        0x7032_7000 + self.slot as u32
     }
     /// Priority of this network's filters on the device's clsact hooks.
     pub fn clsact_prio(&self) -> u16 {
         100 + self.slot
+    }
+    /// This network's u32 table on the device's clsact egress (`Src`) or ingress (`Dst`)
+    /// hook (both hooks share one table id space).
+    fn clsact_table(&self, field: Field) -> u16 {
+        0x10 + 2 * self.slot + u16::from(field == Field::Dst)
     }
     /// The NFQUEUE queue number of this network's delay engine.
     pub fn queue_num(&self) -> u16 {
@@ -57,78 +68,145 @@ impl Layout {
     }
 }
 
-/// The class of the node at position `j` of the local node list.
-pub fn node_class(j: usize) -> Handle {
-    Handle::new(1, j as u16 + 1)
+/// Where a node's classes are: its cell and its class id there (minor = last octet + 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Cell index (which IFB pair).
+    pub cell: usize,
+    /// Class id on both of the cell's IFBs.
+    pub class: Handle,
+}
+
+/// The /24 cells of `local` nodes, in address order: (network >> 8, member node indices).
+fn cells(model: &Model, local: &[usize]) -> Vec<(u32, Vec<usize>)> {
+    let mut nets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for &i in local {
+        nets.entry(u32::from(model.nodes[i].ip) >> 8)
+            .or_default()
+            .push(i);
+    }
+    nets.into_iter().collect()
+}
+
+/// The place of each of `local` (same order).
+pub fn places(model: &Model, local: &[usize]) -> Vec<Place> {
+    let cell_of: BTreeMap<u32, usize> = cells(model, local)
+        .iter()
+        .enumerate()
+        .map(|(c, (net, _))| (*net, c))
+        .collect();
+    local
+        .iter()
+        .map(|&i| {
+            let ip = u32::from(model.nodes[i].ip);
+            Place {
+                cell: cell_of[&(ip >> 8)],
+                class: node_class(ip as u8),
+            }
+        })
+        .collect()
+}
+
+fn node_class(octet: u8) -> Handle {
+    Handle::new(1, octet as u16 + 1)
 }
 
 /// The objects for `local` (indices into `model.nodes`) shaped per `layout`. The first
 /// object is the device's clsact qdisc, which networks on the same device share.
 pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
     let dev = &layout.dev;
-    let mut out: Vec<Object> = local
-        .iter()
-        .map(|&i| Object::Addr {
-            dev: dev.clone(),
-            ip: model.nodes[i].ip,
-            len: 32,
-        })
-        .collect();
-    out.insert(
-        0,
-        Object::Qdisc {
-            dev: dev.clone(),
-            parent: Parent::Clsact,
-            handle: 0,
-            kind: QdiscKind::Clsact,
-        },
-    );
-    for (ifb, field) in [
-        (layout.up_ifb(), Field::Src),
-        (layout.down_ifb(), Field::Dst),
-    ] {
-        out.push(Object::Ifb { name: ifb.clone() });
-        direction_tree(&mut out, model, local, layout.backend, &ifb, field);
-    }
-    let mut groups: Vec<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    for (hook, field, ifb) in [
-        (Parent::Egress, Field::Src, layout.up_ifb()),
-        (Parent::Ingress, Field::Dst, layout.down_ifb()),
-    ] {
-        for &g in &groups {
-            out.push(Object::Filter {
-                dev: dev.clone(),
-                parent: hook,
-                prio: layout.clsact_prio(),
-                u32: U32::Entry {
-                    ht: None,
-                    node: 0,
-                    field,
-                    net: model.groups[g].prefix,
-                    target: Target::Redirect(ifb.clone()),
-                },
-            });
+    let cells = cells(model, local);
+    let mut out = vec![Object::Qdisc {
+        dev: dev.clone(),
+        parent: Parent::Clsact,
+        handle: 0,
+        kind: QdiscKind::Clsact,
+    }];
+    out.extend(local.iter().map(|&i| Object::Addr {
+        dev: dev.clone(),
+        ip: model.nodes[i].ip,
+        len: 32,
+    }));
+    let shift = best_shift(cells.iter().map(|(net, _)| *net));
+    for (field, hook) in [(Field::Src, Parent::Egress), (Field::Dst, Parent::Ingress)] {
+        for (c, (_, members)) in cells.iter().enumerate() {
+            cell_tree(
+                &mut out,
+                model,
+                members,
+                layout,
+                &layout.ifb(field, c),
+                field,
+            );
         }
+        let filter = |u32| Object::Filter {
+            dev: dev.clone(),
+            parent: hook,
+            prio: layout.clsact_prio(),
+            u32,
+        };
+        let table = layout.clsact_table(field);
+        out.push(filter(U32::Table {
+            id: table,
+            divisor: 256,
+        }));
+        for (c, (net, _)) in cells.iter().enumerate() {
+            out.push(filter(U32::Entry {
+                ht: Some((table, ((net << 8) >> shift) as u8)),
+                node: c as u16 + 1,
+                field,
+                net: (Ipv4Addr::from(net << 8), 24),
+                target: Target::Redirect(layout.ifb(field, c)),
+            }));
+        }
+        out.push(filter(U32::Entry {
+            ht: None,
+            node: 0,
+            field,
+            net: (Ipv4Addr::UNSPECIFIED, 0),
+            target: Target::Link {
+                table,
+                key: field,
+                mask: 0xff << shift,
+            },
+        }));
     }
     if layout.backend == Backend::Netem && model.has_delay_or_loss() {
+        let mut groups: Vec<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
+        groups.sort_unstable();
+        groups.dedup();
         pair_stage(&mut out, model, &groups, dev);
     }
     out
 }
 
-/// HTB root, one class and leaf per node, and the hashed classifier, on one IFB.
-fn direction_tree(
+/// One cell's IFB: HTB root, a class (and if needed a leaf) per node, the hashed classifier.
+fn cell_tree(
     out: &mut Vec<Object>,
     model: &Model,
-    local: &[usize],
-    backend: Backend,
+    members: &[usize],
+    layout: &Layout,
     ifb: &str,
     field: Field,
 ) {
+    let (backend, group) = (layout.backend, layout.ifb_group());
     let root = Handle::new(1, 0);
     let dev = || ifb.to_string();
+    // the most common queue limit becomes the IFB's txqueuelen: HTB's default leaves use it
+    let mut by_queue: BTreeMap<u32, usize> = BTreeMap::new();
+    for &i in members {
+        *by_queue.entry(model.nodes[i].queue_packets).or_default() += 1;
+    }
+    let txqueuelen = by_queue
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(q, _)| *q)
+        .unwrap_or(1000);
+    out.push(Object::Ifb {
+        name: dev(),
+        txqueuelen,
+        group,
+    });
     out.push(Object::Qdisc {
         dev: dev(),
         parent: Parent::Root,
@@ -137,8 +215,9 @@ fn direction_tree(
             direct_qlen: DIRECT_QLEN,
         },
     });
-    for (j, &i) in local.iter().enumerate() {
+    for &i in members {
         let n = &model.nodes[i];
+        let class = node_class(n.ip.octets()[3]);
         let rate_bps = if field == Field::Src {
             n.up_bps
         } else {
@@ -146,35 +225,30 @@ fn direction_tree(
         };
         out.push(Object::HtbClass {
             dev: dev(),
-            classid: node_class(j),
+            classid: class,
             parent: root,
             rate_bps,
         });
         let kind = match backend {
-            Backend::Nfqueue => QdiscKind::Pfifo {
+            Backend::Nfqueue if n.queue_packets == txqueuelen => None,
+            Backend::Nfqueue => Some(QdiscKind::Pfifo {
                 limit: n.queue_packets,
-            },
-            Backend::Netem => QdiscKind::Netem {
+            }),
+            Backend::Netem => Some(QdiscKind::Netem {
                 delay_us: n.latency_us,
                 loss: n.loss,
                 limit: n.queue_packets + bdp_packets(rate_bps, n.latency_us),
-            },
+            }),
         };
-        out.push(Object::Qdisc {
-            dev: dev(),
-            parent: Parent::Of(node_class(j)),
-            handle: j as u16 + 2,
-            kind,
-        });
+        if let Some(kind) = kind {
+            out.push(Object::Qdisc {
+                dev: dev(),
+                parent: Parent::Of(class),
+                handle: class.minor() + 1,
+                kind,
+            });
+        }
     }
-    // /24 networks holding local nodes, each with its table (ids from 2; 1 is the octet-3 table)
-    let mut nets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (j, &i) in local.iter().enumerate() {
-        nets.entry(u32::from(model.nodes[i].ip) >> 8)
-            .or_default()
-            .push(j);
-    }
-    let shift = best_shift(nets.keys());
     let filter = |u32| Object::Filter {
         dev: dev(),
         parent: Parent::Of(root),
@@ -182,35 +256,17 @@ fn direction_tree(
         u32,
     };
     out.push(filter(U32::Table {
-        id: 1,
+        id: CELL_TABLE,
         divisor: 256,
     }));
-    for (t, (net24, members)) in nets.iter().enumerate() {
-        let table = t as u16 + 2;
-        out.push(filter(U32::Table {
-            id: table,
-            divisor: 256,
-        }));
-        for &j in members {
-            let ip = model.nodes[local[j]].ip;
-            out.push(filter(U32::Entry {
-                ht: Some((table, ip.octets()[3])),
-                node: 1,
-                field,
-                net: (ip, 32),
-                target: Target::Class(node_class(j)),
-            }));
-        }
+    for &i in members {
+        let ip = model.nodes[i].ip;
         out.push(filter(U32::Entry {
-            ht: Some((1, ((net24 << 8) >> shift) as u8)),
-            node: t as u16 + 1,
+            ht: Some((CELL_TABLE, ip.octets()[3])),
+            node: 1,
             field,
-            net: (Ipv4Addr::from(net24 << 8), 24),
-            target: Target::Link {
-                table,
-                key: field,
-                mask: 0xff,
-            },
+            net: (ip, 32),
+            target: Target::Class(node_class(ip.octets()[3])),
         }));
     }
     out.push(filter(U32::Entry {
@@ -219,16 +275,16 @@ fn direction_tree(
         field,
         net: (Ipv4Addr::UNSPECIFIED, 0),
         target: Target::Link {
-            table: 1,
+            table: CELL_TABLE,
             key: field,
-            mask: 0xff << shift,
+            mask: 0xff,
         },
     }));
 }
 
 /// The 8-bit window of the address (bits `shift..shift+8`, above the last octet) that
 /// spreads these /24 networks (given as address >> 8) best over 256 buckets.
-fn best_shift<'a>(nets: impl Iterator<Item = &'a u32> + Clone) -> u32 {
+fn best_shift(nets: impl Iterator<Item = u32> + Clone) -> u32 {
     (8..=24)
         .min_by_key(|&shift| {
             let mut count = [0u32; 256];
@@ -336,18 +392,21 @@ mod tests {
         let count = |f: &dyn Fn(&Object) -> bool| objs.iter().filter(|o| f(o)).count();
         assert_eq!(count(&|o| matches!(o, Object::Addr { .. })), 5000);
         assert_eq!(count(&|o| matches!(o, Object::HtbClass { .. })), 10_000);
-        // the longest chain a packet walks in a shaping IFB: entries of one (table, bucket)
-        let mut buckets: BTreeMap<(String, u16, u8), usize> = BTreeMap::new();
+        // the longest chain a packet walks at any hashed step: entries of one (table, bucket)
+        let mut buckets: BTreeMap<(String, u32, u16, u8), usize> = BTreeMap::new();
         for o in &objs {
             if let Object::Filter {
                 dev,
+                parent,
                 u32: U32::Entry {
                     ht: Some((t, b)), ..
                 },
                 ..
             } = o
             {
-                *buckets.entry((dev.clone(), *t, *b)).or_default() += 1;
+                *buckets
+                    .entry((dev.clone(), parent.raw(), *t, *b))
+                    .or_default() += 1;
             }
         }
         assert_eq!(buckets.values().max(), Some(&1));
@@ -360,10 +419,24 @@ mod tests {
             .iter()
             .map(|o| o.to_string())
             .collect();
-        assert_eq!(text[0], "tc qdisc add dev lo clsact");
-        assert_eq!(text[1], "ip addr add 10.1.0.1/32 dev lo");
-        assert!(text.contains(&"tc class add dev p2p0up parent 1:0 classid 1:1 htb rate 128kbit ceil 128kbit burst 1616b cburst 1616b quantum 1600".to_string()));
-        assert!(text.contains(&"tc filter add dev p2p0dn parent 1:0 prio 1 handle 2:2:1 protocol ip u32 ht 2:2: match ip dst 10.1.0.2/32 flowid 1:2".to_string()));
-        assert!(text.contains(&"tc filter add dev lo ingress prio 100 protocol ip u32 match ip dst 10.1.0.0/16 action mirred egress redirect dev p2p0dn".to_string()));
+        let want = [
+            "tc qdisc add dev lo clsact",
+            "ip addr add 10.1.0.1/32 dev lo",
+            "ip addr add 10.1.0.2/32 dev lo",
+            "ip link add p2p0u0 txqueuelen 100 group 1882353664 up type ifb",
+            "tc qdisc add dev p2p0u0 root handle 1: htb direct_qlen 10000",
+            "tc class add dev p2p0u0 parent 1:0 classid 1:2 htb rate 128kbit ceil 128kbit burst 1616b cburst 1616b quantum 1600",
+            "tc class add dev p2p0u0 parent 1:0 classid 1:3 htb rate 128kbit ceil 128kbit burst 1616b cburst 1616b quantum 1600",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip src 10.1.0.1/32 flowid 1:2",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 handle 1:2:1 protocol ip u32 ht 1:2: match ip src 10.1.0.2/32 flowid 1:3",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x000000ff at 12 link 1:",
+            "tc filter add dev lo egress prio 100 handle 10: protocol ip u32 divisor 256",
+            "tc filter add dev lo egress prio 100 handle 10:0:1 protocol ip u32 ht 10:0: match ip src 10.1.0.0/24 action mirred egress redirect dev p2p0u0",
+            "tc filter add dev lo egress prio 100 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x0000ff00 at 12 link 10:",
+            "ip link add p2p0d0 txqueuelen 100 group 1882353664 up type ifb",
+        ];
+        assert_eq!(text[..want.len()], want);
+        assert_eq!(text.len(), 25);
     }
 }
