@@ -4,6 +4,7 @@
 //! senders share it. Rates count bytes on the wire: payload + UDP + IPv4 + Ethernet headers.
 
 use netctl::scratch::in_new_netns;
+use nix::sys::socket::{setsockopt, sockopt};
 use shaping::model::{Group, Model, Node};
 use shaping::{Backend, Shaping, UpOptions};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -72,6 +73,8 @@ fn blast(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: usize) -> std::thread
 /// Receives on `dst:port` and returns the wire rate in bit/s seen after the warm-up.
 fn measure(dst: Ipv4Addr, port: u16, payload: usize) -> std::thread::JoinHandle<f64> {
     let s = UdpSocket::bind(SocketAddrV4::new(dst, port)).unwrap();
+    // a busy test machine must not drop at the receiving socket what the shaper let through
+    setsockopt(&s, sockopt::RcvBufForce, &(16 << 20)).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     std::thread::spawn(move || {
