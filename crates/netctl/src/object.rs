@@ -251,7 +251,44 @@ pub enum Object {
     },
 }
 
+impl U32 {
+    /// The entry that sends every IPv4 packet into `table`, bucket chosen by `key & mask`.
+    pub fn hash_all(field: Field, table: u16, mask: u32) -> U32 {
+        U32::Entry {
+            ht: None,
+            node: 0,
+            field,
+            net: (Ipv4Addr::UNSPECIFIED, 0),
+            target: Target::Link {
+                table,
+                key: field,
+                mask,
+            },
+        }
+    }
+}
+
 impl Object {
+    /// The clsact qdisc of `dev`.
+    pub fn clsact(dev: &str) -> Object {
+        Object::Qdisc {
+            dev: dev.to_string(),
+            parent: Parent::Clsact,
+            handle: 0,
+            kind: QdiscKind::Clsact,
+        }
+    }
+
+    /// An HTB root qdisc `1:` on `dev` whose unclassified packets go out unshaped.
+    pub fn htb_root(dev: &str, direct_qlen: u32) -> Object {
+        Object::Qdisc {
+            dev: dev.to_string(),
+            parent: Parent::Root,
+            handle: 1,
+            kind: QdiscKind::Htb { direct_qlen },
+        }
+    }
+
     /// The device the object lives on (for an IFB, the IFB itself).
     pub fn dev(&self) -> &str {
         match self {

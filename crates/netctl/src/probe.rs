@@ -118,12 +118,7 @@ fn probe_here() -> Capabilities {
     let htb = try_create(
         &mut host,
         &[
-            Object::Qdisc {
-                dev: lo(),
-                parent: Parent::Root,
-                handle: 1,
-                kind: QdiscKind::Htb { direct_qlen: 100 },
-            },
+            Object::htb_root("lo", 100),
             Object::HtbClass {
                 dev: lo(),
                 classid: Handle::new(1, 1),
@@ -144,12 +139,7 @@ fn probe_here() -> Capabilities {
     let clsact_mirred = try_create(
         &mut host,
         &[
-            Object::Qdisc {
-                dev: lo(),
-                parent: Parent::Clsact,
-                handle: 0,
-                kind: QdiscKind::Clsact,
-            },
+            Object::clsact("lo"),
             Object::Filter {
                 dev: lo(),
                 parent: Parent::Ingress,

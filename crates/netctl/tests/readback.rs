@@ -25,6 +25,16 @@ fn lo() -> String {
     "lo".to_string()
 }
 
+/// HTB class `1:minor` under the root of `lo`.
+fn class(minor: u16, rate_bps: u64) -> Object {
+    Object::HtbClass {
+        dev: lo(),
+        classid: Handle::new(1, minor),
+        parent: Handle::new(1, 0),
+        rate_bps,
+    }
+}
+
 fn ns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     in_new_netns(f).expect("tests run as root")
 }
@@ -61,18 +71,8 @@ fn htb_tree_reads_back_like_tc() {
     ns(|| {
         let mut h = Host::open().unwrap();
         let objs = vec![
-            Object::Qdisc {
-                dev: lo(),
-                parent: Parent::Root,
-                handle: 1,
-                kind: QdiscKind::Htb { direct_qlen: 1000 },
-            },
-            Object::HtbClass {
-                dev: lo(),
-                classid: Handle::new(1, 5),
-                parent: Handle::new(1, 0),
-                rate_bps: 2_000_000,
-            },
+            Object::htb_root("lo", 1000),
+            class(5, 2_000_000),
             Object::HtbClass {
                 dev: lo(),
                 classid: Handle::new(1, 6),
@@ -146,18 +146,8 @@ fn hashed_u32_filters_and_redirect() {
                 txqueuelen: 100,
                 group: 0,
             },
-            Object::Qdisc {
-                dev: lo(),
-                parent: Parent::Root,
-                handle: 1,
-                kind: QdiscKind::Htb { direct_qlen: 1000 },
-            },
-            Object::HtbClass {
-                dev: lo(),
-                classid: Handle::new(1, 5),
-                parent: Handle::new(1, 0),
-                rate_bps: 2_000_000,
-            },
+            Object::htb_root("lo", 1000),
+            class(5, 2_000_000),
             f(U32::Table {
                 id: 2,
                 divisor: 256,
@@ -180,12 +170,7 @@ fn hashed_u32_filters_and_redirect() {
                     mask: 0xff,
                 },
             }),
-            Object::Qdisc {
-                dev: lo(),
-                parent: Parent::Clsact,
-                handle: 0,
-                kind: QdiscKind::Clsact,
-            },
+            Object::clsact("lo"),
             Object::Filter {
                 dev: lo(),
                 parent: Parent::Ingress,

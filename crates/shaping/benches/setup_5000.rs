@@ -8,11 +8,10 @@
 use netctl::scratch::in_new_netns;
 use netctl::{Host, Object, Op, Parent};
 use shaping::lifecycle::teardown_list;
-use shaping::model::{Group, Model, Node};
+use shaping::model::Model;
 use shaping::plan::{plan, Layout};
 use shaping::Backend;
 use std::io::Write;
-use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::Instant;
 
@@ -21,31 +20,9 @@ const PER_GROUP: usize = 100;
 const ROUNDS: usize = 3;
 
 fn model() -> Model {
-    let nodes = (0..GROUPS * PER_GROUP)
-        .map(|i| Node {
-            name: format!("n{i}"),
-            ip: Ipv4Addr::from(
-                0x0a00_0000 + (((i / PER_GROUP) as u32 + 1) << 16) + (i % PER_GROUP) as u32 + 1,
-            ),
-            group: i / PER_GROUP,
-            up_bps: 128_000,
-            down_bps: 2_000_000,
-            latency_us: 30_000,
-            loss: 0.0,
-            queue_packets: 100,
-        })
-        .collect();
-    Model {
-        nodes,
-        groups: (0..GROUPS)
-            .map(|g| Group {
-                name: format!("g{g}"),
-                prefix: (Ipv4Addr::new(10, g as u8 + 1, 0, 0), 16),
-            })
-            .collect(),
-        group_delay_us: vec![vec![10_000; GROUPS]; GROUPS],
-        group_loss: vec![vec![0.0; GROUPS]; GROUPS],
-    }
+    let mut m = Model::uniform(GROUPS, PER_GROUP, 128_000, 2_000_000, 30_000);
+    m.group_delay_us = vec![vec![10_000; GROUPS]; GROUPS];
+    m
 }
 
 /// The delete command (batch form) for one teardown object.

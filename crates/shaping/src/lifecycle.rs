@@ -374,12 +374,7 @@ fn teardown(host: &mut Host, state: &State) -> Result<(), Error> {
         .iter()
         .any(|s| s.dev == state.dev && s.name != state.name);
     if !state.clsact_foreign && !others_on_dev {
-        let clsact = Object::Qdisc {
-            dev: state.dev.clone(),
-            parent: Parent::Clsact,
-            handle: 0,
-            kind: QdiscKind::Clsact,
-        };
+        let clsact = Object::clsact(&state.dev);
         host.apply(&[clsact], Op::Delete)?;
     }
     let p = state_path(&state.name);

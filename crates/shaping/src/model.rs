@@ -122,38 +122,9 @@ impl Model {
         }
     }
 
-    /// Whether any of our group prefixes overlaps one of `other`'s.
-    pub fn overlaps(&self, other: &Model) -> Option<(&Group, Group)> {
-        self.groups.iter().find_map(|a| {
-            other
-                .groups
-                .iter()
-                .find(|b| prefixes_overlap(a.prefix, b.prefix))
-                .map(|b| (a, b.clone()))
-        })
-    }
-}
-
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - len as u32)
-    }
-}
-
-/// Whether two IPv4 prefixes share an address.
-pub fn prefixes_overlap(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
-    let m = mask(a.1.min(b.1));
-    u32::from(a.0) & m == u32::from(b.0) & m
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A model of `groups` groups of `per_group` nodes each, prefixes 10.(g+1).0.0/16.
-    pub fn grid(groups: usize, per_group: usize, up: u64, down: u64, latency_us: u64) -> Model {
+    /// A synthetic model for benchmarks and tests: `groups` groups of `per_group` nodes, all
+    /// with the same rates and latency, group g in 10.(g+1).0.0/16, no group delay or loss.
+    pub fn uniform(groups: usize, per_group: usize, up: u64, down: u64, latency_us: u64) -> Model {
         let nodes = (0..groups * per_group)
             .map(|i| {
                 let (g, k) = (i / per_group, i % per_group + 1);
@@ -182,9 +153,39 @@ pub(crate) mod tests {
         }
     }
 
+    /// Whether any of our group prefixes overlaps one of `other`'s.
+    pub fn overlaps(&self, other: &Model) -> Option<(&Group, Group)> {
+        self.groups.iter().find_map(|a| {
+            other
+                .groups
+                .iter()
+                .find(|b| prefixes_overlap(a.prefix, b.prefix))
+                .map(|b| (a, b.clone()))
+        })
+    }
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
+}
+
+/// Whether two IPv4 prefixes share an address.
+pub fn prefixes_overlap(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
+    let m = mask(a.1.min(b.1));
+    u32::from(a.0) & m == u32::from(b.0) & m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     #[test]
     fn delay_and_loss_follow_the_link_model() {
-        let mut m = grid(2, 2, 1, 1, 5_000);
+        let mut m = Model::uniform(2, 2, 1, 1, 5_000);
         m.group_delay_us[0][1] = 20_000;
         m.group_loss[0][1] = 0.1;
         m.nodes[0].loss = 0.5;

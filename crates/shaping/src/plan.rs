@@ -116,12 +116,7 @@ fn node_class(octet: u8) -> Handle {
 pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
     let dev = &layout.dev;
     let cells = cells(model, local);
-    let mut out = vec![Object::Qdisc {
-        dev: dev.clone(),
-        parent: Parent::Clsact,
-        handle: 0,
-        kind: QdiscKind::Clsact,
-    }];
+    let mut out = vec![Object::clsact(dev)];
     out.extend(local.iter().map(|&i| Object::Addr {
         dev: dev.clone(),
         ip: model.nodes[i].ip,
@@ -159,17 +154,7 @@ pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
                 target: Target::Redirect(layout.ifb(field, c)),
             }));
         }
-        out.push(filter(U32::Entry {
-            ht: None,
-            node: 0,
-            field,
-            net: (Ipv4Addr::UNSPECIFIED, 0),
-            target: Target::Link {
-                table,
-                key: field,
-                mask: 0xff << shift,
-            },
-        }));
+        out.push(filter(U32::hash_all(field, table, 0xff << shift)));
     }
     if layout.backend == Backend::Netem && model.has_delay_or_loss() {
         let mut groups: Vec<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
@@ -207,14 +192,7 @@ fn cell_tree(
         txqueuelen,
         group,
     });
-    out.push(Object::Qdisc {
-        dev: dev(),
-        parent: Parent::Root,
-        handle: 1,
-        kind: QdiscKind::Htb {
-            direct_qlen: DIRECT_QLEN,
-        },
-    });
+    out.push(Object::htb_root(&dev(), DIRECT_QLEN));
     for &i in members {
         let n = &model.nodes[i];
         let class = node_class(n.ip.octets()[3]);
@@ -269,17 +247,7 @@ fn cell_tree(
             target: Target::Class(node_class(ip.octets()[3])),
         }));
     }
-    out.push(filter(U32::Entry {
-        ht: None,
-        node: 0,
-        field,
-        net: (Ipv4Addr::UNSPECIFIED, 0),
-        target: Target::Link {
-            table: CELL_TABLE,
-            key: field,
-            mask: 0xff,
-        },
-    }));
+    out.push(filter(U32::hash_all(field, CELL_TABLE, 0xff)));
 }
 
 /// The 8-bit window of the address (bits `shift..shift+8`, above the last octet) that
@@ -307,14 +275,7 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
     let ng = model.groups.len();
     let root = Handle::new(1, 0);
     let d = || dev.to_string();
-    out.push(Object::Qdisc {
-        dev: d(),
-        parent: Parent::Root,
-        handle: 1,
-        kind: QdiscKind::Htb {
-            direct_qlen: DIRECT_QLEN,
-        },
-    });
+    out.push(Object::htb_root(&d(), DIRECT_QLEN));
     let filter = |u32| Object::Filter {
         dev: d(),
         parent: Parent::Of(root),
@@ -374,7 +335,6 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests::grid;
 
     fn layout(backend: Backend) -> Layout {
         Layout {
@@ -386,7 +346,7 @@ mod tests {
 
     #[test]
     fn five_thousand_nodes_are_hashed_not_chained() {
-        let m = grid(50, 100, 128_000, 2_000_000, 0);
+        let m = Model::uniform(50, 100, 128_000, 2_000_000, 0);
         let local: Vec<usize> = (0..m.nodes.len()).collect();
         let objs = plan(&m, &local, &layout(Backend::Nfqueue));
         let count = |f: &dyn Fn(&Object) -> bool| objs.iter().filter(|o| f(o)).count();
@@ -414,7 +374,7 @@ mod tests {
 
     #[test]
     fn dry_run_reads_like_tc() {
-        let m = grid(1, 2, 128_000, 2_000_000, 0);
+        let m = Model::uniform(1, 2, 128_000, 2_000_000, 0);
         let text: Vec<String> = plan(&m, &[0, 1], &layout(Backend::Nfqueue))
             .iter()
             .map(|o| o.to_string())
