@@ -13,7 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_p2plab");
-const MODULES: [&str; 6] = ["sch_htb", "sch_netem", "sch_ingress", "cls_u32", "act_mirred", "ifb"];
+const MODULES: [&str; 6] = [
+    "sch_htb",
+    "sch_netem",
+    "sch_ingress",
+    "cls_u32",
+    "act_mirred",
+    "ifb",
+];
 /// One way: 5 ms access latency at each end + 20 ms between the groups.
 const ONE_WAY_MS: f64 = 30.0;
 
@@ -38,7 +45,11 @@ groups:
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -55,7 +66,9 @@ fn kernel(cache: &Path) -> PathBuf {
         .map(|v| format!("linux-image-{v}"))
         .expect("apt-cache knows linux-image-amd64 (run apt-get update)");
     std::fs::create_dir_all(cache).unwrap();
-    run(Command::new("apt-get").args(["download", &pkg]).current_dir(cache));
+    run(Command::new("apt-get")
+        .args(["download", &pkg])
+        .current_dir(cache));
     let deb = std::fs::read_dir(cache)
         .unwrap()
         .flatten()
@@ -88,15 +101,30 @@ fn initramfs(kernel_root: &Path, work: &Path) -> PathBuf {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     std::fs::copy("/usr/bin/busybox", dir.join("bin/busybox")).unwrap();
-    for applet in ["sh", "mount", "insmod", "ip", "ping", "grep", "echo", "cat", "sleep", "wc"] {
+    for applet in [
+        "sh", "mount", "insmod", "ip", "ping", "grep", "echo", "cat", "sleep", "wc",
+    ] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
     }
     copy_with_libs(Path::new(BIN), &dir, "p2plab");
     copy_with_libs(Path::new("/usr/sbin/tc"), &dir, "tc");
-    let mods = std::fs::read_dir(kernel_root.join("lib/modules")).unwrap().next().unwrap().unwrap().path();
+    let mods = std::fs::read_dir(kernel_root.join("lib/modules"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     for m in MODULES {
-        let found = run(Command::new("find").arg(&mods).arg("-name").arg(format!("{m}.ko*")));
-        let src = PathBuf::from(found.lines().next().unwrap_or_else(|| panic!("module {m} not in the kernel package")));
+        let found = run(Command::new("find")
+            .arg(&mods)
+            .arg("-name")
+            .arg(format!("{m}.ko*")));
+        let src = PathBuf::from(
+            found
+                .lines()
+                .next()
+                .unwrap_or_else(|| panic!("module {m} not in the kernel package")),
+        );
         let to = dir.join("modules").join(format!("{m}.ko"));
         if src.extension().is_some_and(|x| x == "xz") {
             let raw = Command::new("xz").arg("-dc").arg(&src).output().unwrap();
@@ -107,7 +135,10 @@ fn initramfs(kernel_root: &Path, work: &Path) -> PathBuf {
         }
     }
     std::fs::write(dir.join("topo.yaml"), TOPOLOGY).unwrap();
-    let mods: Vec<String> = MODULES.iter().map(|m| format!("insmod /modules/{m}.ko")).collect();
+    let mods: Vec<String> = MODULES
+        .iter()
+        .map(|m| format!("insmod /modules/{m}.ko"))
+        .collect();
     let init = format!(
         "#!/bin/sh
 export PATH=/bin
@@ -126,11 +157,18 @@ sleep 5
         mods.join("\n")
     );
     std::fs::write(dir.join("init"), init).unwrap();
-    std::fs::set_permissions(dir.join("init"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dir.join("init"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let img = work.join("initrd.gz");
     run(Command::new("sh")
         .arg("-c")
-        .arg(format!("find . | cpio -o -H newc --quiet | gzip -1 > {}", img.display()))
+        .arg(format!(
+            "find . | cpio -o -H newc --quiet | gzip -1 > {}",
+            img.display()
+        ))
         .current_dir(&dir));
     img
 }
@@ -143,11 +181,25 @@ fn netem_backend_under_qemu_has_the_tree_and_the_delay() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("vmlinuz"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("vmlinuz")
+        })
         .unwrap();
     let initrd = initramfs(&root, &work);
     let out = Command::new("timeout")
-        .args(["180", "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot"])
+        .args([
+            "180",
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-nographic",
+            "-no-reboot",
+        ])
         .arg("-kernel")
         .arg(&vmlinuz)
         .arg("-initrd")
@@ -156,8 +208,18 @@ fn netem_backend_under_qemu_has_the_tree_and_the_delay() {
         .output()
         .unwrap();
     let console = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = |key: &str| console.lines().find(|l| l.contains(key)).map(str::trim).unwrap_or("").to_string();
-    assert!(console.contains("P2PLAB-UP-OK"), "up failed in the guest:\n{console}");
+    let line = |key: &str| {
+        console
+            .lines()
+            .find(|l| l.contains(key))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        console.contains("P2PLAB-UP-OK"),
+        "up failed in the guest:\n{console}"
+    );
     // 4 nodes x 2 directions of per-node netem leaves + 2 group pairs (a->b, b->a); the four
     // nodes share one /24, so one upload IFB holds all 4 classes; lo holds the 2 pair classes
     assert_eq!(line("NETEM-QDISCS"), "NETEM-QDISCS 10", "{console}");
@@ -169,9 +231,20 @@ fn netem_backend_under_qemu_has_the_tree_and_the_delay() {
         .and_then(|v| v.trim().split('/').nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no RTT in: {rtt}\n{console}"));
-    eprintln!("guest RTT avg {avg} ms (configured {} ms)", 2.0 * ONE_WAY_MS);
-    assert!(avg >= 2.0 * ONE_WAY_MS, "RTT {avg} ms below the configured {} ms", 2.0 * ONE_WAY_MS);
-    assert!(avg < 2.0 * ONE_WAY_MS + 100.0, "RTT {avg} ms far above the configured {} ms", 2.0 * ONE_WAY_MS);
+    eprintln!(
+        "guest RTT avg {avg} ms (configured {} ms)",
+        2.0 * ONE_WAY_MS
+    );
+    assert!(
+        avg >= 2.0 * ONE_WAY_MS,
+        "RTT {avg} ms below the configured {} ms",
+        2.0 * ONE_WAY_MS
+    );
+    assert!(
+        avg < 2.0 * ONE_WAY_MS + 100.0,
+        "RTT {avg} ms far above the configured {} ms",
+        2.0 * ONE_WAY_MS
+    );
     assert!(console.contains("P2PLAB-DOWN-OK"), "{console}");
     assert_eq!(line("LEFT"), "LEFT 0 0", "{console}");
 }

@@ -94,6 +94,19 @@ fn run_batch(ip: &std::path::Path, tc: &std::path::Path, ip_first: bool) {
     }
 }
 
+/// This thread's (user, system) CPU seconds: netlink requests run in the kernel in the
+/// sender's context, so system time is the kernel's share of our setup.
+fn thread_cpu() -> (f64, f64) {
+    // SAFETY: getrusage fills the zeroed struct we own.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+        ru
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
+}
+
 fn count_objects() -> (usize, usize) {
     let out = |c: &str| {
         String::from_utf8(Command::new("sh").arg("-c").arg(c).output().unwrap().stdout).unwrap()
@@ -133,9 +146,11 @@ fn main() {
         let mut host = Host::open().unwrap();
         let mut rows = vec![];
         for _ in 0..ROUNDS {
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), thread_cpu());
             host.apply(&objs, Op::Create).unwrap();
             let ours_up = t.elapsed().as_secs_f64();
+            let after = thread_cpu();
+            let (user, sys) = (after.0 - cpu.0, after.1 - cpu.1);
             assert_eq!(count_objects(), (1 + 5000, 100));
             let t = Instant::now();
             host.apply(&down[..down.len() - 1], Op::Delete).unwrap();
@@ -150,7 +165,7 @@ fn main() {
             run_batch(&dn_ip, &dn_tc, false);
             let tools_down = t.elapsed().as_secs_f64();
             assert_eq!(count_objects(), (1, 0));
-            rows.push([ours_up, ours_down, tools_up, tools_down]);
+            rows.push([ours_up, ours_down, tools_up, tools_down, user, sys]);
         }
         rows
     })
@@ -167,10 +182,16 @@ fn main() {
     println!("{:<22} {:>9.3}s {:>9.3}s", "p2plab netlink", ou, od);
     println!("{:<22} {:>9.3}s {:>9.3}s", "ip -batch + tc -batch", tu, td);
     println!("{:<22} {:>9.1}x {:>9.1}x", "speed-up", tu / ou, td / od);
+    let (user, sys) = (median(4), median(5));
+    println!(
+        "p2plab set up CPU: {user:.3}s user (building, sending, reading acks), {sys:.3}s kernel"
+    );
     let json = format!(
-        "{{\"nodes\":5000,\"groups\":50,\"objects\":{n_objs},\"rounds\":{ROUNDS},\"ours_up_s\":{ou},\"ours_down_s\":{od},\"batch_up_s\":{tu},\"batch_down_s\":{td},\"speedup_up\":{},\"speedup_down\":{},\"all_rounds\":{:?}}}\n",
+        "{{\"nodes\":5000,\"groups\":50,\"objects\":{n_objs},\"rounds\":{ROUNDS},\"ours_up_s\":{ou},\"ours_down_s\":{od},\"batch_up_s\":{tu},\"batch_down_s\":{td},\"speedup_up\":{},\"speedup_down\":{},\"ours_up_user_s\":{},\"ours_up_kernel_s\":{},\"all_rounds\":{:?}}}\n",
         tu / ou,
         td / od,
+        median(4),
+        median(5),
         results
     );
     let target =
