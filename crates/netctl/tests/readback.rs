@@ -258,3 +258,24 @@ fn probe_finds_this_kernels_pieces() {
     .unwrap();
     assert_eq!(caps.netem.is_ok(), tc_netem, "{:?}", caps.netem);
 }
+
+#[test]
+fn route_for_a_virtual_prefix() {
+    ns(|| {
+        sh("ip link add p2pv0 type veth peer name p2pv1 && ip addr add 172.31.0.1/24 dev p2pv0 && ip link set p2pv0 up && ip link set p2pv1 up");
+        let mut h = Host::open().unwrap();
+        let route = Object::Route {
+            dst: (Ipv4Addr::new(10, 77, 0, 0), 16),
+            via: Ipv4Addr::new(172, 31, 0, 2),
+            dev: "p2pv0".into(),
+        };
+        h.apply(std::slice::from_ref(&route), Op::Create).unwrap();
+        let r = sh("ip -4 route show");
+        assert!(
+            r.contains("10.77.0.0/16 via 172.31.0.2 dev p2pv0 proto static"),
+            "{r}"
+        );
+        h.apply(&[route], Op::Delete).unwrap();
+        assert!(!sh("ip -4 route show").contains("10.77.0.0"));
+    })
+}
