@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 /// Where state files live unless `P2PLAB_RUN_DIR` says otherwise.
 pub const DEFAULT_RUN_DIR: &str = "/run/p2plab";
 const CAP_NET_ADMIN: u32 = 12;
+/// How long a freshly started delay engine must stay up before the rules go in.
+const ENGINE_START: Duration = Duration::from_millis(200);
 
 /// A lifecycle failure, one line, saying what to do.
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +257,8 @@ fn fmt_net(p: (std::net::Ipv4Addr, u8)) -> String {
 }
 
 /// Brings a network up. `engine` starts the delay engine for a state that has NFQUEUE
-/// rules and returns its pid. Returns the recorded state.
+/// rules (output to [`engine_log`]) and returns its pid at once; `up` records the pid
+/// before anything else, then checks that the engine stays up. Returns the recorded state.
 pub fn up(
     model: Model,
     opts: &UpOptions,
@@ -297,6 +300,14 @@ fn create(
         let pid = engine(state).map_err(Error::Engine)?;
         state.engine_pid = Some(pid);
         save(state)?;
+        std::thread::sleep(ENGINE_START);
+        if !running(pid) {
+            let log = std::fs::read_to_string(engine_log(&state.name)).unwrap_or_default();
+            return Err(Error::Engine(format!(
+                "delay engine exited at start: {}",
+                log.trim()
+            )));
+        }
         rules.add().map_err(Error::Engine)?;
     }
     state.complete = true;
@@ -469,7 +480,20 @@ pub fn counters(state: &State) -> Result<Vec<NodeCounters>, Error> {
 
 /// Whether the engine of `state` (if it has one) is running.
 pub fn engine_alive(state: &State) -> Option<bool> {
-    state
-        .engine_pid
-        .map(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    state.engine_pid.map(running)
+}
+
+/// Whether process `pid` exists and has not exited (a zombie has).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| {
+            !s.lines()
+                .any(|l| l.starts_with("State:") && (l.contains('Z') || l.contains('X')))
+        })
+        .unwrap_or(false)
+}
+
+/// Where the delay engine of network `name` writes its output.
+pub fn engine_log(name: &str) -> PathBuf {
+    run_dir().join(format!("{name}.engine.log"))
 }
