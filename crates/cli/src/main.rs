@@ -1,6 +1,7 @@
 //! The `p2plab` binary: parses the command line with clap and calls the library crates.
 //! Each command group lives in its own module; nothing here does the work itself.
 
+mod net;
 mod output;
 mod report;
 mod topo;
@@ -24,6 +25,12 @@ enum Command {
     Report(report::ReportArgs),
     Wrap(wrap::WrapArgs),
     Completions(CompletionsArgs),
+    Up(net::UpArgs),
+    Down(net::DownArgs),
+    Status(net::StatusArgs),
+    Doctor(net::DoctorArgs),
+    #[command(hide = true)]
+    Engine(net::EngineArgs),
 }
 
 /// Print a shell completion script.
@@ -41,6 +48,11 @@ fn main() -> ExitCode {
         Command::Plan(args) => topo::plan(&args),
         Command::Report(args) => report::run(&args),
         Command::Wrap(args) => wrap::run(args),
+        Command::Up(args) => net::up(&args),
+        Command::Down(args) => net::down(&args),
+        Command::Status(args) => net::status(&args),
+        Command::Doctor(args) => net::doctor(&args),
+        Command::Engine(args) => net::engine(&args),
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "p2plab", &mut script);

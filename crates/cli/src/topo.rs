@@ -40,7 +40,7 @@ fn failed(file: &Path, d: topology::Diagnostics) -> anyhow::Error {
     anyhow::anyhow!("{d}\n{count} error{plural} in {}", file.display())
 }
 
-fn load(file: &Path) -> Result<topology::Plan> {
+pub(crate) fn load(file: &Path) -> Result<topology::Plan> {
     topology::load(file).map_err(|d| failed(file, d))
 }
 

@@ -70,9 +70,16 @@ pub struct Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot set up {path}: {error}")]
-    Setup { path: PathBuf, error: std::io::Error },
+    Setup {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("prepare command `{command}` failed ({status}); its output is in {log}")]
-    Prepare { command: String, status: String, log: PathBuf },
+    Prepare {
+        command: String,
+        status: String,
+        log: PathBuf,
+    },
     #[error("role `{role}`: {error}")]
     Cgroup { role: String, error: std::io::Error },
 }
@@ -94,7 +101,10 @@ struct Proc {
 }
 
 fn setup_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |error| RunError::Setup { path: path.to_path_buf(), error }
+    move |error| RunError::Setup {
+        path: path.to_path_buf(),
+        error,
+    }
 }
 
 /// Links (or, across file systems, copies) `from` to `to`.
@@ -121,11 +131,17 @@ struct Engine<'a> {
 
 impl Engine<'_> {
     fn log(&self, node: usize, ext: &str) -> PathBuf {
-        self.opts.run_dir.join("logs").join(format!("{}.{ext}", self.exp.plan.nodes[node].name))
+        self.opts
+            .run_dir
+            .join("logs")
+            .join(format!("{}.{ext}", self.exp.plan.nodes[node].name))
     }
 
     fn usage(&self, node: usize) -> cgroup::Usage {
-        self.groups[node].as_ref().map(NodeGroup::usage).unwrap_or_default()
+        self.groups[node]
+            .as_ref()
+            .map(NodeGroup::usage)
+            .unwrap_or_default()
     }
 
     fn start(&mut self, role: usize, node: usize) -> Result<(), String> {
@@ -207,9 +223,17 @@ impl Engine<'_> {
     /// Collects the processes that ended; `block` waits for each still running one.
     fn reap(&mut self, block: bool) {
         for node in 0..self.running.len() {
-            let Some(i) = self.running[node] else { continue };
-            let Some(pid) = self.procs[i].pid else { continue };
-            let flags = if block { None } else { Some(WaitPidFlag::WNOHANG) };
+            let Some(i) = self.running[node] else {
+                continue;
+            };
+            let Some(pid) = self.procs[i].pid else {
+                continue;
+            };
+            let flags = if block {
+                None
+            } else {
+                Some(WaitPidFlag::WNOHANG)
+            };
             match waitpid(Pid::from_raw(pid as i32), flags) {
                 Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => self.finish(i, s),
                 Ok(_) => {}
@@ -232,7 +256,10 @@ impl Engine<'_> {
     }
 
     fn counts(&self) -> Counts {
-        let mut c = Counts { started: self.procs.len(), ..Counts::default() };
+        let mut c = Counts {
+            started: self.procs.len(),
+            ..Counts::default()
+        };
         for p in &self.procs {
             match p.status {
                 Status::Running => c.running += 1,
@@ -250,13 +277,16 @@ impl Engine<'_> {
         }
         let mut found = Vec::new();
         let exp = self.exp;
-        self.tail.poll(|role| &exp.roles[role].metrics[..], &mut found);
+        self.tail
+            .poll(|role| &exp.roles[role].metrics[..], &mut found);
         let now = self.t0.elapsed();
         self.samples.extend(found.into_iter().map(|s| (now, s)));
     }
 
     fn metric_reached(&self) -> bool {
-        let Some(m) = &self.exp.stop.metric else { return false };
+        let Some(m) = &self.exp.stop.metric else {
+            return false;
+        };
         self.exp.roles[m.role].nodes.iter().all(|&node| {
             self.samples
                 .iter()
@@ -270,7 +300,9 @@ impl Engine<'_> {
         let exp = self.exp;
         let node = &exp.plan.nodes[p.node];
         let usage = p.usage_at_end.unwrap_or_else(|| self.usage(p.node));
-        let bytes = p.bytes_at_end.unwrap_or_else(|| self.bytes.get(p.node).copied().unwrap_or_default());
+        let bytes = p
+            .bytes_at_end
+            .unwrap_or_else(|| self.bytes.get(p.node).copied().unwrap_or_default());
         let measured = p.pid.is_some();
         let secs = |us: u64| us as f64 / 1e6;
         Process {
@@ -284,13 +316,28 @@ impl Engine<'_> {
             status: p.status,
             exit_code: p.exit_code,
             signal: p.signal,
-            cpu_user_s: (measured && self.opts.cgroups.is_some())
-                .then(|| secs(usage.cpu_user_us.saturating_sub(p.usage_at_start.cpu_user_us))),
-            cpu_sys_s: (measured && self.opts.cgroups.is_some())
-                .then(|| secs(usage.cpu_system_us.saturating_sub(p.usage_at_start.cpu_system_us))),
-            peak_rss_kb: usage.memory_peak_bytes.filter(|_| measured).map(|b| b / 1024),
-            bytes_sent: (measured && !self.bytes.is_empty()).then(|| bytes.0.saturating_sub(p.bytes_at_start.0)),
-            bytes_received: (measured && !self.bytes.is_empty()).then(|| bytes.1.saturating_sub(p.bytes_at_start.1)),
+            cpu_user_s: (measured && self.opts.cgroups.is_some()).then(|| {
+                secs(
+                    usage
+                        .cpu_user_us
+                        .saturating_sub(p.usage_at_start.cpu_user_us),
+                )
+            }),
+            cpu_sys_s: (measured && self.opts.cgroups.is_some()).then(|| {
+                secs(
+                    usage
+                        .cpu_system_us
+                        .saturating_sub(p.usage_at_start.cpu_system_us),
+                )
+            }),
+            peak_rss_kb: usage
+                .memory_peak_bytes
+                .filter(|_| measured)
+                .map(|b| b / 1024),
+            bytes_sent: (measured && !self.bytes.is_empty())
+                .then(|| bytes.0.saturating_sub(p.bytes_at_start.0)),
+            bytes_received: (measured && !self.bytes.is_empty())
+                .then(|| bytes.1.saturating_sub(p.bytes_at_start.1)),
         }
     }
 }
@@ -312,7 +359,11 @@ fn prepare(exp: &Experiment, run_dir: &Path) -> Result<(), RunError> {
             Ok(s) => s.to_string(),
             Err(e) => e.to_string(),
         };
-        return Err(RunError::Prepare { command: argv.join(" "), status, log });
+        return Err(RunError::Prepare {
+            command: argv.join(" "),
+            status,
+            log,
+        });
     }
     Ok(())
 }
@@ -331,14 +382,24 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         for &node in &role.nodes {
             if let Some(run) = opts.cgroups {
                 let g = run
-                    .node(&exp.plan.nodes[node].name, role.cpu_percent, role.memory_bytes)
-                    .map_err(|error| RunError::Cgroup { role: role.name.clone(), error })?;
+                    .node(
+                        &exp.plan.nodes[node].name,
+                        role.cpu_percent,
+                        role.memory_bytes,
+                    )
+                    .map_err(|error| RunError::Cgroup {
+                        role: role.name.clone(),
+                        error,
+                    })?;
                 groups[node] = Some(g);
             }
             let dir = exp.node_dir(&opts.run_dir, node);
             std::fs::create_dir_all(&dir).map_err(setup_err(&dir))?;
             for file in &role.files {
-                let (from, to) = (opts.run_dir.join(file), dir.join(file.file_name().unwrap_or(file.as_os_str())));
+                let (from, to) = (
+                    opts.run_dir.join(file),
+                    dir.join(file.file_name().unwrap_or(file.as_os_str())),
+                );
                 place_file(&from, &to).map_err(setup_err(&from))?;
             }
         }
@@ -370,7 +431,11 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
             break StopReason::Interrupted;
         }
         let mut aborted = None;
-        while let Some(s) = exp.starts.get(next_start).filter(|s| s.at_us <= now.as_micros() as u64) {
+        while let Some(s) = exp
+            .starts
+            .get(next_start)
+            .filter(|s| s.at_us <= now.as_micros() as u64)
+        {
             next_start += 1;
             if let (Err(why), FailurePolicy::Abort) = (e.start(s.role, s.node), exp.on_failure) {
                 aborted = Some(why);
@@ -380,7 +445,11 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         if let Some(why) = aborted {
             break StopReason::Aborted(why);
         }
-        while let Some(ev) = exp.events.get(next_event).filter(|ev| ev.at_us <= now.as_micros() as u64) {
+        while let Some(ev) = exp
+            .events
+            .get(next_event)
+            .filter(|ev| ev.at_us <= now.as_micros() as u64)
+        {
             next_event += 1;
             match &ev.action {
                 Action::Start => {
@@ -396,7 +465,10 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
                 Action::Resume => e.signal(&ev.nodes, Signal::SIGCONT),
                 network => {
                     if let Err(why) = net.apply(network, &ev.nodes) {
-                        eprintln!("p2plab: event at {:.3}s failed: {why}", ev.at_us as f64 / 1e6);
+                        eprintln!(
+                            "p2plab: event at {:.3}s failed: {why}",
+                            ev.at_us as f64 / 1e6
+                        );
                     }
                 }
             }
@@ -410,12 +482,23 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
 
         let all_started = next_start == exp.starts.len();
         if !exp.stop.exited.is_empty() {
-            let pending = exp.starts[next_start..].iter().any(|s| exp.stop.exited.contains(&s.role));
-            let none_running = exp.stop.exited.iter().all(|&r| exp.roles[r].nodes.iter().all(|&node| e.running[node].is_none()));
+            let pending = exp.starts[next_start..]
+                .iter()
+                .any(|s| exp.stop.exited.contains(&s.role));
+            let none_running = exp.stop.exited.iter().all(|&r| {
+                exp.roles[r]
+                    .nodes
+                    .iter()
+                    .all(|&node| e.running[node].is_none())
+            });
             if !pending && none_running {
                 break StopReason::RolesExited;
             }
-        } else if exp.stop.metric.is_none() && all_started && next_event == exp.events.len() && e.running.iter().all(Option::is_none) {
+        } else if exp.stop.metric.is_none()
+            && all_started
+            && next_event == exp.events.len()
+            && e.running.iter().all(Option::is_none)
+        {
             break StopReason::AllExited;
         }
         if e.metric_reached() {
@@ -424,11 +507,14 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         if now >= cap {
             break StopReason::DurationCap;
         }
-        let next = [exp.starts.get(next_start).map(|s| s.at_us), exp.events.get(next_event).map(|ev| ev.at_us)]
-            .into_iter()
-            .flatten()
-            .map(|us| Duration::from_micros(us).saturating_sub(now))
-            .fold(TICK, Duration::min);
+        let next = [
+            exp.starts.get(next_start).map(|s| s.at_us),
+            exp.events.get(next_event).map(|ev| ev.at_us),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|us| Duration::from_micros(us).saturating_sub(now))
+        .fold(TICK, Duration::min);
         std::thread::sleep(next);
     };
 
@@ -463,5 +549,10 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
             value: s.value,
         })
         .collect();
-    Ok(Outcome { processes, metrics, duration_s, stop })
+    Ok(Outcome {
+        processes,
+        metrics,
+        duration_s,
+        stop,
+    })
 }

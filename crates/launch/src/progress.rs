@@ -29,23 +29,36 @@ impl Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} started, {msg} (ETA {eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} started, {msg} (ETA {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar
         });
-        Progress { bar, last_plain: None, quiet }
+        Progress {
+            bar,
+            last_plain: None,
+            quiet,
+        }
     }
 
     pub fn update(&mut self, elapsed: Duration, c: Counts) {
-        let msg = format!("{} running, {} done, {} failed", c.running, c.done, c.failed);
+        let msg = format!(
+            "{} running, {} done, {} failed",
+            c.running, c.done, c.failed
+        );
         if let Some(bar) = &self.bar {
             bar.set_position(c.started as u64);
             bar.set_message(msg);
         } else if !self.quiet && self.last_plain.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) {
             self.last_plain = Some(Instant::now());
-            eprintln!("[{:>7.1}s] {} started, {msg}", elapsed.as_secs_f64(), c.started);
+            eprintln!(
+                "[{:>7.1}s] {} started, {msg}",
+                elapsed.as_secs_f64(),
+                c.started
+            );
         }
     }
 

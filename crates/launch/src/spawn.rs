@@ -48,8 +48,12 @@ impl Launcher {
 
     /// Starts the process; returns its pid.
     pub fn start(&self, spec: &Spec) -> io::Result<u32> {
-        std::fs::create_dir_all(spec.dir)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", spec.dir.display())))?;
+        std::fs::create_dir_all(spec.dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot create {}: {e}", spec.dir.display()),
+            )
+        })?;
         let (program, args) = spec
             .argv
             .split_first()
@@ -66,13 +70,19 @@ impl Launcher {
             .env_remove("BINDIP6")
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .process_group(0);
-        let files = spec.cgroup.map(NodeGroup::procs_files).transpose()?.unwrap_or_default();
+        let files = spec
+            .cgroup
+            .map(NodeGroup::procs_files)
+            .transpose()?
+            .unwrap_or_default();
         let fds = cgroup::raw_fds(&files);
         if !fds.is_empty() {
             // SAFETY: the closure only calls write(2) on descriptors opened before the fork.
             unsafe { cmd.pre_exec(move || cgroup::join_self(&fds)) };
         }
-        let child = cmd.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start {program}: {e}")))?;
+        let child = cmd
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {program}: {e}")))?;
         Ok(child.id())
     }
 }

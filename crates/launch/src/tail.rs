@@ -45,7 +45,11 @@ pub fn parse_line(line: &str, metrics: &[Metric], mut found: impl FnMut(&str, f6
         }
     }
     for m in metrics {
-        let last = m.regex.captures_iter(line).filter_map(|c| c.get(1)?.as_str().parse::<f64>().ok()).last();
+        let last = m
+            .regex
+            .captures_iter(line)
+            .filter_map(|c| c.get(1)?.as_str().parse::<f64>().ok())
+            .last();
         if let Some(v) = last {
             found(&m.name, v);
         }
@@ -56,7 +60,13 @@ impl Tail {
     /// Follows `path` (which may not exist yet) for `node` of `role`.
     pub fn watch(&mut self, node: usize, role: usize, path: PathBuf) {
         if !self.watched.iter().any(|w| w.path == path) {
-            self.watched.push(Watched { node, role, path, file: None, partial: Vec::new() });
+            self.watched.push(Watched {
+                node,
+                role,
+                path,
+                file: None,
+                partial: Vec::new(),
+            });
         }
     }
 
@@ -67,20 +77,31 @@ impl Tail {
             if w.file.is_none() {
                 w.file = File::open(&w.path).ok();
             }
-            let Some(file) = w.file.as_mut() else { continue };
+            let Some(file) = w.file.as_mut() else {
+                continue;
+            };
             buf.clear();
             if file.take(READ_LIMIT).read_to_end(&mut buf).is_err() || buf.is_empty() {
                 continue;
             }
             w.partial.extend_from_slice(&buf);
-            let complete = w.partial.iter().rposition(|b| matches!(b, b'\n' | b'\r')).map_or(0, |i| i + 1);
+            let complete = w
+                .partial
+                .iter()
+                .rposition(|b| matches!(b, b'\n' | b'\r'))
+                .map_or(0, |i| i + 1);
             let metrics = metrics_of(w.role);
             for line in w.partial[..complete].split(|b| matches!(b, b'\n' | b'\r')) {
                 if line.is_empty() {
                     continue;
                 }
                 parse_line(&String::from_utf8_lossy(line), metrics, |name, value| {
-                    out.push(Sample { node: w.node, role: w.role, name: name.to_string(), value });
+                    out.push(Sample {
+                        node: w.node,
+                        role: w.role,
+                        name: name.to_string(),
+                        value,
+                    });
                 });
             }
             w.partial.drain(..complete);
@@ -95,14 +116,28 @@ mod tests {
     use std::io::Write;
 
     fn progress() -> Metric {
-        Metric { name: "progress".into(), regex: regex::Regex::new(r"\((\d+)%\)").unwrap() }
+        Metric {
+            name: "progress".into(),
+            regex: regex::Regex::new(r"\((\d+)%\)").unwrap(),
+        }
     }
 
     #[test]
     fn lines_give_regex_and_protocol_values() {
         let mut got = Vec::new();
-        parse_line("[#2089b0 400KiB/1.9MiB(20%) CN:1]  P2PLAB peers=3 rtt_ms=1.5 bad=x", &[progress()], |n, v| got.push((n.to_string(), v)));
-        assert_eq!(got, [("peers".into(), 3.0), ("rtt_ms".into(), 1.5), ("progress".into(), 20.0)]);
+        parse_line(
+            "[#2089b0 400KiB/1.9MiB(20%) CN:1]  P2PLAB peers=3 rtt_ms=1.5 bad=x",
+            &[progress()],
+            |n, v| got.push((n.to_string(), v)),
+        );
+        assert_eq!(
+            got,
+            [
+                ("peers".into(), 3.0),
+                ("rtt_ms".into(), 1.5),
+                ("progress".into(), 20.0)
+            ]
+        );
     }
 
     #[test]

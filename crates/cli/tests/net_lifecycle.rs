@@ -1,0 +1,272 @@
+//! `p2plab up` / `down` / `status` as a user runs them, inside scratch network namespaces:
+//! what `ip`, `tc` and `iptables` show before `up` equals what they show after `down`,
+//! also after a failed `up` and after `up` was killed with SIGKILL half-way; overlapping
+//! ranges and missing devices are refused before anything changes; without
+//! CAP_NET_ADMIN the error is one line.
+
+use netctl::scratch::in_new_netns;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_p2plab");
+
+/// A topology of `groups` groups of `per_group` nodes, rates only (no delay or loss).
+fn topology(dir: &Path, file: &str, base: &str, groups: usize, per_group: usize) -> PathBuf {
+    let mut y = format!(
+        "address_plan:\n  base: {base}\nprofiles:\n  p:\n    up: 2mbit\n    down: 8mbit\n    latency: 0ms\n    loss: 0%\n    queue: 100\ndefaults:\n  profile: p\n  delay: 0ms\ngroups:\n"
+    );
+    for g in 0..groups {
+        y += &format!("  - name: g{g}\n    nodes: {per_group}\n");
+    }
+    let p = dir.join(file);
+    std::fs::write(&p, y).unwrap();
+    p
+}
+
+fn p2plab(run_dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("P2PLAB_RUN_DIR", run_dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn err(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "unexpected success: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Everything `up` may touch, as the stock tools print it.
+fn snapshot() -> String {
+    let cmds = [
+        "ip -d addr show",
+        "ip -d link show",
+        "tc qdisc show",
+        "tc filter show dev lo ingress",
+        "tc filter show dev lo egress",
+        "iptables -w -t mangle -S",
+    ];
+    cmds.iter()
+        .map(|c| {
+            let o = Command::new("sh").arg("-c").arg(c).output().unwrap();
+            format!("$ {c}\n{}", String::from_utf8_lossy(&o.stdout))
+        })
+        .collect()
+}
+
+/// Runs `f(run_dir, topology_dir)` in a fresh namespace with `lo` up.
+fn scratch(f: impl FnOnce(&Path, &Path) + Send + 'static) {
+    in_new_netns(move || {
+        assert!(Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .unwrap()
+            .success());
+        let run = tempfile::tempdir().unwrap();
+        let topo = tempfile::tempdir().unwrap();
+        f(run.path(), topo.path())
+    })
+    .expect("tests run as root");
+}
+
+#[test]
+fn up_status_down_leaves_nothing_behind() {
+    scratch(|run, dir| {
+        let t = topology(dir, "a.yaml", "10.20.0.0/16", 2, 3);
+        let before = snapshot();
+        let out = ok(p2plab(run, &["up", t.to_str().unwrap(), "--name", "a"]));
+        assert_eq!(
+            out,
+            "network a is up: 6 nodes on lo, backend nfqueue, 45 kernel objects\n"
+        );
+        let during = snapshot();
+        assert!(
+            during.contains("inet 10.20.0.1/32 scope global lo"),
+            "{during}"
+        );
+        assert!(during.contains("p2p0u0"), "{during}");
+        // 10 datagrams of 1000 bytes from the first node to the second show in the counters
+        let rx = std::net::UdpSocket::bind("10.20.0.2:7000").unwrap();
+        let tx = std::net::UdpSocket::bind("10.20.0.1:0").unwrap();
+        for _ in 0..10 {
+            tx.send_to(&[0u8; 1000], "10.20.0.2:7000").unwrap();
+            rx.recv(&mut [0u8; 2000]).unwrap();
+        }
+        let status = ok(p2plab(run, &["status", "a"]));
+        let row = |ip: &str| -> Vec<String> {
+            let line = status
+                .lines()
+                .find(|l| l.split_whitespace().nth(1) == Some(ip))
+                .unwrap();
+            line.split_whitespace()
+                .skip(2)
+                .map(str::to_string)
+                .collect()
+        };
+        // bytes on the wire: 1000 + UDP 8 + IPv4 20 + Ethernet 14
+        assert_eq!(
+            row("10.20.0.1"),
+            ["10420", "10", "0", "0", "0", "0"],
+            "{status}"
+        );
+        assert_eq!(
+            row("10.20.0.2"),
+            ["0", "0", "0", "10420", "10", "0"],
+            "{status}"
+        );
+        assert!(
+            status.starts_with("network a: 6 nodes on lo, backend nfqueue\n"),
+            "{status}"
+        );
+        assert_eq!(status.lines().count(), 2 + 6);
+        let list = ok(p2plab(run, &["status"]));
+        let row: Vec<&str> = list.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row, ["a", "lo", "nfqueue", "6", "up"], "{list}");
+        assert_eq!(ok(p2plab(run, &["down", "a"])), "network a is down\n");
+        assert_eq!(snapshot(), before);
+        assert_eq!(
+            ok(p2plab(run, &["down", "a"])),
+            "network a was not up; nothing to do\n"
+        );
+    });
+}
+
+#[test]
+fn two_disjoint_networks_coexist_and_overlap_is_refused() {
+    scratch(|run, dir| {
+        let a = topology(dir, "a.yaml", "10.30.0.0/16", 2, 2);
+        let b = topology(dir, "b.yaml", "10.31.0.0/16", 2, 2);
+        let c = topology(dir, "c.yaml", "10.30.0.0/20", 1, 2);
+        let before = snapshot();
+        ok(p2plab(run, &["up", a.to_str().unwrap(), "--name", "a"]));
+        ok(p2plab(run, &["up", b.to_str().unwrap(), "--name", "b"]));
+        let with_both = snapshot();
+        let e = err(p2plab(run, &["up", c.to_str().unwrap(), "--name", "c"]));
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.starts_with("group g0 (10.30.0.0/30) overlaps group g0 (10.30.0.0/30) of network a;"),
+            "{e}"
+        );
+        let e = err(p2plab(run, &["up", a.to_str().unwrap(), "--name", "a"]));
+        assert_eq!(
+            e,
+            "network a is already up; run `p2plab down a` first or pick another --name\n"
+        );
+        let e = err(p2plab(
+            run,
+            &["up", c.to_str().unwrap(), "--name", "c", "--dev", "nosuch0"],
+        ));
+        assert_eq!(
+            e,
+            "device nosuch0 not found; check `ip link` or pass another --dev\n"
+        );
+        assert_eq!(snapshot(), with_both, "a refused up changed something");
+        // a goes first: the clsact qdisc b still uses must stay
+        ok(p2plab(run, &["down", "a"]));
+        assert!(snapshot().contains("qdisc clsact ffff: dev lo"));
+        ok(p2plab(run, &["down", "b"]));
+        assert_eq!(snapshot(), before);
+    });
+}
+
+#[test]
+fn failed_up_rolls_back() {
+    scratch(|run, _| {
+        // quickstart has delays: the nfqueue backend needs the delay engine; a build
+        // without it (or an engine that dies) makes `up` fail after creating the tree
+        let before = snapshot();
+        let quick = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../topologies/quickstart.yaml"
+        );
+        let e = err(p2plab(run, &["up", quick, "--shaping", "nfqueue"]));
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.starts_with("delay engine exited at start"), "{e}");
+        assert_eq!(snapshot(), before);
+        assert_eq!(
+            std::fs::read_dir(run)
+                .unwrap()
+                .filter(|e| e
+                    .as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json"))
+                .count(),
+            0
+        );
+    });
+}
+
+#[test]
+fn kill_9_mid_up_then_down_leaves_nothing_behind() {
+    scratch(|run, dir| {
+        let t = topology(dir, "big.yaml", "10.40.0.0/16", 50, 100);
+        let before = snapshot();
+        let mut child = Command::new(BIN)
+            .args(["up", t.to_str().unwrap(), "--name", "big"])
+            .env("P2PLAB_RUN_DIR", run)
+            .spawn()
+            .unwrap();
+        let state = run.join("big.json");
+        let start = Instant::now();
+        while !state.exists() && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let recorded: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+        assert_eq!(
+            recorded["complete"], false,
+            "up finished before the kill; the test did not test a half-way up"
+        );
+        assert_ne!(snapshot(), before, "nothing was created before the kill");
+        ok(p2plab(run, &["down", "big"]));
+        assert_eq!(snapshot(), before);
+    });
+}
+
+#[test]
+fn without_cap_net_admin_one_line_and_no_change() {
+    scratch(|run, dir| {
+        let t = topology(dir, "a.yaml", "10.50.0.0/16", 1, 2);
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let before = snapshot();
+        for args in [vec!["up", t.to_str().unwrap()], vec!["down", "x"]] {
+            let out = Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                    BIN,
+                ])
+                .args(&args)
+                .env("P2PLAB_RUN_DIR", run)
+                .output()
+                .unwrap();
+            let e = err(out);
+            assert_eq!(
+                e,
+                "p2plab needs CAP_NET_ADMIN to change the network: run it as root (sudo)\n"
+            );
+        }
+        assert_eq!(snapshot(), before);
+    });
+}

@@ -1,0 +1,101 @@
+//! The NFQUEUE rules of the nfqueue backend: a chain of our own in the mangle table, jumped
+//! to from OUTPUT, sending packets from a virtual prefix to the delay engine's queue. Applied
+//! and removed with one `iptables-restore --noflush` each.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+/// One network's NFQUEUE rules.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct QueueRules {
+    /// Our chain in the mangle table.
+    pub chain: String,
+    /// Queue number the engine listens on.
+    pub queue: u16,
+    /// Source prefixes whose packets are queued.
+    pub prefixes: Vec<(Ipv4Addr, u8)>,
+}
+
+impl QueueRules {
+    /// The rules as `iptables-restore` input that adds them.
+    pub fn add_script(&self) -> String {
+        let mut s = format!("*mangle\n:{} - [0:0]\n", self.chain);
+        for (ip, len) in &self.prefixes {
+            s += &format!(
+                "-A {} -s {ip}/{len} -j NFQUEUE --queue-num {}\n",
+                self.chain, self.queue
+            );
+        }
+        s += &format!("-A OUTPUT -j {}\nCOMMIT\n", self.chain);
+        s
+    }
+
+    /// Equivalent commands, for `--dry-run`.
+    pub fn commands(&self) -> Vec<String> {
+        let mut v = vec![format!("iptables -t mangle -N {}", self.chain)];
+        v.extend(
+            self.add_script()
+                .lines()
+                .filter(|l| l.starts_with("-A"))
+                .map(|l| format!("iptables -t mangle {l}")),
+        );
+        v
+    }
+
+    /// Installs the rules.
+    pub fn add(&self) -> Result<(), String> {
+        restore(&self.add_script())
+    }
+
+    /// Removes the rules if present (idempotent).
+    pub fn remove(&self) -> Result<(), String> {
+        let present = Command::new("iptables")
+            .args(["-w", "-t", "mangle", "-S", &self.chain])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run iptables: {e}; install the iptables package"))?
+            .success();
+        if !present {
+            return Ok(());
+        }
+        let jump = Command::new("iptables")
+            .args(["-w", "-t", "mangle", "-C", "OUTPUT", "-j", &self.chain])
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        let mut s = "*mangle\n".to_string();
+        if jump {
+            s += &format!("-D OUTPUT -j {}\n", self.chain);
+        }
+        s += &format!("-F {c}\n-X {c}\nCOMMIT\n", c = self.chain);
+        restore(&s)
+    }
+}
+
+fn restore(script: &str) -> Result<(), String> {
+    let mut child = Command::new("iptables-restore")
+        .args(["-w", "--noflush"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run iptables-restore: {e}; install the iptables package"))?;
+    child
+        .stdin
+        .take()
+        .map(|mut i| i.write_all(script.as_bytes()))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "iptables-restore refused the rules: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}

@@ -1,0 +1,13 @@
+//! p2plab shaping: turns the link model of a topology, and the nodes placed on this host,
+//! into kernel objects ([`plan`]), and brings networks up and down with exact teardown
+//! ([`lifecycle`]). Backends: netem (kernel delay and loss) and nfqueue (delay and loss in
+//! the userspace engine, behind [`firewall`] rules); both shape rates with HTB over IFBs.
+
+pub mod firewall;
+pub mod lifecycle;
+pub mod model;
+pub mod plan;
+
+pub use lifecycle::{down, up, Error, Shaping, State, UpOptions};
+pub use model::Model;
+pub use netctl::probe::Backend;

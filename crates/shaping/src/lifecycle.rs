@@ -1,0 +1,499 @@
+//! Bringing a network up and down with exact teardown.
+//!
+//! `up` checks everything it can before changing anything (privilege, name, device, range
+//! overlap with other networks, backend support), then writes the state file listing every
+//! object it is about to create, then creates them; on failure it rolls back. `down`
+//! removes exactly what the state file lists, ignores what is already gone, and so also
+//! cleans up after an `up` killed half-way.
+
+use crate::firewall::QueueRules;
+use crate::model::Model;
+use crate::plan::{places, plan, Layout};
+use netctl::probe::{self, Backend};
+use netctl::{Field, Host, Object, Op, Parent, QdiscKind};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where state files live unless `P2PLAB_RUN_DIR` says otherwise.
+pub const DEFAULT_RUN_DIR: &str = "/run/p2plab";
+const CAP_NET_ADMIN: u32 = 12;
+/// How long a freshly started delay engine must stay up before the rules go in.
+const ENGINE_START: Duration = Duration::from_millis(200);
+
+/// A lifecycle failure, one line, saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Missing privilege.
+    #[error("p2plab needs CAP_NET_ADMIN to change the network: run it as root (sudo)")]
+    NotAdmin,
+    /// The name is taken.
+    #[error("network {0} is already up; run `p2plab down {0}` first or pick another --name")]
+    NameTaken(String),
+    /// No such network.
+    #[error("no network named {0} is up (see `p2plab status`)")]
+    NotUp(String),
+    /// Ranges overlap another network's.
+    #[error("group {group} ({ours}) overlaps group {theirs_group} ({theirs}) of network {other}; change the prefixes or take {other} down")]
+    Overlap {
+        /// Our group.
+        group: String,
+        /// Its prefix.
+        ours: String,
+        /// The other network.
+        other: String,
+        /// Its group.
+        theirs_group: String,
+        /// Its prefix.
+        theirs: String,
+    },
+    /// The kernel lacks the backend.
+    #[error("shaping backend {0} is not available here: {1}")]
+    Backend(Backend, String),
+    /// A netlink failure.
+    #[error(transparent)]
+    Net(#[from] netctl::Error),
+    /// The state file could not be read or written.
+    #[error("state file {0}: {1}")]
+    State(PathBuf, String),
+    /// The NFQUEUE rules or the engine failed.
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// Which backend `up` should use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shaping {
+    /// netem where the kernel has it, else nfqueue.
+    Auto,
+    /// This one, or an error naming what is missing.
+    Force(Backend),
+}
+
+/// What one network is, as recorded on disk.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct State {
+    /// Network name.
+    pub name: String,
+    /// Device holding the aliases.
+    pub dev: String,
+    /// Backend in use.
+    pub backend: Backend,
+    /// Slot on this host (IFB names, filter priorities, queue number).
+    pub slot: u16,
+    /// The link model.
+    pub model: Model,
+    /// Nodes placed on this host (indices into `model.nodes`).
+    pub local: Vec<usize>,
+    /// Every object `up` creates, in creation order.
+    pub objects: Vec<Object>,
+    /// Whether the device's clsact qdisc was there before any p2plab network (then never ours to delete).
+    pub clsact_foreign: bool,
+    /// NFQUEUE rules, if the backend needs them.
+    pub rules: Option<QueueRules>,
+    /// Pid of the delay engine process.
+    pub engine_pid: Option<u32>,
+    /// Whether `up` finished.
+    pub complete: bool,
+}
+
+impl State {
+    /// The layout this network was planned with.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            dev: self.dev.clone(),
+            slot: self.slot,
+            backend: self.backend,
+        }
+    }
+}
+
+/// Options of `up`.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// Network name.
+    pub name: String,
+    /// Device for the aliases.
+    pub dev: String,
+    /// Backend choice.
+    pub shaping: Shaping,
+    /// Nodes on this host; `None` means all.
+    pub local: Option<Vec<usize>>,
+}
+
+/// The directory holding state files.
+pub fn run_dir() -> PathBuf {
+    std::env::var_os("P2PLAB_RUN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| DEFAULT_RUN_DIR.into())
+}
+
+fn state_path(name: &str) -> PathBuf {
+    run_dir().join(format!("{name}.json"))
+}
+
+/// Every network recorded on this host.
+pub fn networks() -> Vec<State> {
+    let Ok(dir) = std::fs::read_dir(run_dir()) else {
+        return vec![];
+    };
+    let mut v: Vec<State> = dir
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| load_path(&e.path()).ok())
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// Loads network `name`'s state.
+pub fn load(name: &str) -> Result<State, Error> {
+    let p = state_path(name);
+    if !p.exists() {
+        return Err(Error::NotUp(name.to_string()));
+    }
+    load_path(&p)
+}
+
+fn load_path(p: &Path) -> Result<State, Error> {
+    let text = std::fs::read(p).map_err(|e| Error::State(p.into(), e.to_string()))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| Error::State(p.into(), format!("unreadable ({e}); remove it by hand")))
+}
+
+fn save(s: &State) -> Result<(), Error> {
+    let dir = run_dir();
+    let p = state_path(&s.name);
+    let err = |e: std::io::Error| Error::State(p.clone(), e.to_string());
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let tmp = dir.join(format!(".{}.json.tmp", s.name));
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(&serde_json::to_vec(s).map_err(|e| Error::State(p.clone(), e.to_string()))?)
+        .map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, &p).map_err(err)
+}
+
+/// Whether this process has CAP_NET_ADMIN.
+pub fn is_net_admin() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+}
+
+fn pick_backend(shaping: Shaping) -> Result<Backend, Error> {
+    let caps = probe::probe();
+    match shaping {
+        Shaping::Auto => caps.pick().map_err(|e| Error::Backend(Backend::Nfqueue, e)),
+        Shaping::Force(b) => caps
+            .supports(b)
+            .map(|_| b)
+            .map_err(|e| Error::Backend(b, e)),
+    }
+}
+
+/// Plans network `opts.name` without touching anything (for `--dry-run`): the state `up`
+/// would record. `backend` skips the probe when given.
+pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Result<State, Error> {
+    let others = networks();
+    if others.iter().any(|s| s.name == opts.name) {
+        return Err(Error::NameTaken(opts.name.clone()));
+    }
+    for o in &others {
+        if let Some((g, theirs)) = model.overlaps(&o.model) {
+            return Err(Error::Overlap {
+                group: g.name.clone(),
+                ours: fmt_net(g.prefix),
+                other: o.name.clone(),
+                theirs_group: theirs.name,
+                theirs: fmt_net(theirs.prefix),
+            });
+        }
+    }
+    let backend = match backend {
+        Some(b) => b,
+        None => pick_backend(opts.shaping)?,
+    };
+    let used: HashSet<u16> = others.iter().map(|s| s.slot).collect();
+    let slot = (0..).find(|k| !used.contains(k)).unwrap_or(0);
+    let local = opts
+        .local
+        .clone()
+        .unwrap_or_else(|| (0..model.nodes.len()).collect());
+    let layout = Layout {
+        dev: opts.dev.clone(),
+        slot,
+        backend,
+    };
+    let objects = plan(&model, &local, &layout);
+    let rules = (backend == Backend::Nfqueue && model.has_delay_or_loss()).then(|| QueueRules {
+        chain: format!("P2PLAB{slot}"),
+        queue: layout.queue_num(),
+        prefixes: model.groups.iter().map(|g| g.prefix).collect(),
+    });
+    let same_dev: Vec<&State> = others.iter().filter(|s| s.dev == opts.dev).collect();
+    Ok(State {
+        name: opts.name.clone(),
+        dev: opts.dev.clone(),
+        backend,
+        slot,
+        model,
+        local,
+        objects,
+        clsact_foreign: same_dev.first().is_some_and(|s| s.clsact_foreign),
+        rules,
+        engine_pid: None,
+        complete: false,
+    })
+}
+
+fn fmt_net(p: (std::net::Ipv4Addr, u8)) -> String {
+    format!("{}/{}", p.0, p.1)
+}
+
+/// Brings a network up. `engine` starts the delay engine for a state that has NFQUEUE
+/// rules (output to [`engine_log`]) and returns its pid at once; `up` records the pid
+/// before anything else, then checks that the engine stays up. Returns the recorded state.
+pub fn up(
+    model: Model,
+    opts: &UpOptions,
+    engine: &dyn Fn(&State) -> Result<u32, String>,
+) -> Result<State, Error> {
+    if !is_net_admin() {
+        return Err(Error::NotAdmin);
+    }
+    let mut host = Host::open()?;
+    if host.link_index(&opts.dev)?.is_none() {
+        return Err(netctl::Error::NoDevice(opts.dev.clone()).into());
+    }
+    let mut state = prepare(model, opts, None)?;
+    let kinds = host.qdisc_kinds(&state.dev)?;
+    let clsact_there = kinds.iter().any(|k| k == "clsact");
+    if clsact_there {
+        // shared with another network, or someone else's: not ours to create
+        state.clsact_foreign |= !networks().iter().any(|s| s.dev == state.dev);
+        state.objects.retain(|o| !is_clsact(o));
+    }
+    save(&state)?;
+    match create(&mut host, &mut state, engine) {
+        Ok(()) => Ok(state),
+        Err(e) => {
+            // best effort: the state file stays if teardown fails, so `down` can retry
+            let _ = teardown(&mut host, &state);
+            Err(e)
+        }
+    }
+}
+
+fn create(
+    host: &mut Host,
+    state: &mut State,
+    engine: &dyn Fn(&State) -> Result<u32, String>,
+) -> Result<(), Error> {
+    host.apply(&state.objects, Op::Create)?;
+    if let Some(rules) = state.rules.clone() {
+        let pid = engine(state).map_err(Error::Engine)?;
+        state.engine_pid = Some(pid);
+        save(state)?;
+        std::thread::sleep(ENGINE_START);
+        if !running(pid) {
+            let log = std::fs::read_to_string(engine_log(&state.name)).unwrap_or_default();
+            return Err(Error::Engine(format!(
+                "delay engine exited at start: {}",
+                log.trim()
+            )));
+        }
+        rules.add().map_err(Error::Engine)?;
+    }
+    state.complete = true;
+    save(state)
+}
+
+fn is_clsact(o: &Object) -> bool {
+    matches!(
+        o,
+        Object::Qdisc {
+            kind: QdiscKind::Clsact,
+            ..
+        }
+    )
+}
+
+/// The deletions that remove `objects`: IFBs (their trees go with them), root qdiscs (their
+/// classes and filters go with them), clsact filters by priority, addresses. The shared
+/// clsact qdisc is left to the caller.
+pub fn teardown_list(objects: &[Object]) -> Vec<Object> {
+    let ifbs: HashSet<&str> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Ifb { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let roots: HashSet<&str> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Qdisc {
+                dev,
+                parent: Parent::Root,
+                ..
+            } => Some(dev.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    objects
+        .iter()
+        .filter(|o| match o {
+            Object::Ifb { .. } => true,
+            o if ifbs.contains(o.dev()) => false,
+            Object::Qdisc {
+                parent: Parent::Root,
+                ..
+            } => true,
+            Object::Qdisc {
+                kind: QdiscKind::Clsact,
+                ..
+            } => false,
+            Object::Qdisc { .. } | Object::HtbClass { .. } => !roots.contains(o.dev()),
+            Object::Filter {
+                dev, parent, prio, ..
+            } => {
+                !(roots.contains(dev.as_str()) && matches!(parent, Parent::Of(_)))
+                    && seen.insert((dev.clone(), *parent, *prio))
+            }
+            Object::Addr { .. } | Object::Route { .. } => true,
+        })
+        .cloned()
+        .collect()
+}
+
+fn teardown(host: &mut Host, state: &State) -> Result<(), Error> {
+    if let Some(pid) = state.engine_pid {
+        stop_engine(pid, &state.name);
+    }
+    if let Some(r) = &state.rules {
+        r.remove().map_err(Error::Engine)?;
+    }
+    host.apply(&teardown_list(&state.objects), Op::Delete)?;
+    let others_on_dev = networks()
+        .iter()
+        .any(|s| s.dev == state.dev && s.name != state.name);
+    if !state.clsact_foreign && !others_on_dev {
+        let clsact = Object::clsact(&state.dev);
+        host.apply(&[clsact], Op::Delete)?;
+    }
+    let p = state_path(&state.name);
+    match std::fs::remove_file(&p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::State(p, e.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// Stops the engine if `pid` is still our engine for `name` (pids get reused).
+fn stop_engine(pid: u32, name: &str) {
+    let ours = || {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| {
+                let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                args.contains(&&b"engine"[..]) && args.contains(&name.as_bytes())
+            })
+            .unwrap_or(false)
+    };
+    if !ours() {
+        return;
+    }
+    // SAFETY: kill(2) on a pid we verified runs our engine.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    while ours() && start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if ours() {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
+
+/// Takes network `name` down. `Ok(false)` if it was not up (down is idempotent).
+pub fn down(name: &str) -> Result<bool, Error> {
+    if !is_net_admin() {
+        return Err(Error::NotAdmin);
+    }
+    let state = match load(name) {
+        Ok(s) => s,
+        Err(Error::NotUp(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    teardown(&mut Host::open()?, &state)?;
+    Ok(true)
+}
+
+/// Counters of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeCounters {
+    /// Node name.
+    pub name: String,
+    /// Address.
+    pub ip: std::net::Ipv4Addr,
+    /// Upload class: bytes, packets, drops.
+    pub up: netctl::ClassStats,
+    /// Download class: bytes, packets, drops.
+    pub down: netctl::ClassStats,
+}
+
+/// Per-node counters of network `state`, from its class statistics.
+pub fn counters(state: &State) -> Result<Vec<NodeCounters>, Error> {
+    let mut host = Host::open()?;
+    let layout = state.layout();
+    let places = places(&state.model, &state.local);
+    let ncells = places.iter().map(|p| p.cell + 1).max().unwrap_or(0);
+    let mut stats = |field| -> Result<Vec<Vec<netctl::ClassStats>>, Error> {
+        (0..ncells)
+            .map(|c| Ok(host.class_stats(&layout.ifb(field, c))?))
+            .collect()
+    };
+    let (up, down) = (stats(Field::Src)?, stats(Field::Dst)?);
+    let find = |v: &[netctl::ClassStats], p: &crate::plan::Place| {
+        v.iter()
+            .find(|c| c.classid == p.class.0)
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(state
+        .local
+        .iter()
+        .zip(&places)
+        .map(|(&i, p)| NodeCounters {
+            name: state.model.nodes[i].name.clone(),
+            ip: state.model.nodes[i].ip,
+            up: find(&up[p.cell], p),
+            down: find(&down[p.cell], p),
+        })
+        .collect())
+}
+
+/// Whether the engine of `state` (if it has one) is running.
+pub fn engine_alive(state: &State) -> Option<bool> {
+    state.engine_pid.map(running)
+}
+
+/// Whether process `pid` exists and has not exited (a zombie has).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| {
+            !s.lines()
+                .any(|l| l.starts_with("State:") && (l.contains('Z') || l.contains('X')))
+        })
+        .unwrap_or(false)
+}
+
+/// Where the delay engine of network `name` writes its output.
+pub fn engine_log(name: &str) -> PathBuf {
+    run_dir().join(format!("{name}.engine.log"))
+}

@@ -1,0 +1,402 @@
+//! The plan of kernel objects for one network on one host.
+//!
+//! Single-host model (`--dev lo`): every node is a /32 alias on the device. Nodes are
+//! split by /24 network into "cells"; each cell has two IFB devices carrying its shaping
+//! trees. The device's clsact egress hook sends a packet whose source is in a cell to the
+//! cell's upload IFB (one HTB class per node at U(v), classified by source address), its
+//! ingress hook sends a packet whose destination is in a cell to the cell's download IFB
+//! (one class per node at D(v), by destination). Each class has a leaf queue: the pfifo
+//! HTB creates from the IFB's txqueuelen (nfqueue backend, delay and loss in the engine),
+//! an explicit pfifo when a node's queue differs, or netem with the node's L(v) and p(v)
+//! (netem backend). Every lookup is a hashed u32 table: at the device an 8-bit window of
+//! the address picks the cell, in the cell the last octet picks the node. Small cells keep
+//! HTB's per-class kernel cost (it walks every class of the qdisc on each class added)
+//! from growing quadratically. With the netem backend the group-to-group delays and losses
+//! live in the device's root qdisc: one class per (source group, destination group) pair
+//! with a netem leaf.
+
+use crate::model::Model;
+use netctl::probe::Backend;
+use netctl::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Queue length of the HTB direct queue (unclassified, unshaped traffic).
+const DIRECT_QLEN: u32 = 10_000;
+/// Rate of a group-pair class: the pair stage delays, it does not limit.
+const PAIR_RATE_BPS: u64 = 100_000_000_000;
+/// Queue limit of a group-pair netem: it holds every packet in flight on the pair.
+const PAIR_LIMIT: u32 = 100_000;
+/// Priority of the filters on the shaping IFBs and the pair stage.
+const PRIO: u16 = 1;
+/// The u32 table of a cell IFB (and the first pair-stage table).
+const CELL_TABLE: u16 = 1;
+
+/// Where and how one network is shaped.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Device the aliases live on (`lo` on a single host).
+    pub dev: String,
+    /// Network slot on this host: names the IFBs, sets the clsact filter priority and table.
+    pub slot: u16,
+    /// Shaping backend.
+    pub backend: Backend,
+}
+
+impl Layout {
+    /// The IFB of cell `cell` for uploads (`Field::Src`) or downloads (`Field::Dst`).
+    pub fn ifb(&self, field: Field, cell: usize) -> String {
+        let dir = if field == Field::Src { 'u' } else { 'd' };
+        format!("p2p{}{dir}{cell}", self.slot)
+    }
+    /// The device group of this network's IFBs (deleted together in one request).
+    pub fn ifb_group(&self) -> u32 {
+        0x7032_7000 + self.slot as u32
+    }
+    /// Priority of this network's filters on the device's clsact hooks.
+    pub fn clsact_prio(&self) -> u16 {
+        100 + self.slot
+    }
+    /// This network's u32 table on the device's clsact egress (`Src`) or ingress (`Dst`)
+    /// hook (both hooks share one table id space).
+    fn clsact_table(&self, field: Field) -> u16 {
+        0x10 + 2 * self.slot + u16::from(field == Field::Dst)
+    }
+    /// The NFQUEUE queue number of this network's delay engine.
+    pub fn queue_num(&self) -> u16 {
+        4000 + self.slot
+    }
+}
+
+/// Where a node's classes are: its cell and its class id there (minor = last octet + 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Cell index (which IFB pair).
+    pub cell: usize,
+    /// Class id on both of the cell's IFBs.
+    pub class: Handle,
+}
+
+/// The /24 cells of `local` nodes, in address order: (network >> 8, member node indices).
+fn cells(model: &Model, local: &[usize]) -> Vec<(u32, Vec<usize>)> {
+    let mut nets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for &i in local {
+        nets.entry(u32::from(model.nodes[i].ip) >> 8)
+            .or_default()
+            .push(i);
+    }
+    nets.into_iter().collect()
+}
+
+/// The place of each of `local` (same order).
+pub fn places(model: &Model, local: &[usize]) -> Vec<Place> {
+    let cell_of: BTreeMap<u32, usize> = cells(model, local)
+        .iter()
+        .enumerate()
+        .map(|(c, (net, _))| (*net, c))
+        .collect();
+    local
+        .iter()
+        .map(|&i| {
+            let ip = u32::from(model.nodes[i].ip);
+            Place {
+                cell: cell_of[&(ip >> 8)],
+                class: node_class(ip as u8),
+            }
+        })
+        .collect()
+}
+
+fn node_class(octet: u8) -> Handle {
+    Handle::new(1, octet as u16 + 1)
+}
+
+/// The objects for `local` (indices into `model.nodes`) shaped per `layout`. The first
+/// object is the device's clsact qdisc, which networks on the same device share.
+pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
+    let dev = &layout.dev;
+    let cells = cells(model, local);
+    let mut out = vec![Object::clsact(dev)];
+    out.extend(local.iter().map(|&i| Object::Addr {
+        dev: dev.clone(),
+        ip: model.nodes[i].ip,
+        len: 32,
+    }));
+    let shift = best_shift(cells.iter().map(|(net, _)| *net));
+    for (field, hook) in [(Field::Src, Parent::Egress), (Field::Dst, Parent::Ingress)] {
+        for (c, (_, members)) in cells.iter().enumerate() {
+            cell_tree(
+                &mut out,
+                model,
+                members,
+                layout,
+                &layout.ifb(field, c),
+                field,
+            );
+        }
+        let filter = |u32| Object::Filter {
+            dev: dev.clone(),
+            parent: hook,
+            prio: layout.clsact_prio(),
+            u32,
+        };
+        let table = layout.clsact_table(field);
+        out.push(filter(U32::Table {
+            id: table,
+            divisor: 256,
+        }));
+        for (c, (net, _)) in cells.iter().enumerate() {
+            out.push(filter(U32::Entry {
+                ht: Some((table, ((net << 8) >> shift) as u8)),
+                node: c as u16 + 1,
+                field,
+                net: (Ipv4Addr::from(net << 8), 24),
+                target: Target::Redirect(layout.ifb(field, c)),
+            }));
+        }
+        out.push(filter(U32::hash_all(field, table, 0xff << shift)));
+    }
+    if layout.backend == Backend::Netem && model.has_delay_or_loss() {
+        let mut groups: Vec<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        pair_stage(&mut out, model, &groups, dev);
+    }
+    out
+}
+
+/// One cell's IFB: HTB root, a class (and if needed a leaf) per node, the hashed classifier.
+fn cell_tree(
+    out: &mut Vec<Object>,
+    model: &Model,
+    members: &[usize],
+    layout: &Layout,
+    ifb: &str,
+    field: Field,
+) {
+    let (backend, group) = (layout.backend, layout.ifb_group());
+    let root = Handle::new(1, 0);
+    let dev = || ifb.to_string();
+    // the most common queue limit becomes the IFB's txqueuelen: HTB's default leaves use it
+    let mut by_queue: BTreeMap<u32, usize> = BTreeMap::new();
+    for &i in members {
+        *by_queue.entry(model.nodes[i].queue_packets).or_default() += 1;
+    }
+    let txqueuelen = by_queue
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(q, _)| *q)
+        .unwrap_or(1000);
+    out.push(Object::Ifb {
+        name: dev(),
+        txqueuelen,
+        group,
+    });
+    out.push(Object::htb_root(&dev(), DIRECT_QLEN));
+    for &i in members {
+        let n = &model.nodes[i];
+        let class = node_class(n.ip.octets()[3]);
+        let rate_bps = if field == Field::Src {
+            n.up_bps
+        } else {
+            n.down_bps
+        };
+        out.push(Object::HtbClass {
+            dev: dev(),
+            classid: class,
+            parent: root,
+            rate_bps,
+        });
+        let kind = match backend {
+            Backend::Nfqueue if n.queue_packets == txqueuelen => None,
+            Backend::Nfqueue => Some(QdiscKind::Pfifo {
+                limit: n.queue_packets,
+            }),
+            Backend::Netem => Some(QdiscKind::Netem {
+                delay_us: n.latency_us,
+                loss: n.loss,
+                limit: n.queue_packets + bdp_packets(rate_bps, n.latency_us),
+            }),
+        };
+        if let Some(kind) = kind {
+            out.push(Object::Qdisc {
+                dev: dev(),
+                parent: Parent::Of(class),
+                handle: class.minor() + 1,
+                kind,
+            });
+        }
+    }
+    let filter = |u32| Object::Filter {
+        dev: dev(),
+        parent: Parent::Of(root),
+        prio: PRIO,
+        u32,
+    };
+    out.push(filter(U32::Table {
+        id: CELL_TABLE,
+        divisor: 256,
+    }));
+    for &i in members {
+        let ip = model.nodes[i].ip;
+        out.push(filter(U32::Entry {
+            ht: Some((CELL_TABLE, ip.octets()[3])),
+            node: 1,
+            field,
+            net: (ip, 32),
+            target: Target::Class(node_class(ip.octets()[3])),
+        }));
+    }
+    out.push(filter(U32::hash_all(field, CELL_TABLE, 0xff)));
+}
+
+/// The 8-bit window of the address (bits `shift..shift+8`, above the last octet) that
+/// spreads these /24 networks (given as address >> 8) best over 256 buckets.
+fn best_shift(nets: impl Iterator<Item = u32> + Clone) -> u32 {
+    (8..=24)
+        .min_by_key(|&shift| {
+            let mut count = [0u32; 256];
+            for n in nets.clone() {
+                count[(((n << 8) >> shift) & 0xff) as usize] += 1;
+            }
+            count.into_iter().max().unwrap_or(0)
+        })
+        .unwrap_or(8)
+}
+
+/// Packets in flight at `rate_bps` during `delay_us`, in 1500-byte packets.
+fn bdp_packets(rate_bps: u64, delay_us: u64) -> u32 {
+    (rate_bps as u128 * delay_us as u128 / 8 / 1500 / 1_000_000).min(1 << 20) as u32
+}
+
+/// netem backend: group-pair delay and loss on the device's root qdisc, classified by
+/// source prefix (root table) then destination prefix (one table per source group).
+fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &str) {
+    let ng = model.groups.len();
+    let root = Handle::new(1, 0);
+    let d = || dev.to_string();
+    out.push(Object::htb_root(&d(), DIRECT_QLEN));
+    let filter = |u32| Object::Filter {
+        dev: d(),
+        parent: Parent::Of(root),
+        prio: PRIO,
+        u32,
+    };
+    for &a in src_groups {
+        let table = a as u16 + 1;
+        out.push(filter(U32::Table {
+            id: table,
+            divisor: 1,
+        }));
+        for b in 0..ng {
+            let (delay_us, loss) = (model.group_delay_us[a][b], model.group_loss[a][b]);
+            if delay_us == 0 && loss == 0.0 {
+                continue;
+            }
+            let class = Handle::new(1, (a * ng + b + 1) as u16);
+            out.push(Object::HtbClass {
+                dev: d(),
+                classid: class,
+                parent: root,
+                rate_bps: PAIR_RATE_BPS,
+            });
+            out.push(Object::Qdisc {
+                dev: d(),
+                parent: Parent::Of(class),
+                handle: (a * ng + b + 2) as u16,
+                kind: QdiscKind::Netem {
+                    delay_us,
+                    loss,
+                    limit: PAIR_LIMIT,
+                },
+            });
+            out.push(filter(U32::Entry {
+                ht: Some((table, 0)),
+                node: b as u16 + 1,
+                field: Field::Dst,
+                net: model.groups[b].prefix,
+                target: Target::Class(class),
+            }));
+        }
+        out.push(filter(U32::Entry {
+            ht: None,
+            node: 0,
+            field: Field::Src,
+            net: model.groups[a].prefix,
+            target: Target::Link {
+                table,
+                key: Field::Src,
+                mask: 0,
+            },
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(backend: Backend) -> Layout {
+        Layout {
+            dev: "lo".into(),
+            slot: 0,
+            backend,
+        }
+    }
+
+    #[test]
+    fn five_thousand_nodes_are_hashed_not_chained() {
+        let m = Model::uniform(50, 100, 128_000, 2_000_000, 0);
+        let local: Vec<usize> = (0..m.nodes.len()).collect();
+        let objs = plan(&m, &local, &layout(Backend::Nfqueue));
+        let count = |f: &dyn Fn(&Object) -> bool| objs.iter().filter(|o| f(o)).count();
+        assert_eq!(count(&|o| matches!(o, Object::Addr { .. })), 5000);
+        assert_eq!(count(&|o| matches!(o, Object::HtbClass { .. })), 10_000);
+        // the longest chain a packet walks at any hashed step: entries of one (table, bucket)
+        let mut buckets: BTreeMap<(String, u32, u16, u8), usize> = BTreeMap::new();
+        for o in &objs {
+            if let Object::Filter {
+                dev,
+                parent,
+                u32: U32::Entry {
+                    ht: Some((t, b)), ..
+                },
+                ..
+            } = o
+            {
+                *buckets
+                    .entry((dev.clone(), parent.raw(), *t, *b))
+                    .or_default() += 1;
+            }
+        }
+        assert_eq!(buckets.values().max(), Some(&1));
+    }
+
+    #[test]
+    fn dry_run_reads_like_tc() {
+        let m = Model::uniform(1, 2, 128_000, 2_000_000, 0);
+        let text: Vec<String> = plan(&m, &[0, 1], &layout(Backend::Nfqueue))
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        let want = [
+            "tc qdisc add dev lo clsact",
+            "ip addr add 10.1.0.1/32 dev lo",
+            "ip addr add 10.1.0.2/32 dev lo",
+            "ip link add p2p0u0 txqueuelen 100 group 1882353664 up type ifb",
+            "tc qdisc add dev p2p0u0 root handle 1: htb direct_qlen 10000",
+            "tc class add dev p2p0u0 parent 1:0 classid 1:2 htb rate 128kbit ceil 128kbit burst 1616b cburst 1616b quantum 1600",
+            "tc class add dev p2p0u0 parent 1:0 classid 1:3 htb rate 128kbit ceil 128kbit burst 1616b cburst 1616b quantum 1600",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip src 10.1.0.1/32 flowid 1:2",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 handle 1:2:1 protocol ip u32 ht 1:2: match ip src 10.1.0.2/32 flowid 1:3",
+            "tc filter add dev p2p0u0 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x000000ff at 12 link 1:",
+            "tc filter add dev lo egress prio 100 handle 10: protocol ip u32 divisor 256",
+            "tc filter add dev lo egress prio 100 handle 10:0:1 protocol ip u32 ht 10:0: match ip src 10.1.0.0/24 action mirred egress redirect dev p2p0u0",
+            "tc filter add dev lo egress prio 100 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x0000ff00 at 12 link 10:",
+            "ip link add p2p0d0 txqueuelen 100 group 1882353664 up type ifb",
+        ];
+        assert_eq!(text[..want.len()], want);
+        assert_eq!(text.len(), 25);
+    }
+}
