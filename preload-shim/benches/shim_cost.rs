@@ -1,7 +1,7 @@
 //! What the shim costs, side by side in one run inside a private network namespace:
 //! `connect`+`close` and `bind`+`close` loops, and bulk TCP throughput over loopback, each
-//! measured in a child process started with and without the shim, back to back in each
-//! round; figures are medians over rounds (per-op medians inside a round for the loops).
+//! measured in a child process started with and without the shim, back to back (in
+//! alternating order) in each round; figures are medians over rounds (per-op medians inside a round for the loops).
 //! Prints JSON (also written to `target/shim_cost.json`). Without `--bench` (as under
 //! `cargo test --benches`) it runs a few iterations only, as a smoke test.
 
@@ -55,10 +55,16 @@ fn main() {
     // per-round differences and ratios cancel the load drift of a shared machine.
     let jobs = [("connect", connects), ("bind", binds), ("bulk", bytes)];
     let mut pairs: [Vec<(f64, f64)>; 3] = Default::default();
-    for _ in 0..rounds {
+    for round in 0..rounds {
         for ((job, n), store) in jobs.iter().zip(pairs.iter_mut()) {
-            let without = run_worker(job, *n, None);
-            let with = run_worker(job, *n, Some(&shim));
+            // Alternate which goes first, so that neither gains from running second.
+            let (with, without) = if round % 2 == 0 {
+                let without = run_worker(job, *n, None);
+                (run_worker(job, *n, Some(&shim)), without)
+            } else {
+                let with = run_worker(job, *n, Some(&shim));
+                (with, run_worker(job, *n, None))
+            };
             store.push((without, with));
         }
     }
