@@ -1,6 +1,7 @@
 //! What the shim costs, side by side in one run inside a private network namespace:
 //! `connect`+`close` and `bind`+`close` loops, and bulk TCP throughput over loopback, each
-//! measured in a child process started with and without the shim, rounds interleaved.
+//! measured in a child process started with and without the shim, back to back (in
+//! alternating order) in each round; figures are medians over rounds (per-op medians inside a round for the loops).
 //! Prints JSON (also written to `target/shim_cost.json`). Without `--bench` (as under
 //! `cargo test --benches`) it runs a few iterations only, as a smoke test.
 
@@ -23,7 +24,7 @@ const CHUNK: usize = 256 * 1024;
 /// Iteration counts: (connects, binds, bulk bytes, rounds).
 fn sizes(full: bool) -> (u64, u64, u64, usize) {
     if full {
-        (10_000, 10_000, 256 << 20, 11)
+        (5_000, 5_000, 128 << 20, 21)
     } else {
         (200, 200, 8 << 20, 1)
     }
@@ -50,51 +51,86 @@ fn main() {
     serve_connects();
     serve_bulk();
 
-    let mut samples: [[Vec<f64>; 2]; 3] = Default::default();
-    for _ in 0..rounds {
-        for (with_shim, slot) in [(false, 0), (true, 1)] {
-            for (job, (n, store)) in ["connect", "bind", "bulk"]
-                .iter()
-                .zip([connects, binds, bytes].into_iter().zip(samples.iter_mut()))
-            {
-                let mut cmd = Command::new(std::env::current_exe().expect("exe"));
-                cmd.env(WORKER_ENV, job)
-                    .env("P2PLAB_BENCH_N", n.to_string());
-                if with_shim {
-                    cmd.env("LD_PRELOAD", &shim).env("BINDIP", NODE);
-                }
-                let out = cmd.output().expect("run worker");
-                assert!(
-                    out.status.success(),
-                    "{job} worker: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let value: f64 = String::from_utf8_lossy(&out.stdout)
-                    .trim()
-                    .parse()
-                    .expect("worker result");
-                store[slot].push(value);
-            }
+    // Each round runs every job without and then with the shim, back to back, so that the
+    // per-round differences and ratios cancel the load drift of a shared machine.
+    let jobs = [("connect", connects), ("bind", binds), ("bulk", bytes)];
+    let mut pairs: [Vec<(f64, f64)>; 3] = Default::default();
+    for round in 0..rounds {
+        for ((job, n), store) in jobs.iter().zip(pairs.iter_mut()) {
+            // Alternate which goes first, so that neither gains from running second.
+            let (with, without) = if round % 2 == 0 {
+                let without = run_worker(job, *n, None);
+                (run_worker(job, *n, Some(&shim)), without)
+            } else {
+                let with = run_worker(job, *n, Some(&shim));
+                (with, run_worker(job, *n, None))
+            };
+            store.push((without, with));
         }
     }
-    let best_bulk = samples[2]
-        .clone()
-        .map(|runs| runs.into_iter().fold(0.0, f64::max));
-    let [connect, bind, bulk] = samples.map(|[without, with]| (median(without), median(with)));
+    let [connect, bind, bulk] = pairs.map(|runs| Stats::of(&runs));
     let report = serde_json::json!({
         "rounds": rounds,
-        "connect_close_median_ns": { "without_shim": connect.0, "with_shim": connect.1, "added": connect.1 - connect.0, "iterations": connects },
-        "bind_close_median_ns": { "without_shim": bind.0, "with_shim": bind.1, "added": bind.1 - bind.0, "iterations": binds },
-        "bulk_tcp_mbit_s": {
-            "median": { "without_shim": bulk.0, "with_shim": bulk.1, "ratio": bulk.1 / bulk.0 },
-            "best": { "without_shim": best_bulk[0], "with_shim": best_bulk[1], "ratio": best_bulk[1] / best_bulk[0] },
-            "bytes": bytes,
-        },
+        "connect_close_ns": connect.json("added", connects),
+        "bind_close_ns": bind.json("added", binds),
+        "bulk_tcp_mbit_s": bulk.json("ratio", bytes),
     });
     let text = serde_json::to_string_pretty(&report).expect("json");
     println!("{text}");
     if let Some(target) = shim.ancestors().nth(3) {
         let _ = std::fs::write(target.join("shim_cost.json"), format!("{text}\n"));
+    }
+}
+
+/// Runs one measurement in a fresh child process, with the shim preloaded or not.
+fn run_worker(job: &str, n: u64, shim: Option<&std::path::Path>) -> f64 {
+    let mut cmd = Command::new(std::env::current_exe().expect("exe"));
+    cmd.env(WORKER_ENV, job)
+        .env("P2PLAB_BENCH_N", n.to_string());
+    if let Some(shim) = shim {
+        cmd.env("LD_PRELOAD", shim).env("BINDIP", NODE);
+    }
+    let out = cmd.output().expect("run worker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{job} worker: {stderr}");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("worker result")
+}
+
+/// Medians over rounds of (without, with) pairs.
+struct Stats {
+    without: f64,
+    with: f64,
+    paired_difference: f64,
+    paired_ratio: f64,
+}
+
+impl Stats {
+    fn of(pairs: &[(f64, f64)]) -> Self {
+        let column = |f: fn(&(f64, f64)) -> f64| median(pairs.iter().map(f).collect());
+        Self {
+            without: column(|p| p.0),
+            with: column(|p| p.1),
+            paired_difference: column(|p| p.1 - p.0),
+            paired_ratio: column(|p| p.1 / p.0),
+        }
+    }
+
+    /// JSON with the per-round figure named `figure` ("added": difference, "ratio": ratio).
+    fn json(&self, figure: &str, size: u64) -> serde_json::Value {
+        let paired = if figure == "ratio" {
+            self.paired_ratio
+        } else {
+            self.paired_difference
+        };
+        serde_json::json!({
+            "without_shim": self.without,
+            "with_shim": self.with,
+            figure: paired,
+            "size": size,
+        })
     }
 }
 
