@@ -153,7 +153,7 @@ mod tests {
         let mut f = File::create(&path).unwrap();
         write!(f, "(10%)\r(20%)\n(3").unwrap();
         tail.poll(|_| &metrics[..], &mut out);
-        write!(f, "0%)\n").unwrap();
+        writeln!(f, "0%)").unwrap();
         tail.poll(|_| &metrics[..], &mut out);
         let values: Vec<f64> = out.iter().map(|s| s.value).collect();
         assert_eq!(values, [10.0, 20.0, 30.0]);
