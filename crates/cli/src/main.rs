@@ -4,6 +4,7 @@
 mod net;
 mod output;
 mod report;
+mod run;
 mod topo;
 mod wrap;
 
@@ -22,6 +23,7 @@ struct Cli {
 enum Command {
     Check(topo::CheckArgs),
     Plan(topo::PlanArgs),
+    Run(run::RunArgs),
     Report(report::ReportArgs),
     Wrap(wrap::WrapArgs),
     Completions(CompletionsArgs),
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => topo::check(&args),
         Command::Plan(args) => topo::plan(&args),
+        Command::Run(args) => run::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Wrap(args) => wrap::run(args),
         Command::Up(args) => net::up(&args),

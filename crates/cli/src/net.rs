@@ -7,7 +7,6 @@ use shaping::lifecycle::{self, Shaping, State, UpOptions};
 use shaping::{Backend, Model};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 /// Bring a topology up on this host: address aliases, rate shaping, delay and loss.
 #[derive(Args)]
@@ -42,6 +41,16 @@ pub enum ShapingArg {
     Nfqueue,
 }
 
+impl ShapingArg {
+    pub fn choice(self) -> Shaping {
+        match self {
+            ShapingArg::Auto => Shaping::Auto,
+            ShapingArg::Netem => Shaping::Force(Backend::Netem),
+            ShapingArg::Nfqueue => Shaping::Force(Backend::Nfqueue),
+        }
+    }
+}
+
 /// Take a network down: removes exactly what `up` created.
 #[derive(Args)]
 pub struct DownArgs {
@@ -74,11 +83,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
     let opts = UpOptions {
         name: args.name.clone(),
         dev: args.dev.clone(),
-        shaping: match args.shaping {
-            ShapingArg::Auto => Shaping::Auto,
-            ShapingArg::Netem => Shaping::Force(Backend::Netem),
-            ShapingArg::Nfqueue => Shaping::Force(Backend::Nfqueue),
-        },
+        shaping: args.shaping.choice(),
         local: None,
     };
     if args.dry_run {
@@ -90,7 +95,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
         let state = lifecycle::prepare(model, &opts, backend)?;
         return crate::output::emit(&dry_run(&state));
     }
-    let state = shaping::up(model, &opts, &spawn_engine)?;
+    let state = shaping::up(model, &opts, &shaping::engine::spawn)?;
     crate::output::emit(&format!(
         "network {} is up: {} nodes on {}, backend {}, {} kernel objects\n",
         state.name,
@@ -125,22 +130,6 @@ fn dry_run(state: &State) -> String {
     s
 }
 
-/// Starts `p2plab engine --name N`, output to the engine log next to the state file.
-fn spawn_engine(state: &State) -> std::result::Result<u32, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the p2plab binary: {e}"))?;
-    let log_path = lifecycle::engine_log(&state.name);
-    let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let child = Command::new(exe)
-        .args(["engine", "--name", &state.name])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start the delay engine: {e}"))?;
-    Ok(child.id())
-}
-
 fn default_name(name: &Option<String>) -> String {
     name.clone()
         .unwrap_or_else(|| match lifecycle::networks().as_slice() {
@@ -151,6 +140,12 @@ fn default_name(name: &Option<String>) -> String {
 
 pub fn down(args: &DownArgs) -> Result<()> {
     let name = default_name(&args.name);
+    // A run's processes go first (its cgroups), also when its controller was killed.
+    let ended = runner::end_run(&name)
+        .map_err(|e| anyhow::anyhow!("cannot end the processes of run {name}: {e}"))?;
+    if ended {
+        crate::output::emit(&format!("processes of run {name} ended\n"))?;
+    }
     let msg = if shaping::down(&name)? {
         format!("network {name} is down\n")
     } else {

@@ -94,6 +94,9 @@ struct Proc {
     status: Status,
     exit_code: Option<i32>,
     signal: Option<i32>,
+    /// SIGTERM or SIGKILL sent by the run (an event or the end of the run): the process
+    /// counts as killed however it then exits.
+    ended_by: Option<Signal>,
     usage_at_start: cgroup::Usage,
     usage_at_end: Option<cgroup::Usage>,
     bytes_at_start: (u64, u64),
@@ -173,6 +176,7 @@ impl Engine<'_> {
             status: Status::FailedToStart,
             exit_code: None,
             signal: None,
+            ended_by: None,
             usage_at_start: self.usage(node),
             usage_at_end: None,
             bytes_at_start: self.bytes.get(node).copied().unwrap_or_default(),
@@ -206,12 +210,16 @@ impl Engine<'_> {
         p.end = Some(now);
         p.usage_at_end = Some(usage);
         p.bytes_at_end = Some(bytes);
-        match status {
-            WaitStatus::Exited(_, code) => {
+        match (status, p.ended_by) {
+            (WaitStatus::Exited(..), Some(sig)) => {
+                p.status = Status::Killed;
+                p.signal = Some(sig as i32);
+            }
+            (WaitStatus::Exited(_, code), None) => {
                 p.status = Status::Exited;
                 p.exit_code = Some(code);
             }
-            WaitStatus::Signaled(_, sig, _) => {
+            (WaitStatus::Signaled(_, sig, _), _) => {
                 p.status = Status::Killed;
                 p.signal = Some(sig as i32);
             }
@@ -247,9 +255,13 @@ impl Engine<'_> {
         }
     }
 
-    fn signal(&self, nodes: &[usize], sig: Signal) {
+    fn signal(&mut self, nodes: &[usize], sig: Signal) {
         for &n in nodes {
-            if let Some(pid) = self.running[n].and_then(|i| self.procs[i].pid) {
+            let Some(i) = self.running[n] else { continue };
+            if let Some(pid) = self.procs[i].pid {
+                if matches!(sig, Signal::SIGTERM | Signal::SIGKILL) {
+                    self.procs[i].ended_by.get_or_insert(sig);
+                }
                 let _ = killpg(Pid::from_raw(pid as i32), sig);
             }
         }

@@ -1,9 +1,11 @@
 //! The nfqueue backend's delay and loss: runs the userspace engine (crate `delayq`) for
 //! one network, with the network's link model as its per-pair lookup, until SIGTERM or
-//! SIGINT (which `down` sends).
+//! SIGINT (which `down` sends). `spawn` starts it as `p2plab engine --name N`, the form
+//! `up` and `down` know it by.
 
-use crate::lifecycle::State;
+use crate::lifecycle::{engine_log, State};
 use delayq::{Engine, EngineConfig, PairParams};
+use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,4 +36,21 @@ pub fn run(state: &State) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     engine.run(&stop).map_err(|e| e.to_string())
+}
+
+/// Starts `p2plab engine --name N` (this same executable), output to the engine log next
+/// to the state file; returns its pid. `up` takes this as its engine starter.
+pub fn spawn(state: &State) -> Result<u32, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the p2plab binary: {e}"))?;
+    let log_path = engine_log(&state.name);
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let child = Command::new(exe)
+        .args(["engine", "--name", &state.name])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start the delay engine: {e}"))?;
+    Ok(child.id())
 }

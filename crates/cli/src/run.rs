@@ -1,0 +1,53 @@
+//! `p2plab run`: run an experiment on this host and write its results and report.
+
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Run an experiment on this machine: network up, processes on schedule, results, teardown.
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  p2plab run examples/quickstart.yaml\n  p2plab run examples/bittorrent/experiment.yaml --shaping nfqueue\n\nNeeds root. Ctrl-C stops the run gracefully and keeps its results. After a crash,\n`p2plab down NAME` ends the run's processes and removes its network."
+)]
+pub struct RunArgs {
+    /// The experiment file (YAML).
+    pub experiment: PathBuf,
+    /// Shaping backend.
+    #[arg(long, value_enum, default_value_t = crate::net::ShapingArg::Auto)]
+    pub shaping: crate::net::ShapingArg,
+    /// Device that carries the virtual addresses.
+    #[arg(long, default_value = "lo")]
+    pub dev: String,
+    /// Where the result directory is made.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// The shim library [default: $P2PLAB_SHIM, else libp2plab_shim.so beside p2plab].
+    #[arg(long, value_name = "PATH")]
+    pub shim: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    let done = runner::run(&runner::RunArgs {
+        experiment: args.experiment.clone(),
+        shaping: args.shaping.choice(),
+        dev: args.dev.clone(),
+        results: args.results.clone(),
+        shim: args.shim.clone(),
+        quiet: args.quiet,
+    })?;
+    crate::output::emit(&format!(
+        "{}\nstopped: {:?}; backend {}\nresults: {}\nreport:  {}\n",
+        done.summary.trim_end(),
+        done.stop,
+        done.backend,
+        done.dir.display(),
+        done.report.display()
+    ))?;
+    match done.stop {
+        runner::StopReason::Aborted(why) => Err(anyhow::anyhow!("the run was aborted: {why}")),
+        _ => Ok(()),
+    }
+}

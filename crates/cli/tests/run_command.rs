@@ -1,0 +1,210 @@
+//! `p2plab run` as a user runs it, each in a network namespace of its own: the quick-start
+//! BitTorrent swarm delivers identical files no faster than the links allow and writes its
+//! report; Ctrl-C keeps the results; after `kill -9` of the controller, `p2plab down` ends
+//! every process of the run; nothing is left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shim cargo built beside this test (preload-shim is a dev-dependency).
+fn shim() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .with_file_name("libp2plab_shim.so")
+}
+
+/// Runs `script` with `sh` in a new network namespace (lo up), `$P2PLAB` set to the
+/// binary with `--shim`, state files in `state`.
+fn in_netns(script: &str, state: &Path, cwd: &Path) -> Output {
+    Command::new("unshare")
+        .args(["-n", "sh", "-c", &format!("ip link set lo up && {script}")])
+        .env("P2PLAB", env!("CARGO_BIN_EXE_p2plab"))
+        .env("SHIM", shim())
+        .env("P2PLAB_RUN_DIR", state)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// The script's stdout, after checking that it succeeded.
+fn succeeded(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn only_dir(parent: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// No cgroup of a p2plab run is left in any hierarchy of this host.
+fn no_cgroups_left(name: &str) {
+    for h in ["unified", "cpu", "cpuacct", "memory", "freezer", "pids"] {
+        let mut stack = vec![PathBuf::from("/sys/fs/cgroup").join(h)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let p = e.path();
+                    assert!(
+                        !p.to_string_lossy().contains(&format!("p2plab/{name}-")),
+                        "left behind: {}",
+                        p.display()
+                    );
+                    if p.components().count() < 12 {
+                        stack.push(p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_quickstart_swarm_delivers_identical_files_at_a_possible_speed() {
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let example = root().join("examples/quickstart.yaml");
+    let out = in_netns(
+        &format!(
+            "\"$P2PLAB\" run --quiet --shim \"$SHIM\" {}",
+            example.display()
+        ),
+        &state,
+        work.path(),
+    );
+    let stdout = succeeded(&out);
+    let dir = only_dir(&work.path().join("results"));
+    assert!(
+        stdout.contains(&format!("report:  {}", dir.join("report.html").display())),
+        "{stdout}"
+    );
+
+    let source = std::fs::read(dir.join("data.bin")).unwrap();
+    let results = report::load(&dir).unwrap();
+    let leechers: Vec<_> = results
+        .processes
+        .iter()
+        .filter(|p| p.role == "leecher")
+        .collect();
+    assert_eq!(leechers.len(), 18);
+    // 4,000,000 bytes through a 20 mbit download link take at least 1.6 s.
+    let lower_bound = 4_000_000.0 * 8.0 / 20e6;
+    for p in &leechers {
+        let got = std::fs::read(dir.join("nodes").join(&p.node).join("data.bin")).unwrap();
+        assert!(got == source, "{}: file differs from the source", p.node);
+        let t = p
+            .completion_s()
+            .unwrap_or_else(|| panic!("{} did not complete: {p:?}", p.node));
+        assert!(
+            t >= lower_bound,
+            "{} finished in {t:.2} s, faster than the 20 mbit link allows",
+            p.node
+        );
+        assert!(p.bytes_received.unwrap() >= 4_000_000, "{p:?}");
+    }
+    // aria2c's progress, read from its output while it ran (it exits at once when done,
+    // so its last summary may say 99 %).
+    let progress: Vec<f64> = results
+        .metrics
+        .iter()
+        .filter(|m| m.name == "progress")
+        .map(|m| m.value)
+        .collect();
+    assert!(
+        progress.iter().all(|v| (0.0..=100.0).contains(v)) && progress.iter().any(|&v| v >= 90.0),
+        "{progress:?}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 2);
+    // Nothing left: no state files, no cgroups.
+    let state_files = std::fs::read_dir(&state).into_iter().flatten().flatten();
+    assert_eq!(
+        state_files
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count(),
+        0
+    );
+    no_cgroups_left("quickstart");
+}
+
+const SLEEPERS: &str = "topology:\n  profiles: {p: {up: 1mbit, down: 1mbit}}\n  defaults: {profile: p}\n  address_plan: {base: 172.31.0.0/24}\n  groups: [{name: g, nodes: 4}]\nroles:\n  - {name: sleeper, nodes: g, command: sh -c 'sleep 300 & sleep 300'}\nstop: {after: 5m}\n";
+
+#[test]
+fn ctrl_c_stops_the_run_and_keeps_its_results() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("sleepers.yaml"), SLEEPERS).unwrap();
+    let out = in_netns(
+        "\"$P2PLAB\" run --quiet --shim \"$SHIM\" sleepers.yaml & pid=$!; sleep 3; kill -INT $pid; wait $pid",
+        &work.path().join("state"),
+        work.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: Interrupted"));
+    let results = report::load(&only_dir(&work.path().join("results"))).unwrap();
+    assert_eq!(results.processes.len(), 4);
+    for p in &results.processes {
+        assert_eq!(
+            (p.status, p.signal),
+            (report::read::Status::Killed, Some(15)),
+            "{p:?}"
+        );
+        assert!(p.end_s.unwrap() >= 2.5, "{p:?}");
+    }
+    no_cgroups_left("sleepers");
+}
+
+#[test]
+fn down_ends_the_processes_of_a_run_whose_controller_was_killed() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("sleepers.yaml"), SLEEPERS).unwrap();
+    // The processes' pids are read from their cgroup before the kill; after `down`, none
+    // of them may exist.
+    let out = in_netns(
+        "\"$P2PLAB\" run --quiet --shim \"$SHIM\" sleepers.yaml & pid=$!; sleep 3;
+         pids=$(cat /sys/fs/cgroup/unified/p2plab/sleepers-$pid/*/cgroup.procs);
+         echo pids: $pids; kill -9 $pid; wait $pid;
+         \"$P2PLAB\" down sleepers || exit 1;
+         for p in $pids; do [ -e /proc/$p ] && [ \"$(cut -d' ' -f3 /proc/$p/stat)\" != Z ] && echo \"alive: $p\"; done;
+         ip -4 -o addr show dev lo | grep -c 172.31.0. || true",
+        &work.path().join("state"),
+        work.path(),
+    );
+    let stdout = succeeded(&out);
+    let pids = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pids: "))
+        .unwrap();
+    assert_eq!(
+        pids.split_whitespace().count(),
+        12,
+        "sh and two sleeps on each of 4 nodes: {pids}"
+    );
+    assert!(
+        stdout.contains("processes of run sleepers ended"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("alive:"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("0"),
+        "addresses left on lo: {stdout}"
+    );
+    no_cgroups_left("sleepers");
+}

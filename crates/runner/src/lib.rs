@@ -1,0 +1,294 @@
+//! Running an experiment on this host, start to finish: every check that can fail is done
+//! before anything changes (experiment, programs, shim, privilege, network name); then the
+//! network comes up (shaping), the run's cgroups are made and recorded, the processes run
+//! on schedule (launch), and whatever happens (stop rule, Ctrl-C, an error) everything is
+//! torn down and the results and report are written to `results/<name>-<time>/`.
+
+mod network;
+mod record;
+
+use experiment::{Action, Experiment};
+use report::read::{Backend as ReportBackend, RunInfo};
+use shaping::{Backend, Model, Shaping, UpOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub use launch::StopReason;
+pub use record::end as end_run;
+
+/// What to run and how.
+pub struct RunArgs {
+    pub experiment: PathBuf,
+    pub shaping: Shaping,
+    /// Device for the address aliases.
+    pub dev: String,
+    /// Parent of the result directory.
+    pub results: PathBuf,
+    pub shim: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// A finished run.
+pub struct Done {
+    pub dir: PathBuf,
+    pub report: PathBuf,
+    pub stop: StopReason,
+    pub backend: Backend,
+    /// The report's text summary.
+    pub summary: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Shaping(#[from] shaping::Error),
+    #[error(transparent)]
+    Launch(#[from] launch::RunError),
+    #[error(transparent)]
+    Report(#[from] report::Error),
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+    #[error("interrupted before the processes started; nothing is left running")]
+    Interrupted,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |error| Error::Io { what, error }
+}
+
+/// The network name of an experiment: its name, as a network name may be spelled.
+fn network_name(exp: &Experiment) -> String {
+    exp.name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Everything that can be refused before the machine is touched.
+fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
+    for (i, ev) in exp.events.iter().enumerate() {
+        if matches!(
+            ev.action,
+            Action::Cut | Action::Restore | Action::SetLink(_) | Action::SetDelay { .. }
+        ) {
+            return Err(Error::Invalid(format!(
+                "{}: event {i} ({:?} at {:.3}s) changes the network while it runs, which p2plab cannot do yet; remove it or use start/stop/kill/pause/resume",
+                exp.file.display(),
+                ev.action,
+                ev.at_us as f64 / 1e6
+            )));
+        }
+    }
+    let shim =
+        launch::wrap::find_shim(args.shim.as_deref()).map_err(|e| Error::Invalid(e.to_string()))?;
+    for role in &exp.roles {
+        let Some(node) = role.nodes.first() else {
+            continue;
+        };
+        let argv = exp.command(
+            exp.roles
+                .iter()
+                .position(|r| r.name == role.name)
+                .unwrap_or(0),
+            *node,
+            Path::new("/"),
+        );
+        let program = launch::spawn::resolve(&argv[0]).ok_or_else(|| {
+            Error::Invalid(format!(
+                "role `{}`: program `{}` not found",
+                role.name, argv[0]
+            ))
+        })?;
+        launch::wrap::check_reachable(&program)
+            .map_err(|e| Error::Invalid(format!("role `{}`: {e}", role.name)))?;
+    }
+    if !shaping::lifecycle::is_net_admin() {
+        return Err(shaping::Error::NotAdmin.into());
+    }
+    let name = network_name(exp);
+    if shaping::lifecycle::load(&name).is_ok() || record::exists(&name) {
+        return Err(Error::Invalid(format!(
+            "network {name} is already up (another run, or one that crashed): run `p2plab down {name}` first"
+        )));
+    }
+    Ok(shim)
+}
+
+/// Tears down what a run set up, in reverse, whatever the way out.
+struct Teardown {
+    name: String,
+    cgroups: Option<cgroup::RunGroup>,
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(g) = &self.cgroups {
+            if let Err(e) = g.remove() {
+                eprintln!(
+                    "p2plab: cannot remove the run's cgroups: {e}; run `p2plab down {}`",
+                    self.name
+                );
+                return;
+            }
+        }
+        record::remove(&self.name);
+        if let Err(e) = shaping::down(&self.name) {
+            eprintln!(
+                "p2plab: cannot take network {} down: {e}; run `p2plab down {}`",
+                self.name, self.name
+            );
+        }
+    }
+}
+
+/// `results/<name>-<UTC time>`, made.
+fn result_dir(parent: &Path, name: &str) -> Result<PathBuf, Error> {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let dir = parent.join(format!("{name}-{stamp}"));
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    // Absolute, since every process runs in its own node directory.
+    dir.canonicalize()
+        .map_err(io(format!("cannot resolve {}", dir.display())))
+}
+
+fn experiment_json(exp: &Experiment) -> serde_json::Value {
+    std::fs::read_to_string(&exp.file)
+        .ok()
+        .and_then(|t| serde_yaml_ng::from_str::<serde_json::Value>(&t).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Runs the experiment of `args`; see the module comment.
+pub fn run(args: &RunArgs) -> Result<Done, Error> {
+    let exp = experiment::load(&args.experiment).map_err(|d| Error::Invalid(d.to_string()))?;
+    let shim = check(&exp, args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
+    }
+    let name = network_name(&exp);
+    let dir = result_dir(&args.results, &name)?;
+    let started = SystemTime::now();
+
+    let model = Model::from_plan(&exp.plan);
+    let opts = UpOptions {
+        name: name.clone(),
+        dev: args.dev.clone(),
+        shaping: args.shaping,
+        local: None,
+    };
+    let state = shaping::up(model, &opts, &shaping::engine::spawn)?;
+    let backend = state.backend;
+    let mut teardown = Teardown {
+        name: name.clone(),
+        cgroups: None,
+    };
+
+    let cgroups = cgroup::Hierarchies::detect()
+        .map_err(|e| e.to_string())
+        // The pid keeps runs of the same experiment in separate network namespaces apart.
+        .and_then(|h| {
+            cgroup::RunGroup::create(&h, &format!("{name}-{}", std::process::id()))
+                .map_err(|e| e.to_string())
+        });
+    let cgroups = match cgroups {
+        Ok(g) => Some(g),
+        Err(why)
+            if exp
+                .roles
+                .iter()
+                .any(|r| r.cpu_percent.is_some() || r.memory_bytes.is_some()) =>
+        {
+            return Err(Error::Invalid(format!(
+                "CPU or memory limits cannot be applied: {why}"
+            )));
+        }
+        Err(why) => {
+            eprintln!("p2plab: no cgroups ({why}): CPU and memory are not measured");
+            None
+        }
+    };
+    teardown.cgroups = cgroups.clone();
+    let rec = record::RunRecord {
+        pid: std::process::id(),
+        results: dir.clone(),
+        cgroups: cgroups
+            .as_ref()
+            .map(|g| record::encode(g.run_dirs()))
+            .unwrap_or_default(),
+    };
+    record::save(&name, &rec).map_err(io("cannot write the run record"))?;
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+
+    let plan_index = state
+        .local
+        .iter()
+        .map(|&i| {
+            exp.plan
+                .node_by_name(&state.model.nodes[i].name)
+                .unwrap_or(i)
+        })
+        .collect();
+    let mut net = network::Shaped {
+        state,
+        plan_index,
+        nodes: exp.plan.nodes.len(),
+    };
+    let launch_opts = launch::Options {
+        run_dir: dir.clone(),
+        shim,
+        cgroups: cgroups.as_ref(),
+        quiet: args.quiet,
+    };
+    let outcome = launch::run(&exp, &launch_opts, &mut net)?;
+    drop(teardown);
+
+    let run = RunInfo {
+        name: exp.name.clone(),
+        started_unix: started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        duration_s: outcome.duration_s,
+        topology: exp
+            .topology_file
+            .as_ref()
+            .map_or("inline".into(), |p| p.display().to_string()),
+        backend: match backend {
+            Backend::Netem => ReportBackend::Netem,
+            Backend::Nfqueue => ReportBackend::Nfqueue,
+        },
+        kernel: nix::sys::utsname::uname().map_or_else(
+            |_| "unknown".into(),
+            |u| u.release().to_string_lossy().into_owned(),
+        ),
+        p2plab_version: env!("CARGO_PKG_VERSION").into(),
+        seed: exp.seed,
+        experiment: experiment_json(&exp),
+    };
+    report::write_results(&dir, &run, &outcome.processes, &outcome.metrics)?;
+    let report_path = report::write_html(&dir)?;
+    let results = report::load(&dir).map_err(report::Error::from)?;
+    let summary = report::text(&report::analyse(&results));
+    Ok(Done {
+        dir,
+        report: report_path,
+        stop: outcome.stop,
+        backend,
+        summary,
+    })
+}
