@@ -186,8 +186,16 @@ fn two_disjoint_networks_coexist_and_overlap_is_refused() {
 #[test]
 fn failed_up_rolls_back() {
     scratch(|run, _| {
-        // quickstart has delays: the nfqueue backend needs the delay engine; a build
-        // without it (or an engine that dies) makes `up` fail after creating the tree
+        // quickstart has delays: the nfqueue backend needs the delay engine; an engine
+        // that dies (here: its queue is taken) makes `up` fail after creating the tree
+        let taken = delayq::Engine::new(
+            delayq::EngineConfig {
+                queue_num: 4000,
+                ..Default::default()
+            },
+            |_, _| delayq::PairParams::default(),
+        )
+        .expect("bind queue 4000");
         let before = snapshot();
         let quick = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -209,6 +217,7 @@ fn failed_up_rolls_back() {
                 .count(),
             0
         );
+        drop(taken);
     });
 }
 
