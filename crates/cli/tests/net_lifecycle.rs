@@ -185,30 +185,57 @@ fn two_disjoint_networks_coexist_and_overlap_is_refused() {
 
 #[test]
 fn failed_up_rolls_back() {
-    scratch(|run, _| {
-        // quickstart has delays: the nfqueue backend needs the delay engine; a build
-        // without it (or an engine that dies) makes `up` fail after creating the tree
+    scratch(|run, dir| {
+        // quickstart has delays, so the nfqueue backend installs NFQUEUE rules after the
+        // whole tree and the engine; an iptables-restore that refuses makes `up` fail last
+        let fake = dir.join("bin");
+        std::fs::create_dir(&fake).unwrap();
+        std::fs::write(
+            fake.join("iptables-restore"),
+            "#!/bin/sh\necho refused >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            fake.join("iptables-restore"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
         let before = snapshot();
         let quick = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../topologies/quickstart.yaml"
         );
-        let e = err(p2plab(run, &["up", quick, "--shaping", "nfqueue"]));
+        let out = Command::new(BIN)
+            .args(["up", quick, "--shaping", "nfqueue"])
+            .env("P2PLAB_RUN_DIR", run)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let e = err(out);
         assert_eq!(e.lines().count(), 1, "{e}");
-        assert!(e.starts_with("delay engine exited at start"), "{e}");
         assert_eq!(snapshot(), before);
-        assert_eq!(
-            std::fs::read_dir(run)
-                .unwrap()
-                .filter(|e| e
-                    .as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "json"))
-                .count(),
-            0
-        );
+        let states = std::fs::read_dir(run)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"));
+        assert_eq!(states.count(), 0);
+    });
+}
+
+#[test]
+fn existing_address_is_refused_and_kept() {
+    scratch(|run, dir| {
+        let t = topology(dir, "a.yaml", "10.45.0.0/16", 1, 3);
+        assert!(Command::new("ip")
+            .args(["addr", "add", "10.45.0.2/32", "dev", "lo"])
+            .status()
+            .unwrap()
+            .success());
+        let before = snapshot();
+        let e = err(p2plab(run, &["up", t.to_str().unwrap()]));
+        assert_eq!(e, "address 10.45.0.2 already exists and is not p2plab's; remove it or change the topology's addresses\n");
+        assert_eq!(snapshot(), before);
     });
 }
 

@@ -49,6 +49,11 @@ pub enum Error {
         /// Its prefix.
         theirs: String,
     },
+    /// Something `up` would create is already there.
+    #[error(
+        "{0} already exists and is not p2plab's; remove it or change the topology's addresses"
+    )]
+    Exists(String),
     /// The kernel lacks the backend.
     #[error("shaping backend {0} is not available here: {1}")]
     Backend(Backend, String),
@@ -272,6 +277,7 @@ pub fn up(
         return Err(netctl::Error::NoDevice(opts.dev.clone()).into());
     }
     let mut state = prepare(model, opts, None)?;
+    refuse_existing(&mut host, &state)?;
     let kinds = host.qdisc_kinds(&state.dev)?;
     let clsact_there = kinds.iter().any(|k| k == "clsact");
     if clsact_there {
@@ -288,6 +294,25 @@ pub fn up(
             Err(e)
         }
     }
+}
+
+/// Refuses when an address or device `up` would create is already there: `down` and
+/// rollback remove what the state file lists, so nothing listed may predate `up`.
+fn refuse_existing(host: &mut Host, state: &State) -> Result<(), Error> {
+    let addrs = host.ipv4_addrs()?;
+    let links = host.link_names()?;
+    for o in &state.objects {
+        match o {
+            Object::Addr { ip, .. } if addrs.contains(ip) => {
+                return Err(Error::Exists(format!("address {ip}")))
+            }
+            Object::Ifb { name, .. } if links.contains(name) => {
+                return Err(Error::Exists(format!("device {name}")))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn create(
