@@ -54,6 +54,14 @@ pub enum Error {
         "{0} already exists and is not p2plab's; remove it or change the topology's addresses"
     )]
     Exists(String),
+    /// Another netem network's group delays hold the device's root qdisc.
+    #[error("the group delays of network {other} already use {dev}'s root qdisc; take {other} down, use another --dev, or --shaping nfqueue")]
+    RootTaken {
+        /// The other network.
+        other: String,
+        /// The device.
+        dev: String,
+    },
     /// The kernel lacks the backend.
     #[error("shaping backend {0} is not available here: {1}")]
     Backend(Backend, String),
@@ -242,6 +250,19 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         prefixes: model.groups.iter().map(|g| g.prefix).collect(),
     });
     let same_dev: Vec<&State> = others.iter().filter(|s| s.dev == opts.dev).collect();
+    let root_of = |objs: &[Object]| {
+        objs.iter().any(
+            |o| matches!(o, Object::Qdisc { parent: Parent::Root, dev, .. } if *dev == opts.dev),
+        )
+    };
+    if root_of(&objects) {
+        if let Some(o) = same_dev.iter().find(|s| root_of(&s.objects)) {
+            return Err(Error::RootTaken {
+                other: o.name.clone(),
+                dev: opts.dev.clone(),
+            });
+        }
+    }
     Ok(State {
         name: opts.name.clone(),
         dev: opts.dev.clone(),
