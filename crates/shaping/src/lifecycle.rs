@@ -189,6 +189,21 @@ fn save(s: &State) -> Result<(), Error> {
     std::fs::rename(&tmp, &p).map_err(err)
 }
 
+/// Holds the host-wide p2plab lock (slots and shared qdiscs are decided under it) until
+/// the returned file is dropped.
+fn lock() -> Result<std::fs::File, Error> {
+    let dir = run_dir();
+    let p = dir.join(".lock");
+    let err = |e: std::io::Error| Error::State(p.clone(), e.to_string());
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let f = std::fs::File::create(&p).map_err(err)?;
+    // SAFETY: flock on a file descriptor we own; released when the file is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
+        return Err(err(std::io::Error::last_os_error()));
+    }
+    Ok(f)
+}
+
 /// Whether this process has CAP_NET_ADMIN.
 pub fn is_net_admin() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -293,6 +308,7 @@ pub fn up(
     if !is_net_admin() {
         return Err(Error::NotAdmin);
     }
+    let _lock = lock()?;
     let mut host = Host::open()?;
     if host.link_index(&opts.dev)?.is_none() {
         return Err(netctl::Error::NoDevice(opts.dev.clone()).into());
@@ -471,6 +487,7 @@ pub fn down(name: &str) -> Result<bool, Error> {
     if !is_net_admin() {
         return Err(Error::NotAdmin);
     }
+    let _lock = lock()?;
     let state = match load(name) {
         Ok(s) => s,
         Err(Error::NotUp(_)) => return Ok(false),
