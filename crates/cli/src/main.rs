@@ -3,7 +3,9 @@
 
 mod net;
 mod output;
+mod report;
 mod topo;
+mod wrap;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     Check(topo::CheckArgs),
     Plan(topo::PlanArgs),
+    Report(report::ReportArgs),
+    Wrap(wrap::WrapArgs),
     Completions(CompletionsArgs),
     Up(net::UpArgs),
     Down(net::DownArgs),
@@ -42,6 +46,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => topo::check(&args),
         Command::Plan(args) => topo::plan(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Wrap(args) => wrap::run(args),
         Command::Up(args) => net::up(&args),
         Command::Down(args) => net::down(&args),
         Command::Status(args) => net::status(&args),

@@ -1,12 +1,11 @@
 //! `p2plab up`, `down`, `status`, `doctor` and the internal `engine`: keep an emulated
 //! network standing on this host. Parses arguments and calls the `shaping` crate.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use shaping::lifecycle::{self, Shaping, State, UpOptions};
 use shaping::{Backend, Model};
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -263,20 +262,5 @@ pub fn doctor(_: &DoctorArgs) -> Result<()> {
 
 pub fn engine(args: &EngineArgs) -> Result<()> {
     let state = lifecycle::load(&args.name)?;
-    let rules = state
-        .rules
-        .as_ref()
-        .with_context(|| format!("network {} needs no delay engine", args.name))?;
-    let lookup = state.model.lookup();
-    run_engine(rules.queue, move |s, d| lookup(s, d).unwrap_or((0, 0.0)))
-}
-
-/// The NFQUEUE delay engine (crate `delayq`, merged by the lead from its own branch; until
-/// then this says so and exits).
-fn run_engine(
-    queue: u16,
-    lookup: impl Fn(Ipv4Addr, Ipv4Addr) -> (u64, f64) + Send + Sync + 'static,
-) -> Result<()> {
-    let _ = (queue, lookup);
-    bail!("this p2plab was built without the NFQUEUE delay engine (crate delayq); use --shaping netem or a build that has it")
+    shaping::engine::run(&state).map_err(anyhow::Error::msg)
 }

@@ -2,15 +2,15 @@
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Validate a topology file and print a short summary.
+/// Validate a topology or experiment file and print a short summary.
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  p2plab check topologies/quickstart.yaml\n\nExits 0 when the file is valid, 1 with every error found otherwise."
+    after_help = "Examples:\n  p2plab check topologies/quickstart.yaml\n  p2plab check experiment.yaml\n\nAn experiment file (one with `roles:`) is checked with the topology and scenario it names.\nExits 0 when the files are valid, 1 with every error found otherwise."
 )]
 pub struct CheckArgs {
-    /// The topology file (YAML).
+    /// The topology or experiment file (YAML).
     pub file: PathBuf,
 }
 
@@ -33,24 +33,33 @@ pub enum Format {
     Json,
 }
 
-pub(crate) fn load(file: &std::path::Path) -> Result<topology::Plan> {
-    topology::load(file).map_err(|d| {
-        let count = d.len();
-        anyhow::anyhow!(
-            "{d}\n{count} error{} in {}",
-            if count == 1 { "" } else { "s" },
-            file.display()
-        )
-    })
+/// Turns diagnostics into the command's error: every line, then a count.
+fn failed(file: &Path, d: topology::Diagnostics) -> anyhow::Error {
+    let count = d.len();
+    let plural = if count == 1 { "" } else { "s" };
+    anyhow::anyhow!("{d}\n{count} error{plural} in {}", file.display())
+}
+
+pub(crate) fn load(file: &Path) -> Result<topology::Plan> {
+    topology::load(file).map_err(|d| failed(file, d))
+}
+
+/// Whether `file` is an experiment (a mapping with `roles`) rather than a topology.
+fn is_experiment(file: &Path) -> bool {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| serde_yaml_ng::from_str::<serde_yaml_ng::Mapping>(&text).ok())
+        .is_some_and(|map| map.contains_key("roles"))
 }
 
 pub fn check(args: &CheckArgs) -> Result<()> {
-    let plan = load(&args.file)?;
-    crate::output::emit(&format!(
-        "{}: valid\n{}",
-        args.file.display(),
-        topology::summary(&plan)
-    ))
+    let text = if is_experiment(&args.file) {
+        let e = experiment::load(&args.file).map_err(|d| failed(&args.file, d))?;
+        format!("{}{}", experiment::summary(&e), topology::summary(&e.plan))
+    } else {
+        topology::summary(&load(&args.file)?)
+    };
+    crate::output::emit(&format!("{}: valid\n{text}", args.file.display()))
 }
 
 pub fn plan(args: &PlanArgs) -> Result<()> {

@@ -82,3 +82,32 @@ fn plan_table_has_one_line_per_node_and_completions_work() {
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("p2plab"));
 }
+
+#[test]
+fn check_validates_an_experiment_with_its_topology() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("e.yaml");
+    let topo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../topologies/quickstart.yaml");
+    let body = format!("topology: {}\nroles:\n  - {{name: peer, nodes: west, command: 'sleep {{index}}', start: {{every: 1s}}}}\nstop: {{after: 1m}}\n", topo.display());
+    std::fs::write(&file, &body).unwrap();
+    let out = p2plab(&["check", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("role peer             10 processes, starting 0.00s .. 9.00s"),
+        "{text}"
+    );
+
+    std::fs::write(&file, body.replace("sleep", "no-such-program-p2plab")).unwrap();
+    let out = p2plab(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(":3:40: roles[0].command: program `no-such-program-p2plab` is not installed"),
+        "{err}"
+    );
+}

@@ -3,6 +3,7 @@
 //! ([`lifecycle`]). Backends: netem (kernel delay and loss) and nfqueue (delay and loss in
 //! the userspace engine, behind [`firewall`] rules); both shape rates with HTB over IFBs.
 
+pub mod engine;
 pub mod firewall;
 pub mod lifecycle;
 pub mod model;

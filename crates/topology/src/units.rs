@@ -1,7 +1,8 @@
 //! Parsing of the unit-carrying values of a topology file: rates, times and loss.
 //!
 //! Rates are bits per second as in `tc`: `kbit`, `mbit`, `gbit` (and `kbps`, `mbps`,
-//! `gbps` as the same bits per second), decimal multipliers. Times are `us`, `ms`, `s`.
+//! `gbps` as the same bits per second), decimal multipliers. Times are `us`, `ms`, `s`
+//! (and `m`/`min`, `h` for experiment durations).
 //! Loss is a percentage (`0.5%`); a bare `0` is accepted for "no loss".
 //! Every error is a `(message, fix)` pair that the validator places at a field.
 
@@ -18,7 +19,14 @@ const RATE_UNITS: &[(&str, f64)] = &[
     ("gbps", 1e9),
 ];
 
-const TIME_UNITS: &[(&str, f64)] = &[("us", 1.0), ("ms", 1e3), ("s", 1e6)];
+const TIME_UNITS: &[(&str, f64)] = &[
+    ("us", 1.0),
+    ("ms", 1e3),
+    ("s", 1e6),
+    ("m", 60e6),
+    ("min", 60e6),
+    ("h", 3600e6),
+];
 
 /// Splits `"2.5mbit"` into `(2.5, "mbit")`.
 fn split_number(text: &str) -> Result<(f64, &str), UnitError> {
@@ -166,8 +174,8 @@ mod tests {
             "time `-5ms` is negative"
         );
         assert_eq!(
-            parse_time_us("5h").unwrap_err().0,
-            "unknown time unit `h` in `5h`"
+            parse_time_us("5d").unwrap_err().0,
+            "unknown time unit `d` in `5d`"
         );
     }
 

@@ -1,0 +1,387 @@
+//! The engine loop: receive queued packets, look up their pair's delay and loss, drop or
+//! hold them on the schedule, and send the accepts when due, many verdicts per `send`.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::time::TimeSpec;
+
+use crate::nfqueue::{
+    parse_datagram, Event, MsgWriter, Packet, QueueSetup, QueueSocket, RecvBatch, Verdict,
+};
+use crate::sched::{Admit, Held, Scheduler};
+use crate::window::Window;
+
+/// Schedule resolution: ticks of 2^14 ns (16.4 us).
+const TICK_SHIFT: u32 = 14;
+/// 2^14 slots of 16.4 us: one wheel rotation is 268 ms; longer delays wait extra rotations.
+const SLOTS_LOG2: u32 = 14;
+/// Longest sleep, so that a stop request is seen promptly.
+const IDLE: Duration = Duration::from_millis(20);
+/// Datagrams (one per packet) read by one `recvmmsg`.
+const RECV_BATCH: usize = 64;
+/// `recvmmsg` calls before due verdicts are checked again.
+const MAX_BATCHES_PER_ROUND: usize = 4;
+/// Room for one packet message beyond the copied bytes (headers and attributes).
+const MSG_OVERHEAD: usize = 1024;
+const ETH_P_IP: u16 = 0x0800;
+
+/// What happens to packets of one (source, destination) pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PairParams {
+    /// One-way delay added, in microseconds.
+    pub delay_us: u64,
+    /// Probability in `[0, 1]` that a packet is dropped.
+    pub loss: f64,
+}
+
+/// How the engine binds its queue and schedules verdicts.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineConfig {
+    /// NFQUEUE number the firewall rule sends packets to.
+    pub queue_num: u16,
+    /// Packets the kernel may hold for the engine (delayed ones included) before it drops
+    /// new ones; must exceed packets/s x the longest delay.
+    pub queue_maxlen: u32,
+    /// Bytes of each packet copied to the engine; 20 covers the IPv4 addresses.
+    pub copy_range: u32,
+    /// Netlink receive buffer in bytes: packets queued while the engine is not reading
+    /// wait here (about 1 KiB each); when it is full the kernel drops them.
+    pub rcvbuf: usize,
+    /// Poll without sleeping for this long before each due verdict: timer wake-ups are
+    /// 30-130 us late on a busy (virtual) machine, polling is within a few us; costs up
+    /// to this much CPU per distinct due time. Zero always sleeps.
+    pub spin: Duration,
+    /// Seed of the loss random generator.
+    pub seed: u64,
+    /// `SCHED_FIFO` priority of the engine thread (it sleeps between verdicts, and must
+    /// wake on time even when every core is busy); `None` keeps the normal policy.
+    pub rt_priority: Option<u8>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            queue_num: 0,
+            queue_maxlen: 1 << 16,
+            copy_range: 20,
+            rcvbuf: 32 << 20,
+            spin: Duration::from_micros(200),
+            seed: 0x5eed,
+            rt_priority: Some(10),
+        }
+    }
+}
+
+/// Live counters, readable from any thread while the engine runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Packets received from the queue.
+    pub packets: AtomicU64,
+    /// Packets held on the schedule (the others went at once or were dropped).
+    pub delayed: AtomicU64,
+    /// Packets dropped by the loss draw.
+    pub dropped: AtomicU64,
+    /// Packets accepted (at once or when due).
+    pub accepted: AtomicU64,
+    /// Packets held right now.
+    pub held: AtomicU64,
+    /// Largest delay of a verdict past its due time, in ns.
+    pub max_lateness_ns: AtomicU64,
+    /// Sum of lateness over delayed packets, in ns (mean = this / delayed).
+    pub lateness_sum_ns: AtomicU64,
+    /// Errors the kernel returned for our verdicts.
+    pub verdict_errors: AtomicU64,
+    /// Delayed packets by lateness: bucket `i` counts lateness below `LATENESS_UNIT << i`
+    /// (bucket 0: under 16.4 us; the last bucket takes everything above).
+    pub lateness_hist: [AtomicU64; LATENESS_BUCKETS],
+}
+
+/// Width of the first lateness bucket (16.4 us); each next bucket doubles.
+pub const LATENESS_UNIT: Duration = Duration::from_nanos(1 << TICK_SHIFT);
+/// Number of lateness buckets (the last one is open-ended, from 268 ms).
+pub const LATENESS_BUCKETS: usize = 16;
+
+impl Counters {
+    fn record_lateness(&self, late_ns: u64) {
+        let b = (64 - (late_ns >> TICK_SHIFT).leading_zeros()) as usize;
+        self.lateness_hist[b.min(LATENESS_BUCKETS - 1)].fetch_add(1, Relaxed);
+    }
+
+    /// Upper bound of the `q`-quantile (0..=1) of lateness over delayed packets so far, at
+    /// bucket resolution; `None` before any packet was delayed.
+    pub fn lateness_quantile(&self, q: f64) -> Option<Duration> {
+        let counts: Vec<u64> = self.lateness_hist.iter().map(|c| c.load(Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        counts
+            .iter()
+            .position(|&c| {
+                seen += c;
+                total > 0 && seen >= rank
+            })
+            .map(|b| LATENESS_UNIT * (1 << b))
+    }
+}
+
+/// Why the engine could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("NFQUEUE queue {queue_num}: {what} failed: {source}{}", hint(.source))]
+pub struct Error {
+    queue_num: u16,
+    what: &'static str,
+    source: io::Error,
+}
+
+fn hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        // The kernel also answers EPERM when another socket holds the queue.
+        Some(libc::EPERM) => {
+            "; another process may be bound to this queue (stop it or use another queue \
+             number), else run as root (needs CAP_NET_ADMIN)"
+        }
+        Some(libc::EPROTONOSUPPORT | libc::ENOENT) => "; load the nfnetlink_queue module",
+        _ => "",
+    }
+}
+
+/// The delay/loss engine bound to one NFQUEUE queue.
+pub struct Engine<L> {
+    sock: QueueSocket,
+    cfg: EngineConfig,
+    lookup: L,
+    counters: Arc<Counters>,
+}
+
+/// Everything the loop mutates besides the socket.
+struct State {
+    sched: Scheduler,
+    window: Window,
+    writer: MsgWriter,
+    accepts: Vec<u32>,
+    due: Vec<Held>,
+    rng: fastrand::Rng,
+    queue_num: u16,
+    counters: Arc<Counters>,
+}
+
+fn ipv4_pair(p: &Packet<'_>) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    let h = p.payload;
+    if p.hw_protocol != ETH_P_IP || h.len() < 20 || h[0] >> 4 != 4 {
+        return None;
+    }
+    let addr = |at: usize| Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]);
+    Some((addr(12), addr(16)))
+}
+
+impl State {
+    fn on_event(
+        &mut self,
+        ev: Event<'_>,
+        now: u64,
+        lookup: &impl Fn(Ipv4Addr, Ipv4Addr) -> PairParams,
+    ) {
+        match ev {
+            Event::Packet(p) => {
+                let params = ipv4_pair(&p).map(|(s, d)| {
+                    let key = u64::from(u32::from(s)) << 32 | u64::from(u32::from(d));
+                    (key, lookup(s, d))
+                });
+                self.on_packet(&p, now, params);
+            }
+            Event::Error { .. } => {
+                self.counters.verdict_errors.fetch_add(1, Relaxed);
+            }
+            Event::Ack => {}
+        }
+    }
+
+    fn on_packet(&mut self, p: &Packet<'_>, now: u64, params: Option<(u64, PairParams)>) {
+        let c = &self.counters;
+        c.packets.fetch_add(1, Relaxed);
+        self.window.received(p.id);
+        let Some((key, pp)) = params else {
+            self.accepts.push(p.id);
+            return;
+        };
+        if pp.loss > 0.0 && self.rng.f64() < pp.loss {
+            self.writer.verdict(self.queue_num, p.id, Verdict::Drop);
+            self.window.done(p.id);
+            c.dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        match self.sched.admit(key, p.id, now, pp.delay_us * 1000) {
+            Admit::Now => self.accepts.push(p.id),
+            Admit::Held => {
+                c.delayed.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Accepts what is due at `now` (everything when `now` is `None`) and encodes it.
+    fn release(&mut self, now: Option<u64>) {
+        let c = &self.counters;
+        let (mut sum, mut max) = (0, 0);
+        match now {
+            Some(t) => {
+                self.sched.expire(t, &mut self.due);
+                for h in &self.due {
+                    let late = t.saturating_sub(h.due_ns);
+                    c.record_lateness(late);
+                    sum += late;
+                    max = max.max(late);
+                }
+            }
+            // Stopping: everything goes now, early; that is no lateness.
+            None => self.sched.drain_all(&mut self.due),
+        }
+        self.accepts.extend(self.due.drain(..).map(|h| h.id));
+        c.lateness_sum_ns.fetch_add(sum, Relaxed);
+        c.max_lateness_ns.fetch_max(max, Relaxed);
+        c.accepted.fetch_add(self.accepts.len() as u64, Relaxed);
+        c.held.store(self.sched.held() as u64, Relaxed);
+        self.window
+            .accept(&mut self.accepts, &mut self.writer, self.queue_num);
+    }
+}
+
+fn elapsed_ns(start: Instant) -> u64 {
+    start.elapsed().as_nanos() as u64
+}
+
+impl<L> Engine<L>
+where
+    L: Fn(Ipv4Addr, Ipv4Addr) -> PairParams + Send + 'static,
+{
+    /// Binds queue `cfg.queue_num` (fail-open off, headers only) and takes the pair lookup.
+    /// The lookup is called for every packet, so parameters it reads from shared state
+    /// (an `Arc<RwLock<..>>` the caller updates) take effect at once.
+    pub fn new(cfg: EngineConfig, lookup: L) -> Result<Self, Error> {
+        let setup = QueueSetup {
+            queue_num: cfg.queue_num,
+            copy_range: cfg.copy_range,
+            queue_maxlen: cfg.queue_maxlen,
+            rcvbuf: cfg.rcvbuf,
+        };
+        let sock = QueueSocket::bind(&setup).map_err(|(what, source)| Error {
+            queue_num: cfg.queue_num,
+            what,
+            source,
+        })?;
+        Ok(Self {
+            sock,
+            cfg,
+            lookup,
+            counters: Arc::default(),
+        })
+    }
+
+    /// The engine's counters (shared; they keep counting while `run` goes on).
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    fn err(&self, what: &'static str) -> impl Fn(io::Error) -> Error {
+        let queue_num = self.cfg.queue_num;
+        move |source| Error {
+            queue_num,
+            what,
+            source,
+        }
+    }
+
+    /// Makes the calling thread's sleeps end on time: 1 ns timer slack (instead of 50 us)
+    /// and, if configured, the `SCHED_FIFO` policy.
+    fn set_thread_timing(&self) -> Result<(), Error> {
+        // SAFETY: PR_SET_TIMERSLACK takes an integer and only changes this thread's slack.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        let Some(prio) = self.cfg.rt_priority else {
+            return Ok(());
+        };
+        let param = libc::sched_param {
+            sched_priority: i32::from(prio),
+        };
+        // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is this thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+            return Err(self
+                .err("set SCHED_FIFO priority (set rt_priority to None to skip)")(
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop` is set, then accepts every held packet and returns.
+    pub fn run(&mut self, stop: &AtomicBool) -> Result<(), Error> {
+        self.set_thread_timing()?;
+        let start = Instant::now();
+        let mut st = State {
+            sched: Scheduler::new(TICK_SHIFT, SLOTS_LOG2, 0),
+            window: Window::default(),
+            writer: MsgWriter::default(),
+            accepts: Vec::new(),
+            due: Vec::new(),
+            rng: fastrand::Rng::with_seed(self.cfg.seed),
+            queue_num: self.cfg.queue_num,
+            counters: Arc::clone(&self.counters),
+        };
+        let slot = self.cfg.copy_range as usize + MSG_OVERHEAD;
+        let mut batch = RecvBatch::new(RECV_BATCH, slot);
+        loop {
+            let now = elapsed_ns(start);
+            let stopping = stop.load(Relaxed);
+            st.release((!stopping).then_some(now));
+            self.sock
+                .send(&mut st.writer)
+                .map_err(self.err("send verdicts"))?;
+            if stopping {
+                return Ok(());
+            }
+            self.wait(st.sched.next_wake_ns(), start, now)
+                .map_err(self.err("wait for packets"))?;
+            for _ in 0..MAX_BATCHES_PER_ROUND {
+                let n = self
+                    .sock
+                    .recv_batch(&mut batch)
+                    .map_err(self.err("receive packets"))?;
+                let now = elapsed_ns(start);
+                for d in batch.datagrams() {
+                    parse_datagram(d, |ev| st.on_event(ev, now, &self.lookup));
+                }
+                if n < RECV_BATCH || st.sched.next_wake_ns().is_some_and(|w| w <= now) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits until packets arrive or `wake_ns` comes: sleeps, except for the last
+    /// `cfg.spin` before the deadline, which it spends polling without sleeping.
+    fn wait(&self, wake_ns: Option<u64>, start: Instant, now: u64) -> io::Result<()> {
+        let left = wake_ns.map_or(IDLE, |w| {
+            Duration::from_nanos(w.saturating_sub(now)).min(IDLE)
+        });
+        let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
+        let spin = !left.is_zero() && left <= self.cfg.spin;
+        let timeout = if spin {
+            Duration::ZERO
+        } else {
+            left.saturating_sub(self.cfg.spin)
+        };
+        let deadline = now + left.as_nanos() as u64;
+        loop {
+            match ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None) {
+                Ok(0) if spin && elapsed_ns(start) < deadline => std::hint::spin_loop(),
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Command templates: a command line split like a shell would (no shell runs it), with
+//! placeholders checked before anything starts. `{ip}`, `{name}`, `{index}`, `{group}`,
+//! `{dir}` (the node's working directory), `{port}` are the node's own; `{ROLE.FIELD}` is
+//! the same field of the first node of another role (`{tracker.ip}`); `{run_dir}` is the
+//! run's result directory. `{{` and `}}` are literal braces.
+
+/// A field of a node that a placeholder can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Ip,
+    Name,
+    Index,
+    Group,
+    Dir,
+    Port,
+}
+
+const FIELDS: &[(&str, Field)] = &[
+    ("ip", Field::Ip),
+    ("name", Field::Name),
+    ("index", Field::Index),
+    ("group", Field::Group),
+    ("dir", Field::Dir),
+    ("port", Field::Port),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    /// A field of the node the command runs for.
+    Own(Field),
+    /// A field of the first node of role `usize`.
+    Of(usize, Field),
+    RunDir,
+}
+
+/// One argument: pieces concatenated.
+pub type Arg = Vec<Piece>;
+
+/// The values placeholders are filled with, for one node.
+pub trait Values {
+    fn field(&self, role: Option<usize>, field: Field) -> String;
+    fn run_dir(&self) -> String;
+}
+
+/// Parses `command` given the role names; `has_port(role)` tells whether a role has a
+/// port. `own` is the role the command runs for, or `None` for a command that runs once
+/// on the controller (`prepare`), which has no node fields of its own. Errors are
+/// `(message, fix)`.
+pub fn parse(
+    command: &str,
+    roles: &[&str],
+    own: Option<usize>,
+    has_port: impl Fn(usize) -> bool,
+) -> Result<Vec<Arg>, (String, String)> {
+    let words = shell_words::split(command).map_err(|e| {
+        (
+            format!("cannot split the command: {e}"),
+            "balance its quotes".to_string(),
+        )
+    })?;
+    if words.is_empty() {
+        return Err((
+            "the command is empty".into(),
+            "give the program to run and its arguments".into(),
+        ));
+    }
+    words
+        .iter()
+        .map(|w| parse_word(w, roles, own, &has_port))
+        .collect()
+}
+
+fn parse_word(
+    word: &str,
+    roles: &[&str],
+    own: Option<usize>,
+    has_port: &dyn Fn(usize) -> bool,
+) -> Result<Arg, (String, String)> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = word;
+    while let Some(i) = rest.find(['{', '}']) {
+        text.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            text.push_str(&tail[..1]);
+            rest = &tail[2..];
+            continue;
+        }
+        let Some(end) = tail.find('}').filter(|_| tail.starts_with('{')) else {
+            return Err((
+                format!("unmatched `}}` in `{word}`"),
+                "write `}}` for a literal brace".into(),
+            ));
+        };
+        let name = &tail[1..end];
+        if !text.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(&mut text)));
+        }
+        pieces.push(placeholder(name, roles, own, has_port)?);
+        rest = &tail[end + 1..];
+    }
+    text.push_str(rest);
+    if !text.is_empty() || pieces.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(pieces)
+}
+
+fn placeholder(
+    name: &str,
+    roles: &[&str],
+    own: Option<usize>,
+    has_port: &dyn Fn(usize) -> bool,
+) -> Result<Piece, (String, String)> {
+    let field_names = FIELDS
+        .iter()
+        .map(|(n, _)| format!("{{{n}}}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let unknown = || {
+        (
+            format!("unknown placeholder `{{{name}}}`"),
+            format!(
+                "use {field_names}, {{run_dir}}, or {{ROLE.FIELD}} with ROLE one of: {}",
+                roles.join(", ")
+            ),
+        )
+    };
+    if name == "run_dir" {
+        return Ok(Piece::RunDir);
+    }
+    let (role, field) = match name.split_once('.') {
+        Some((role, field)) => (
+            Some(roles.iter().position(|r| *r == role).ok_or_else(unknown)?),
+            field,
+        ),
+        None => (None, name),
+    };
+    let field = FIELDS
+        .iter()
+        .find(|(n, _)| *n == field)
+        .map(|(_, f)| *f)
+        .ok_or_else(unknown)?;
+    let Some(target) = role.or(own) else {
+        return Err((
+            format!("`{{{name}}}` has no node here: this command runs once, on the controller"),
+            "name another role's field instead, e.g. `{tracker.ip}`".into(),
+        ));
+    };
+    if field == Field::Port && !has_port(target) {
+        return Err((
+            format!(
+                "`{{{name}}}` names a port, but role `{}` has none",
+                roles[target]
+            ),
+            format!("add `port:` to role `{}`", roles[target]),
+        ));
+    }
+    Ok(match role {
+        Some(r) => Piece::Of(r, field),
+        None => Piece::Own(field),
+    })
+}
+
+/// Fills a parsed command.
+pub fn render(args: &[Arg], values: &dyn Values) -> Vec<String> {
+    args.iter()
+        .map(|arg| {
+            arg.iter()
+                .map(|piece| match piece {
+                    Piece::Text(t) => t.clone(),
+                    Piece::Own(f) => values.field(None, *f),
+                    Piece::Of(r, f) => values.field(Some(*r), *f),
+                    Piece::RunDir => values.run_dir(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct V;
+    impl Values for V {
+        fn field(&self, role: Option<usize>, field: Field) -> String {
+            format!("{role:?}/{field:?}")
+        }
+        fn run_dir(&self) -> String {
+            "/r".into()
+        }
+    }
+
+    #[test]
+    fn placeholders_are_parsed_and_rendered() {
+        let args = parse(
+            "aria2c --listen={port} 'http://{tracker.ip}:{tracker.port}/a b' -d {dir} {{x}}",
+            &["tracker", "peer"],
+            Some(1),
+            |_| true,
+        )
+        .unwrap();
+        assert_eq!(
+            render(&args, &V),
+            [
+                "aria2c",
+                "--listen=None/Port",
+                "http://Some(0)/Ip:Some(0)/Port/a b",
+                "-d",
+                "None/Dir",
+                "{x}"
+            ]
+        );
+        assert_eq!(
+            render(
+                &parse("ls {run_dir}/x", &["a"], None, |_| false).unwrap(),
+                &V
+            ),
+            ["ls", "/r/x"]
+        );
+    }
+
+    #[test]
+    fn bad_placeholders_are_refused() {
+        let e = parse("x {ipp}", &["a"], Some(0), |_| true).unwrap_err();
+        assert_eq!(e.0, "unknown placeholder `{ipp}`");
+        let e = parse("x {seed.ip}", &["a"], Some(0), |_| true).unwrap_err();
+        assert_eq!(e.0, "unknown placeholder `{seed.ip}`");
+        assert!(e.1.ends_with("ROLE one of: a"));
+        let e = parse("x {port}", &["a"], Some(0), |_| false).unwrap_err();
+        assert_eq!(e.0, "`{port}` names a port, but role `a` has none");
+        assert!(parse("x {ip}", &["a"], None, |_| true)
+            .unwrap_err()
+            .0
+            .contains("runs once"));
+        assert_eq!(
+            parse("x 'a", &["a"], Some(0), |_| true).unwrap_err().1,
+            "balance its quotes"
+        );
+    }
+}

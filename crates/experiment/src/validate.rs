@@ -1,0 +1,442 @@
+//! From an experiment file to an `Experiment`: the topology (a file or inline), roles,
+//! commands and their programs, schedule, events (YAML and scenario file), stop rule and
+//! metrics, all checked together so that every problem is reported before a run starts.
+
+use crate::actions;
+use crate::model::{Event, Experiment, Metric, MetricStop, Role, Start, StopRule};
+use crate::raw::{FailurePolicy, Order, RawExperiment};
+use crate::{scenario, selector, template};
+use std::path::{Path, PathBuf};
+use topology::check::{known, syntax_error, Checker, Text};
+use topology::units::parse_time_us;
+use topology::{Diagnostics, Plan};
+
+/// The seed when the file gives none, so that runs are reproducible by default.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// Loads the topology: a path relative to the experiment, or an inline mapping whose
+/// diagnostics are moved to their place in the experiment file.
+fn topology(
+    c: &mut Checker,
+    file: &Path,
+    value: &serde_yaml_ng::Value,
+) -> Option<(Plan, Option<PathBuf>)> {
+    match value {
+        serde_yaml_ng::Value::String(rel) => {
+            let path = file.parent().unwrap_or(Path::new(".")).join(rel);
+            match topology::load(&path) {
+                Ok(plan) => Some((plan, Some(path))),
+                Err(d) => {
+                    c.errors.extend(d.0);
+                    None
+                }
+            }
+        }
+        serde_yaml_ng::Value::Mapping(_) => {
+            let text = serde_yaml_ng::to_string(value).unwrap_or_default();
+            match topology::parse(file, &text) {
+                Ok(plan) => Some((plan, None)),
+                Err(d) => {
+                    for diag in d.0 {
+                        if diag.file == file {
+                            let at = format!("topology.{}", diag.path)
+                                .trim_end_matches('.')
+                                .to_string();
+                            c.error(&at, diag.message, diag.fix);
+                        } else {
+                            c.errors.push(diag);
+                        }
+                    }
+                    None
+                }
+            }
+        }
+        _ => {
+            c.error(
+                "topology",
+                "expected a topology file path or an inline topology",
+                "write `topology: topologies/quickstart.yaml`",
+            );
+            None
+        }
+    }
+}
+
+/// Whether `program` can be executed: a path to an executable file, or a name on `PATH`.
+fn program_exists(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| executable(&dir.join(program)))
+    })
+}
+
+/// A memory size in bytes: `512M`, `1G`, `64MiB`, `100000K` (binary multiples).
+fn parse_memory(text: &str) -> Result<u64, (String, String)> {
+    let t = text.trim();
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let factor = match t[digits..]
+        .trim()
+        .trim_end_matches("iB")
+        .trim_end_matches('B')
+    {
+        "K" | "k" => 1u64 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        _ => 0,
+    };
+    match t[..digits].parse::<f64>() {
+        Ok(n) if n > 0.0 && factor > 0 => Ok((n * factor as f64) as u64),
+        _ => Err((
+            format!("`{text}` is not a memory size"),
+            "write e.g. `256M` or `1G`".into(),
+        )),
+    }
+}
+
+/// A CPU limit in percent of one core, e.g. `50%` (half a core) or `200%` (two cores).
+fn parse_cpu(text: &str) -> Result<f64, (String, String)> {
+    match text
+        .trim()
+        .strip_suffix('%')
+        .and_then(|n| n.trim().parse::<f64>().ok())
+    {
+        Some(p) if p > 0.0 => Ok(p),
+        _ => Err((
+            format!("`{text}` is not a CPU share"),
+            "write a percentage of one core, e.g. `50%`".into(),
+        )),
+    }
+}
+
+fn limit<T>(
+    c: &mut Checker,
+    at: &str,
+    text: Option<&Text>,
+    parse: fn(&str) -> Result<T, (String, String)>,
+) -> Option<T> {
+    let text = text?;
+    parse(&text.0).map_err(|(m, f)| c.error(at, m, f)).ok()
+}
+
+/// Validates the experiment in `source`, read from `file`.
+pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
+    let raw: RawExperiment =
+        serde_yaml_ng::from_str(source).map_err(|e| Diagnostics(vec![syntax_error(file, &e)]))?;
+    let mut c = Checker::new(file, source);
+    let Some((plan, topology_file)) = topology(&mut c, file, &raw.topology) else {
+        return Err(c.take().unwrap_or_default());
+    };
+
+    let names: Vec<&str> = raw.roles.iter().map(|r| r.name.as_str()).collect();
+    let role_list = || known(names.iter().map(|n| n.to_string()));
+    let role_index = |c: &mut Checker, at: &str, name: &str| {
+        let found = names.iter().position(|n| *n == name);
+        if found.is_none() {
+            c.error(
+                at,
+                format!("unknown role `{name}`"),
+                format!("use one of: {}", role_list()),
+            );
+        }
+        found
+    };
+    let seed = raw.seed.unwrap_or(DEFAULT_SEED);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut roles = Vec::with_capacity(raw.roles.len());
+    let mut starts = Vec::new();
+    for (r, role) in raw.roles.iter().enumerate() {
+        let at = format!("roles[{r}]");
+        c.name(&format!("{at}.name"), "role", &role.name);
+        if names[..r].contains(&role.name.as_str()) {
+            c.error(
+                &format!("{at}.name"),
+                format!("role name `{}` is used twice", role.name),
+                "give every role its own name",
+            );
+        }
+        let mut nodes = selector::resolve(&plan, &role.nodes).unwrap_or_else(|errs| {
+            for (suffix, m, f) in errs {
+                c.error(&format!("{at}.nodes{suffix}"), m, f);
+            }
+            Vec::new()
+        });
+        let command = template::parse(&role.command, &names, Some(r), |i| {
+            raw.roles[i].port.is_some()
+        })
+        .unwrap_or_else(|(m, f)| {
+            c.error(&format!("{at}.command"), m, f);
+            Vec::new()
+        });
+        if let Some(template::Piece::Text(program)) = command
+            .first()
+            .and_then(|arg| (arg.len() == 1).then(|| &arg[0]))
+        {
+            if !program_exists(program) {
+                c.error(
+                    &format!("{at}.command"),
+                    format!("program `{program}` is not installed or not executable"),
+                    "install it, or give its full path",
+                );
+            }
+        }
+        let metrics = role
+            .metrics
+            .iter()
+            .enumerate()
+            .filter_map(|(m, metric)| {
+                c.name(&format!("{at}.metrics[{m}].name"), "metric", &metric.name);
+                match regex::Regex::new(&metric.regex) {
+                    Ok(re) if re.captures_len() >= 2 => Some(Metric {
+                        name: metric.name.clone(),
+                        regex: re,
+                    }),
+                    Ok(_) => {
+                        c.error(
+                            &format!("{at}.metrics[{m}].regex"),
+                            "the regex has no capture group",
+                            "capture the number, e.g. `\\((\\d+)%\\)`",
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        let first = e
+                            .to_string()
+                            .lines()
+                            .last()
+                            .unwrap_or("invalid")
+                            .trim()
+                            .to_string();
+                        c.error(
+                            &format!("{at}.metrics[{m}].regex"),
+                            format!("the regex does not compile: {first}"),
+                            "fix the regular expression",
+                        );
+                        None
+                    }
+                }
+            })
+            .collect();
+        let start_at = c.value(
+            &format!("{at}.start.at"),
+            role.start.at.as_ref(),
+            parse_time_us,
+            0,
+        );
+        let every = c.value(
+            &format!("{at}.start.every"),
+            role.start.every.as_ref(),
+            parse_time_us,
+            0,
+        );
+        let jitter = c.value(
+            &format!("{at}.start.jitter"),
+            role.start.jitter.as_ref(),
+            parse_time_us,
+            0,
+        );
+        if role.start.order.unwrap_or_default() == Order::Random {
+            rng.shuffle(&mut nodes);
+        }
+        for (i, &node) in nodes.iter().enumerate() {
+            let offset = if jitter > 0 { rng.u64(0..=jitter) } else { 0 };
+            starts.push(Start {
+                at_us: start_at + i as u64 * every + offset,
+                role: r,
+                node,
+            });
+        }
+        roles.push(Role {
+            name: role.name.clone(),
+            nodes,
+            command_line: role.command.clone(),
+            command,
+            port: role.port,
+            env: role
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            files: role.files.iter().map(PathBuf::from).collect(),
+            metrics,
+            cpu_percent: limit(&mut c, &format!("{at}.cpu"), role.cpu.as_ref(), parse_cpu),
+            memory_bytes: limit(
+                &mut c,
+                &format!("{at}.memory"),
+                role.memory.as_ref(),
+                parse_memory,
+            ),
+        });
+    }
+    starts.sort_by_key(|s| s.at_us);
+    // One role per node: a node's logs, cgroup and events belong to one program.
+    let mut owner: Vec<Option<usize>> = vec![None; plan.nodes.len()];
+    for (r, role) in roles.iter().enumerate() {
+        for &n in &role.nodes {
+            if let Some(first) = owner[n].replace(r) {
+                c.error(
+                    &format!("roles[{r}].nodes"),
+                    format!(
+                        "node `{}` is already in role `{}`",
+                        plan.nodes[n].name, roles[first].name
+                    ),
+                    "give each node one role; add nodes to the topology for more processes",
+                );
+                break;
+            }
+        }
+    }
+
+    let prepare = raw
+        .prepare
+        .iter()
+        .enumerate()
+        .map(|(i, cmd)| {
+            template::parse(cmd, &names, None, |r| raw.roles[r].port.is_some()).unwrap_or_else(
+                |(m, f)| {
+                    c.error(&format!("prepare[{i}]"), m, f);
+                    Vec::new()
+                },
+            )
+        })
+        .collect();
+
+    let mut events = Vec::new();
+    for (i, e) in raw.events.iter().enumerate() {
+        let at = format!("events[{i}]");
+        let at_us = c.value(&format!("{at}.at"), Some(&e.at), parse_time_us, 0);
+        let params: Vec<(&str, &str)> = [
+            ("up", &e.up),
+            ("down", &e.down),
+            ("latency", &e.latency),
+            ("loss", &e.loss),
+            ("delay", &e.delay),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.0.as_str())))
+        .chain(
+            [("from", &e.from), ("to", &e.to)]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
+        )
+        .collect();
+        let action = match actions::build(&plan, &e.action, &params) {
+            Ok(a) => a,
+            Err(errs) => {
+                for (key, m, f) in errs {
+                    let path = if key.is_empty() {
+                        format!("{at}.action")
+                    } else {
+                        format!("{at}.{key}")
+                    };
+                    c.error(&path, m, f);
+                }
+                continue;
+            }
+        };
+        let nodes = match (&e.nodes, actions::takes_nodes(&action)) {
+            (Some(sel), true) => selector::resolve(&plan, sel).unwrap_or_else(|errs| {
+                for (suffix, m, f) in errs {
+                    c.error(&format!("{at}.nodes{suffix}"), m, f);
+                }
+                Vec::new()
+            }),
+            (None, true) => {
+                c.error(
+                    &at,
+                    format!("`{}` needs `nodes`", e.action),
+                    "add `nodes:` with `*`, a group, a node or `group[A-B]`",
+                );
+                Vec::new()
+            }
+            (Some(_), false) => {
+                c.error(
+                    &format!("{at}.nodes"),
+                    "`set_delay` changes a group pair, not nodes",
+                    "remove `nodes`",
+                );
+                Vec::new()
+            }
+            (None, false) => Vec::new(),
+        };
+        events.push(Event {
+            at_us,
+            nodes,
+            action,
+        });
+    }
+    if let Some(rel) = &raw.scenario {
+        let path = file.parent().unwrap_or(Path::new(".")).join(rel);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match scenario::parse(&plan, &path, &text) {
+                Ok(found) => events.extend(found),
+                Err(errs) => c.errors.extend(errs),
+            },
+            Err(e) => c.error(
+                "scenario",
+                format!("cannot read `{}`: {e}", path.display()),
+                "give a path relative to the experiment file",
+            ),
+        }
+    }
+    events.sort_by_key(|e| e.at_us);
+
+    let after_us = c.value("stop.after", Some(&raw.stop.after), parse_time_us, 0);
+    if after_us == 0 && parse_time_us(&raw.stop.after.0).is_ok() {
+        c.error(
+            "stop.after",
+            "the duration cap is 0",
+            "give the longest the run may take, e.g. `10m`",
+        );
+    }
+    let exited = raw
+        .stop
+        .exited
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| role_index(&mut c, &format!("stop.exited[{i}]"), name))
+        .collect();
+    let metric = raw.stop.metric.as_ref().and_then(|m| {
+        // Any name may arrive through the `P2PLAB name=value` line protocol, so the metric
+        // need not be one of the role's regexes.
+        let role = role_index(&mut c, "stop.metric.role", &m.role)?;
+        Some(MetricStop {
+            name: m.name.clone(),
+            role,
+            at_least: m.at_least,
+        })
+    });
+
+    if let Some(found) = c.take() {
+        return Err(found);
+    }
+    let name = raw.name.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map_or("experiment".into(), |s| s.to_string_lossy().into_owned())
+    });
+    Ok(Experiment {
+        name,
+        file: file.to_path_buf(),
+        topology_file,
+        plan,
+        seed,
+        roles,
+        prepare,
+        starts,
+        events,
+        stop: StopRule {
+            exited,
+            after_us,
+            metric,
+        },
+        on_failure: raw.on_failure.unwrap_or(FailurePolicy::Continue),
+    })
+}

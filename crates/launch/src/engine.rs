@@ -1,0 +1,558 @@
+//! Running an experiment on this host: prepare commands and files, then start every node's
+//! process on schedule, carry out events (signals here, network changes through the
+//! `Network` the caller gives), follow metrics, apply the stop rule, stop what is left
+//! (SIGTERM, then the cgroup kill) and return one record per process and every metric
+//! sample. Single-threaded: one loop wakes for the next start, event or poll.
+
+use crate::progress::{Counts, Progress};
+use crate::spawn::{Launcher, Spec};
+use crate::tail::{Sample, Tail};
+use cgroup::{NodeGroup, RunGroup};
+use experiment::{Action, Experiment, FailurePolicy};
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use report::read::{MetricSample, Process, Status};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest sleep of the main loop.
+const TICK: Duration = Duration::from_millis(20);
+/// How often logs are read for metrics and network counters refreshed.
+const POLL: Duration = Duration::from_millis(500);
+/// How long processes get between SIGTERM and the kill at the end of a run.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// The network side of a run: shaping changes at run time and traffic counters.
+pub trait Network {
+    /// Carries out `cut`, `restore`, `set_link` (on `nodes`) or `set_delay`.
+    fn apply(&mut self, action: &Action, nodes: &[usize]) -> Result<(), String>;
+    /// Bytes sent and received by every node of the plan so far, if measured.
+    fn bytes(&mut self) -> Option<Vec<(u64, u64)>>;
+}
+
+/// How to run.
+pub struct Options<'a> {
+    /// The result directory; `logs/` and `nodes/` are made in it.
+    pub run_dir: PathBuf,
+    pub shim: PathBuf,
+    /// The run's cgroups, when this host has them (created by the caller, which records
+    /// them so that `p2plab down` can end the run's processes after a crash).
+    pub cgroups: Option<&'a RunGroup>,
+    pub quiet: bool,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// Every process of the stop rule's roles exited.
+    RolesExited,
+    /// Every process exited (no stop rule named roles or a metric).
+    AllExited,
+    MetricReached,
+    DurationCap,
+    Interrupted,
+    /// A process failed to start under `on_failure: abort`.
+    Aborted(String),
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    pub processes: Vec<Process>,
+    pub metrics: Vec<MetricSample>,
+    pub duration_s: f64,
+    pub stop: StopReason,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot set up {path}: {error}")]
+    Setup {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("prepare command `{command}` failed ({status}); its output is in {log}")]
+    Prepare {
+        command: String,
+        status: String,
+        log: PathBuf,
+    },
+    #[error("role `{role}`: {error}")]
+    Cgroup { role: String, error: std::io::Error },
+}
+
+/// One started (or failed) process.
+struct Proc {
+    role: usize,
+    node: usize,
+    pid: Option<u32>,
+    start: Duration,
+    end: Option<Duration>,
+    status: Status,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    usage_at_start: cgroup::Usage,
+    usage_at_end: Option<cgroup::Usage>,
+    bytes_at_start: (u64, u64),
+    bytes_at_end: Option<(u64, u64)>,
+}
+
+fn setup_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |error| RunError::Setup {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// Links (or, across file systems, copies) `from` to `to`.
+fn place_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    if to.exists() {
+        return Ok(());
+    }
+    std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
+}
+
+struct Engine<'a> {
+    exp: &'a Experiment,
+    opts: &'a Options<'a>,
+    launcher: Launcher,
+    groups: Vec<Option<NodeGroup>>,
+    procs: Vec<Proc>,
+    /// Index in `procs` of each node's running process.
+    running: Vec<Option<usize>>,
+    bytes: Vec<(u64, u64)>,
+    tail: Tail,
+    samples: Vec<(Duration, Sample)>,
+    t0: Instant,
+}
+
+impl Engine<'_> {
+    fn log(&self, node: usize, ext: &str) -> PathBuf {
+        self.opts
+            .run_dir
+            .join("logs")
+            .join(format!("{}.{ext}", self.exp.plan.nodes[node].name))
+    }
+
+    fn usage(&self, node: usize) -> cgroup::Usage {
+        self.groups[node]
+            .as_ref()
+            .map(NodeGroup::usage)
+            .unwrap_or_default()
+    }
+
+    fn start(&mut self, role: usize, node: usize) -> Result<(), String> {
+        if self.running[node].is_some() {
+            return Ok(());
+        }
+        let exp = self.exp;
+        let dir = exp.node_dir(&self.opts.run_dir, node);
+        let argv = exp.command(role, node, &self.opts.run_dir);
+        let (stdout, stderr) = (self.log(node, "out"), self.log(node, "err"));
+        let spec = Spec {
+            argv: &argv,
+            env: &exp.roles[role].env,
+            ip: exp.plan.nodes[node].ip,
+            node: &exp.plan.nodes[node].name,
+            dir: &dir,
+            stdout: &stdout,
+            stderr: &stderr,
+            cgroup: self.groups[node].as_ref(),
+        };
+        let started = self.launcher.start(&spec);
+        let start = self.t0.elapsed();
+        let mut p = Proc {
+            role,
+            node,
+            pid: None,
+            start,
+            end: None,
+            status: Status::FailedToStart,
+            exit_code: None,
+            signal: None,
+            usage_at_start: self.usage(node),
+            usage_at_end: None,
+            bytes_at_start: self.bytes.get(node).copied().unwrap_or_default(),
+            bytes_at_end: None,
+        };
+        match started {
+            Ok(pid) => {
+                p.pid = Some(pid);
+                p.status = Status::Running;
+                self.running[node] = Some(self.procs.len());
+                self.procs.push(p);
+                self.tail.watch(node, role, stdout);
+                self.tail.watch(node, role, stderr);
+                Ok(())
+            }
+            Err(e) => {
+                p.end = Some(start);
+                self.procs.push(p);
+                let _ = std::fs::write(&stderr, format!("p2plab: {e}\n"));
+                Err(format!("node {}: {e}", exp.plan.nodes[node].name))
+            }
+        }
+    }
+
+    fn finish(&mut self, i: usize, status: WaitStatus) {
+        let now = self.t0.elapsed();
+        let node = self.procs[i].node;
+        let usage = self.usage(node);
+        let bytes = self.bytes.get(node).copied().unwrap_or_default();
+        let p = &mut self.procs[i];
+        p.end = Some(now);
+        p.usage_at_end = Some(usage);
+        p.bytes_at_end = Some(bytes);
+        match status {
+            WaitStatus::Exited(_, code) => {
+                p.status = Status::Exited;
+                p.exit_code = Some(code);
+            }
+            WaitStatus::Signaled(_, sig, _) => {
+                p.status = Status::Killed;
+                p.signal = Some(sig as i32);
+            }
+            _ => return,
+        }
+        self.running[node] = None;
+    }
+
+    /// Collects the processes that ended; `block` waits for each still running one.
+    fn reap(&mut self, block: bool) {
+        for node in 0..self.running.len() {
+            let Some(i) = self.running[node] else {
+                continue;
+            };
+            let Some(pid) = self.procs[i].pid else {
+                continue;
+            };
+            let flags = if block {
+                None
+            } else {
+                Some(WaitPidFlag::WNOHANG)
+            };
+            match waitpid(Pid::from_raw(pid as i32), flags) {
+                Ok(s @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => self.finish(i, s),
+                Ok(_) => {}
+                // Not our child any more (reaped elsewhere): it has ended, how is unknown.
+                Err(_) => {
+                    self.running[node] = None;
+                    self.procs[i].end = Some(self.t0.elapsed());
+                    self.procs[i].status = Status::Killed;
+                }
+            }
+        }
+    }
+
+    fn signal(&self, nodes: &[usize], sig: Signal) {
+        for &n in nodes {
+            if let Some(pid) = self.running[n].and_then(|i| self.procs[i].pid) {
+                let _ = killpg(Pid::from_raw(pid as i32), sig);
+            }
+        }
+    }
+
+    fn counts(&self) -> Counts {
+        let mut c = Counts {
+            started: self.procs.len(),
+            ..Counts::default()
+        };
+        for p in &self.procs {
+            match p.status {
+                Status::Running => c.running += 1,
+                Status::Exited if p.exit_code == Some(0) => c.done += 1,
+                Status::Exited | Status::FailedToStart => c.failed += 1,
+                Status::Killed => c.done += 1,
+            }
+        }
+        c
+    }
+
+    fn poll(&mut self, net: &mut dyn Network) {
+        if let Some(b) = net.bytes() {
+            self.bytes = b;
+        }
+        let mut found = Vec::new();
+        let exp = self.exp;
+        self.tail
+            .poll(|role| &exp.roles[role].metrics[..], &mut found);
+        let now = self.t0.elapsed();
+        self.samples.extend(found.into_iter().map(|s| (now, s)));
+    }
+
+    fn metric_reached(&self) -> bool {
+        let Some(m) = &self.exp.stop.metric else {
+            return false;
+        };
+        self.exp.roles[m.role].nodes.iter().all(|&node| {
+            self.samples
+                .iter()
+                .rev()
+                .find(|(_, s)| s.node == node && s.name == m.name)
+                .is_some_and(|(_, s)| s.value >= m.at_least)
+        })
+    }
+
+    fn record(&self, p: &Proc) -> Process {
+        let exp = self.exp;
+        let node = &exp.plan.nodes[p.node];
+        let usage = p.usage_at_end.unwrap_or_else(|| self.usage(p.node));
+        let bytes = p
+            .bytes_at_end
+            .unwrap_or_else(|| self.bytes.get(p.node).copied().unwrap_or_default());
+        let measured = p.pid.is_some();
+        let secs = |us: u64| us as f64 / 1e6;
+        Process {
+            node: node.name.clone(),
+            role: exp.roles[p.role].name.clone(),
+            group: exp.plan.groups[node.group].name.clone(),
+            ip: node.ip.to_string(),
+            pid: p.pid,
+            start_s: p.start.as_secs_f64(),
+            end_s: p.end.map(|d| d.as_secs_f64()),
+            status: p.status,
+            exit_code: p.exit_code,
+            signal: p.signal,
+            cpu_user_s: (measured && self.opts.cgroups.is_some()).then(|| {
+                secs(
+                    usage
+                        .cpu_user_us
+                        .saturating_sub(p.usage_at_start.cpu_user_us),
+                )
+            }),
+            cpu_sys_s: (measured && self.opts.cgroups.is_some()).then(|| {
+                secs(
+                    usage
+                        .cpu_system_us
+                        .saturating_sub(p.usage_at_start.cpu_system_us),
+                )
+            }),
+            peak_rss_kb: usage
+                .memory_peak_bytes
+                .filter(|_| measured)
+                .map(|b| b / 1024),
+            bytes_sent: (measured && !self.bytes.is_empty())
+                .then(|| bytes.0.saturating_sub(p.bytes_at_start.0)),
+            bytes_received: (measured && !self.bytes.is_empty())
+                .then(|| bytes.1.saturating_sub(p.bytes_at_start.1)),
+        }
+    }
+}
+
+/// Runs the prepare commands, in the run directory, each to completion.
+fn prepare(exp: &Experiment, run_dir: &Path) -> Result<(), RunError> {
+    for (i, argv) in exp.prepare_commands(run_dir).iter().enumerate() {
+        let log = run_dir.join("logs").join(format!("prepare-{i}.log"));
+        let out = std::fs::File::create(&log).map_err(setup_err(&log))?;
+        let err = out.try_clone().map_err(setup_err(&log))?;
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(run_dir)
+            .stdout(out)
+            .stderr(err)
+            .status();
+        let status = match status {
+            Ok(s) if s.success() => continue,
+            Ok(s) => s.to_string(),
+            Err(e) => e.to_string(),
+        };
+        return Err(RunError::Prepare {
+            command: argv.join(" "),
+            status,
+            log,
+        });
+    }
+    Ok(())
+}
+
+/// Runs `exp` to its stop rule. Interrupted by SIGINT or SIGTERM, it stops gracefully and
+/// still returns every record.
+pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Outcome, RunError> {
+    let logs = opts.run_dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(setup_err(&logs))?;
+    let _ = crate::spawn::raise_nofile();
+    prepare(exp, &opts.run_dir)?;
+
+    let n = exp.plan.nodes.len();
+    let mut groups: Vec<Option<NodeGroup>> = (0..n).map(|_| None).collect();
+    for role in &exp.roles {
+        for &node in &role.nodes {
+            if let Some(run) = opts.cgroups {
+                let g = run
+                    .node(
+                        &exp.plan.nodes[node].name,
+                        role.cpu_percent,
+                        role.memory_bytes,
+                    )
+                    .map_err(|error| RunError::Cgroup {
+                        role: role.name.clone(),
+                        error,
+                    })?;
+                groups[node] = Some(g);
+            }
+            let dir = exp.node_dir(&opts.run_dir, node);
+            std::fs::create_dir_all(&dir).map_err(setup_err(&dir))?;
+            for file in &role.files {
+                let (from, to) = (
+                    opts.run_dir.join(file),
+                    dir.join(file.file_name().unwrap_or(file.as_os_str())),
+                );
+                place_file(&from, &to).map_err(setup_err(&from))?;
+            }
+        }
+    }
+
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&stop_flag));
+    }
+    let mut e = Engine {
+        exp,
+        opts,
+        launcher: Launcher::new(&opts.shim),
+        groups,
+        procs: Vec::with_capacity(exp.starts.len()),
+        running: vec![None; n],
+        bytes: net.bytes().unwrap_or_default(),
+        tail: Tail::default(),
+        samples: Vec::new(),
+        t0: Instant::now(),
+    };
+    let mut progress = Progress::new(exp.starts.len(), opts.quiet);
+    let (mut next_start, mut next_event) = (0, 0);
+    let mut last_poll = Instant::now();
+    let cap = Duration::from_micros(exp.stop.after_us);
+    let stop = loop {
+        let now = e.t0.elapsed();
+        if stop_flag.load(Ordering::Relaxed) {
+            break StopReason::Interrupted;
+        }
+        let mut aborted = None;
+        while let Some(s) = exp
+            .starts
+            .get(next_start)
+            .filter(|s| s.at_us <= now.as_micros() as u64)
+        {
+            next_start += 1;
+            if let (Err(why), FailurePolicy::Abort) = (e.start(s.role, s.node), exp.on_failure) {
+                aborted = Some(why);
+                break;
+            }
+        }
+        if let Some(why) = aborted {
+            break StopReason::Aborted(why);
+        }
+        while let Some(ev) = exp
+            .events
+            .get(next_event)
+            .filter(|ev| ev.at_us <= now.as_micros() as u64)
+        {
+            next_event += 1;
+            match &ev.action {
+                Action::Start => {
+                    for &node in &ev.nodes {
+                        if let Some(role) = exp.roles_of(node).next() {
+                            let _ = e.start(role, node);
+                        }
+                    }
+                }
+                Action::Stop => e.signal(&ev.nodes, Signal::SIGTERM),
+                Action::Kill => e.signal(&ev.nodes, Signal::SIGKILL),
+                Action::Pause => e.signal(&ev.nodes, Signal::SIGSTOP),
+                Action::Resume => e.signal(&ev.nodes, Signal::SIGCONT),
+                network => {
+                    if let Err(why) = net.apply(network, &ev.nodes) {
+                        eprintln!(
+                            "p2plab: event at {:.3}s failed: {why}",
+                            ev.at_us as f64 / 1e6
+                        );
+                    }
+                }
+            }
+        }
+        e.reap(false);
+        if last_poll.elapsed() >= POLL {
+            last_poll = Instant::now();
+            e.poll(net);
+        }
+        progress.update(now, e.counts());
+
+        let all_started = next_start == exp.starts.len();
+        if !exp.stop.exited.is_empty() {
+            let pending = exp.starts[next_start..]
+                .iter()
+                .any(|s| exp.stop.exited.contains(&s.role));
+            let none_running = exp.stop.exited.iter().all(|&r| {
+                exp.roles[r]
+                    .nodes
+                    .iter()
+                    .all(|&node| e.running[node].is_none())
+            });
+            if !pending && none_running {
+                break StopReason::RolesExited;
+            }
+        } else if exp.stop.metric.is_none()
+            && all_started
+            && next_event == exp.events.len()
+            && e.running.iter().all(Option::is_none)
+        {
+            break StopReason::AllExited;
+        }
+        if e.metric_reached() {
+            break StopReason::MetricReached;
+        }
+        if now >= cap {
+            break StopReason::DurationCap;
+        }
+        let next = [
+            exp.starts.get(next_start).map(|s| s.at_us),
+            exp.events.get(next_event).map(|ev| ev.at_us),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|us| Duration::from_micros(us).saturating_sub(now))
+        .fold(TICK, Duration::min);
+        std::thread::sleep(next);
+    };
+
+    // Stop what is left: SIGTERM, a grace period, then the kill.
+    let left: Vec<usize> = (0..n).filter(|&node| e.running[node].is_some()).collect();
+    e.signal(&left, Signal::SIGTERM);
+    let deadline = Instant::now() + GRACE;
+    while e.running.iter().any(Option::is_some) && Instant::now() < deadline {
+        std::thread::sleep(TICK);
+        e.reap(false);
+    }
+    let left: Vec<usize> = (0..n).filter(|&node| e.running[node].is_some()).collect();
+    e.signal(&left, Signal::SIGCONT);
+    e.signal(&left, Signal::SIGKILL);
+    e.reap(true);
+    if let Some(run) = opts.cgroups {
+        let _ = run.kill_all();
+    }
+    e.poll(net);
+    progress.finish();
+
+    let duration_s = e.t0.elapsed().as_secs_f64();
+    let processes = e.procs.iter().map(|p| e.record(p)).collect();
+    let metrics = e
+        .samples
+        .iter()
+        .map(|(t, s)| MetricSample {
+            time_s: t.as_secs_f64(),
+            node: exp.plan.nodes[s.node].name.clone(),
+            role: exp.roles[s.role].name.clone(),
+            name: s.name.clone(),
+            value: s.value,
+        })
+        .collect();
+    Ok(Outcome {
+        processes,
+        metrics,
+        duration_s,
+        stop,
+    })
+}

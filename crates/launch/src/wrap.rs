@@ -1,0 +1,227 @@
+//! `p2plab wrap`: run one command under the preload shim with a virtual address. Finds the
+//! shim, refuses what the shim could not hold (a statically linked program, an address not
+//! on this machine), appends the shim to `LD_PRELOAD`, sets `BINDIP`/`BINDIP6` and execs.
+
+use crate::elf::{self, Linkage};
+use std::env;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// File name of the shim, looked up beside the running executable.
+pub const SHIM_FILE: &str = "libp2plab_shim.so";
+/// Environment variable naming the shim when `--shim` is not given.
+pub const SHIM_ENV: &str = "P2PLAB_SHIM";
+
+/// How many `#!` interpreters are followed before giving up.
+const MAX_SCRIPT_DEPTH: usize = 4;
+
+/// One command to run as a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wrap {
+    /// The node's IPv4 address (`BINDIP`).
+    pub ip: Ipv4Addr,
+    /// The node's IPv6 address (`BINDIP6`), if it has one.
+    pub ip6: Option<Ipv6Addr>,
+    /// The shim library; else `$P2PLAB_SHIM`, else beside the running executable.
+    pub shim: Option<PathBuf>,
+    /// Skip the check that the addresses are assigned on this machine.
+    pub force: bool,
+    /// The program and its arguments.
+    pub command: Vec<OsString>,
+}
+
+/// Why a command cannot be wrapped.
+#[derive(Debug, thiserror::Error)]
+pub enum WrapError {
+    #[error("no command to run: use `p2plab wrap --ip IP -- CMD ARGS...`")]
+    NoCommand,
+    #[error("shim {0} not found: build it (`cargo build -p preload-shim`) or point --shim / {SHIM_ENV} at libp2plab_shim.so")]
+    ShimMissing(PathBuf),
+    #[error(
+        "shim path {0} contains a space or colon, which LD_PRELOAD cannot carry: move the shim"
+    )]
+    ShimPath(PathBuf),
+    #[error("command {0:?} not found: check its name or give its path")]
+    CommandNotFound(OsString),
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{0} is statically linked: LD_PRELOAD cannot reach it, so it would use the host's address; run a dynamically linked build")]
+    Static(PathBuf),
+    #[error(
+        "{0} is neither a dynamically linked ELF program nor a script: the shim cannot reach it"
+    )]
+    NotProgram(PathBuf),
+    #[error("address {0} is not assigned on this machine: add it first (e.g. `p2plab up`), or pass --force to run anyway")]
+    NotAssigned(IpAddr),
+    #[error(
+        "cannot list this machine's addresses to check {0}: {1}; pass --force to skip the check"
+    )]
+    Interfaces(IpAddr, nix::Error),
+    #[error("cannot run {path}: {source}")]
+    Exec { path: PathBuf, source: io::Error },
+}
+
+/// Checks `wrap` and builds the command to run, environment set.
+pub fn command(wrap: &Wrap) -> Result<Command, WrapError> {
+    let (program, args) = wrap.command.split_first().ok_or(WrapError::NoCommand)?;
+    let shim = find_shim(wrap.shim.as_deref())?;
+    let path = which::which(program).map_err(|_| WrapError::CommandNotFound(program.clone()))?;
+    check_reachable(&path)?;
+    if !wrap.force {
+        check_assigned(IpAddr::V4(wrap.ip))?;
+        if let Some(ip6) = wrap.ip6 {
+            check_assigned(IpAddr::V6(ip6))?;
+        }
+    }
+    let mut cmd = Command::new(&path);
+    cmd.arg0(program).args(args);
+    cmd.env(
+        "LD_PRELOAD",
+        ld_preload(env::var_os("LD_PRELOAD").as_deref(), &shim),
+    );
+    cmd.env("BINDIP", wrap.ip.to_string());
+    match wrap.ip6 {
+        Some(ip6) => cmd.env("BINDIP6", ip6.to_string()),
+        None => cmd.env_remove("BINDIP6"),
+    };
+    Ok(cmd)
+}
+
+/// Checks `wrap` and replaces this process with the wrapped command; returns only on error.
+pub fn wrap(wrap: &Wrap) -> WrapError {
+    match command(wrap) {
+        Ok(mut cmd) => {
+            let path = PathBuf::from(cmd.get_program());
+            WrapError::Exec {
+                path,
+                source: cmd.exec(),
+            }
+        }
+        Err(e) => e,
+    }
+}
+
+/// The shim to preload: `explicit`, else `$P2PLAB_SHIM`, else beside the running executable.
+pub fn find_shim(explicit: Option<&Path>) -> Result<PathBuf, WrapError> {
+    let candidate = match (explicit, env::var_os(SHIM_ENV)) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, Some(path)) if !path.is_empty() => PathBuf::from(path),
+        _ => env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(SHIM_FILE)))
+            .unwrap_or_else(|| PathBuf::from(SHIM_FILE)),
+    };
+    let shim = candidate
+        .canonicalize()
+        .map_err(|_| WrapError::ShimMissing(candidate))?;
+    if shim
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| matches!(b, b' ' | b':'))
+    {
+        return Err(WrapError::ShimPath(shim));
+    }
+    Ok(shim)
+}
+
+/// `existing` with `shim` appended (the program's own preloads come first), once.
+pub fn ld_preload(existing: Option<&OsStr>, shim: &Path) -> OsString {
+    let existing = existing.map(OsStr::as_bytes).unwrap_or_default();
+    let already = existing
+        .split(|b| matches!(b, b' ' | b':'))
+        .any(|item| item == shim.as_os_str().as_bytes());
+    let mut value = OsString::from(OsStr::from_bytes(existing));
+    if !already {
+        if !existing.is_empty() {
+            value.push(":");
+        }
+        value.push(shim);
+    }
+    value
+}
+
+/// Refuses programs `LD_PRELOAD` cannot reach, following `#!` interpreters.
+pub fn check_reachable(path: &Path) -> Result<(), WrapError> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_SCRIPT_DEPTH {
+        let linkage = elf::linkage(&current).map_err(|source| WrapError::Read {
+            path: current.clone(),
+            source,
+        })?;
+        match linkage {
+            Linkage::Dynamic => return Ok(()),
+            Linkage::Static => return Err(WrapError::Static(current)),
+            Linkage::Unknown => return Err(WrapError::NotProgram(current)),
+            Linkage::Script(interpreter) => current = interpreter,
+        }
+    }
+    Err(WrapError::NotProgram(current))
+}
+
+/// Refuses an address no interface of this machine (or network namespace) carries.
+fn check_assigned(ip: IpAddr) -> Result<(), WrapError> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| WrapError::Interfaces(ip, e))?;
+    let assigned = addrs.filter_map(|a| a.address).any(|addr| {
+        let v4 = addr.as_sockaddr_in().map(|a| IpAddr::V4(a.ip()));
+        let v6 = addr.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip()));
+        v4.or(v6) == Some(ip)
+    });
+    if assigned {
+        Ok(())
+    } else {
+        Err(WrapError::NotAssigned(ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ld_preload_appends_once() {
+        let shim = Path::new("/opt/p2plab/libp2plab_shim.so");
+        assert_eq!(
+            ld_preload(None, shim),
+            OsString::from("/opt/p2plab/libp2plab_shim.so")
+        );
+        assert_eq!(
+            ld_preload(Some(OsStr::new("/x/own.so")), shim),
+            OsString::from("/x/own.so:/opt/p2plab/libp2plab_shim.so")
+        );
+        let twice = "/x/own.so /opt/p2plab/libp2plab_shim.so";
+        assert_eq!(
+            ld_preload(Some(OsStr::new(twice)), shim),
+            OsString::from(twice)
+        );
+    }
+
+    #[test]
+    fn explicit_shim_must_exist() {
+        let err = find_shim(Some(Path::new("/nonexistent/libp2plab_shim.so"))).unwrap_err();
+        assert!(matches!(err, WrapError::ShimMissing(_)), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a b.so");
+        std::fs::write(&odd, b"").unwrap();
+        assert!(matches!(find_shim(Some(&odd)), Err(WrapError::ShimPath(_))));
+    }
+
+    #[test]
+    fn scripts_are_followed_to_their_interpreter() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("run.sh");
+        std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+        check_reachable(&script).unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "hello").unwrap();
+        assert!(matches!(
+            check_reachable(&text),
+            Err(WrapError::NotProgram(_))
+        ));
+    }
+}

@@ -1,0 +1,369 @@
+//! Reading `run.json`, `processes.csv` and `metrics.csv` into typed records. Every
+//! problem becomes one [`ReadError`] line naming the file, the line and the column.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// `run.json`: what was run, where and how.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RunInfo {
+    pub name: String,
+    pub started_unix: f64,
+    pub duration_s: f64,
+    pub topology: String,
+    pub backend: Backend,
+    pub kernel: String,
+    pub p2plab_version: String,
+    pub seed: u64,
+    pub experiment: serde_json::Value,
+}
+
+/// The shaping backend a run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Netem,
+    Nfqueue,
+    None,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Netem => "netem",
+            Backend::Nfqueue => "nfqueue",
+            Backend::None => "none",
+        })
+    }
+}
+
+/// How a process ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Exited,
+    Killed,
+    FailedToStart,
+    Running,
+}
+
+/// One row of `processes.csv` (fields in column order).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Process {
+    pub node: String,
+    pub role: String,
+    pub group: String,
+    pub ip: String,
+    pub pid: Option<u32>,
+    pub start_s: f64,
+    pub end_s: Option<f64>,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_user_s: Option<f64>,
+    pub cpu_sys_s: Option<f64>,
+    pub peak_rss_kb: Option<u64>,
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
+}
+
+impl Process {
+    /// `end_s - start_s` when the process exited with code 0, else `None`.
+    pub fn completion_s(&self) -> Option<f64> {
+        match (self.status, self.exit_code, self.end_s) {
+            (Status::Exited, Some(0), Some(end)) => Some(end - self.start_s),
+            _ => None,
+        }
+    }
+
+    /// Failed to start, or exited with a non-zero code.
+    pub fn failed(&self) -> bool {
+        match self.status {
+            Status::FailedToStart => true,
+            Status::Exited => self.exit_code != Some(0),
+            Status::Killed | Status::Running => false,
+        }
+    }
+
+    /// User plus system CPU seconds, when both were measured.
+    pub fn cpu_s(&self) -> Option<f64> {
+        Some(self.cpu_user_s? + self.cpu_sys_s?)
+    }
+}
+
+/// One row of `metrics.csv` (fields in column order).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MetricSample {
+    pub time_s: f64,
+    pub node: String,
+    pub role: String,
+    pub name: String,
+    pub value: f64,
+}
+
+/// Everything a result directory holds that the report uses.
+#[derive(Debug, Clone)]
+pub struct Results {
+    pub dir: PathBuf,
+    pub run: RunInfo,
+    pub processes: Vec<Process>,
+    pub metrics: Vec<MetricSample>,
+}
+
+/// A result directory that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {}: {error}; is {} the result directory of a p2plab run?", path.display(), path.parent().unwrap_or(Path::new(".")).display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}:{line}: column {column} `{field}`: {message}", path.display())]
+    Row {
+        path: PathBuf,
+        line: u64,
+        column: usize,
+        field: String,
+        message: String,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Line {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+}
+
+pub(crate) const PROCESS_COLUMNS: &[&str] = &[
+    "node",
+    "role",
+    "group",
+    "ip",
+    "pid",
+    "start_s",
+    "end_s",
+    "status",
+    "exit_code",
+    "signal",
+    "cpu_user_s",
+    "cpu_sys_s",
+    "peak_rss_kb",
+    "bytes_sent",
+    "bytes_received",
+];
+pub(crate) const METRIC_COLUMNS: &[&str] = &["time_s", "node", "role", "name", "value"];
+/// The values an enum column may hold, checked before parsing: serde's own error for an
+/// unknown variant would not say which column it is about.
+const STATUSES: &[&str] = &["exited", "killed", "failed_to_start", "running"];
+
+/// Reads the result directory `dir`.
+pub fn load(dir: &Path) -> Result<Results, ReadError> {
+    let run = read_run(&dir.join("run.json"))?;
+    let processes = read_csv(
+        &dir.join("processes.csv"),
+        PROCESS_COLUMNS,
+        &[("status", STATUSES)],
+        check_process,
+    )?;
+    let metrics = read_csv(
+        &dir.join("metrics.csv"),
+        METRIC_COLUMNS,
+        &[],
+        |m: &MetricSample| {
+            finite("time_s", m.time_s)?;
+            finite("value", m.value)
+        },
+    )?;
+    Ok(Results {
+        dir: dir.to_path_buf(),
+        run,
+        processes,
+        metrics,
+    })
+}
+
+fn read_run(path: &Path) -> Result<RunInfo, ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ReadError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        // serde_json's message ends with " at line L column C"; the prefix says it already.
+        let message = e.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        ReadError::Json {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            message: message.to_string(),
+        }
+    })
+}
+
+/// A row that parsed but does not make sense: the column it is about and why.
+type RowProblem = (&'static str, String);
+
+/// Reads a CSV file with a header row holding at least `columns`. In each row, the
+/// columns named in `choices` must hold one of their listed values; `check` looks at the
+/// parsed row.
+fn read_csv<T: DeserializeOwned>(
+    path: &Path,
+    columns: &[&str],
+    choices: &[(&'static str, &[&str])],
+    check: impl Fn(&T) -> Result<(), RowProblem>,
+) -> Result<Vec<T>, ReadError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e, None))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| csv_error(path, e, None))?
+        .clone();
+    if let Some(missing) = columns.iter().find(|c| !headers.iter().any(|h| h == **c)) {
+        return Err(ReadError::Line {
+            path: path.to_path_buf(),
+            line: 1,
+            message: format!(
+                "the header row has no column `{missing}`; it must name the columns {}",
+                columns.join(",")
+            ),
+        });
+    }
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| csv_error(path, e, Some(&headers)))?
+    {
+        let line = record.position().map_or(0, |p| p.line());
+        let problem = |(field, message): RowProblem| ReadError::Row {
+            path: path.to_path_buf(),
+            line,
+            column: headers.iter().position(|h| h == field).map_or(0, |c| c + 1),
+            field: field.to_string(),
+            message,
+        };
+        for &(field, allowed) in choices {
+            let value = headers
+                .iter()
+                .position(|h| h == field)
+                .and_then(|i| record.get(i))
+                .unwrap_or_default();
+            if !allowed.contains(&value) {
+                return Err(problem((
+                    field,
+                    format!("`{value}` is not one of {}", allowed.join(", ")),
+                )));
+            }
+        }
+        let row: T = record
+            .deserialize(Some(&headers))
+            .map_err(|e| csv_error(path, e, Some(&headers)))?;
+        check(&row).map_err(problem)?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn csv_error(path: &Path, e: csv::Error, headers: Option<&csv::StringRecord>) -> ReadError {
+    let line = e.position().map_or(1, |p| p.line());
+    let message = e.to_string();
+    let path = path.to_path_buf();
+    match e.into_kind() {
+        csv::ErrorKind::Io(error) => ReadError::Io { path, error },
+        csv::ErrorKind::Deserialize { err, .. } => {
+            let message = format!("{}; fix the value or remove the row", err.kind());
+            match err.field().map(|f| f as usize) {
+                Some(column) => ReadError::Row {
+                    path,
+                    line,
+                    column: column + 1,
+                    field: headers.and_then(|h| h.get(column)).unwrap_or("?").to_string(),
+                    message,
+                },
+                None => ReadError::Line {
+                    path,
+                    line,
+                    message,
+                },
+            }
+        }
+        csv::ErrorKind::Utf8 { err, .. } => ReadError::Row {
+            path,
+            line,
+            column: err.field() + 1,
+            field: headers.and_then(|h| h.get(err.field())).unwrap_or("?").to_string(),
+            message: "not valid UTF-8; write the file as UTF-8".into(),
+        },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => ReadError::Line {
+            path,
+            line,
+            message: format!(
+                "the row has {len} fields but the header row has {expected_len}; fix or remove the row"
+            ),
+        },
+        _ => ReadError::Line {
+            path,
+            line,
+            message,
+        },
+    }
+}
+
+/// NaN and infinities parse as numbers but mean nothing in a chart or a statistic.
+fn finite(field: &'static str, x: f64) -> Result<(), RowProblem> {
+    if x.is_finite() {
+        Ok(())
+    } else {
+        Err((field, format!("`{x}` is not a finite number")))
+    }
+}
+
+/// The rules of a `processes.csv` row that types alone do not say.
+fn check_process(p: &Process) -> Result<(), RowProblem> {
+    finite("start_s", p.start_s)?;
+    for (field, x) in [
+        ("end_s", p.end_s),
+        ("cpu_user_s", p.cpu_user_s),
+        ("cpu_sys_s", p.cpu_sys_s),
+    ] {
+        x.map_or(Ok(()), |x| finite(field, x))?;
+    }
+    match (p.status, p.end_s) {
+        (Status::Exited | Status::Killed, None) => {
+            return Err((
+                "end_s",
+                "empty, but the process has ended (status exited or killed); give the end time"
+                    .into(),
+            ))
+        }
+        (_, Some(end)) if end < p.start_s => {
+            return Err((
+                "end_s",
+                format!(
+                    "{end} is before start_s {}; times are seconds since the run started",
+                    p.start_s
+                ),
+            ))
+        }
+        _ => {}
+    }
+    if p.status == Status::Exited && p.exit_code.is_none() {
+        return Err((
+            "exit_code",
+            "empty, but the status is exited; give the exit code".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! The terminal summary: run line, totals, a table per group and the fairness table.
+
+use crate::analysis::{Analysis, Counts, Fairness};
+use crate::stats::Distribution;
+use std::fmt::Write;
+
+/// A figure with `digits` decimals, or `-` when undefined.
+pub(crate) fn figure(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
+}
+
+pub(crate) fn render(a: &Analysis) -> String {
+    let (r, t) = (&a.run, &a.totals);
+    let mut out = format!(
+        "run {}: backend {}, kernel {}, {:.1} s, seed {}, p2plab {}\n\
+         {} processes: {} exited ok, {} failed, {} killed, {} running\n\n",
+        r.name,
+        r.backend,
+        r.kernel,
+        r.duration_s,
+        r.seed,
+        r.p2plab_version,
+        t.processes,
+        t.exited_ok,
+        t.failed,
+        t.killed,
+        t.running
+    );
+    let mut groups: Vec<Vec<String>> = a
+        .groups
+        .iter()
+        .map(|g| group_row(&g.group, &g.counts, g.completion_s.as_ref()))
+        .collect();
+    groups.push(group_row("all", &a.totals, a.completion_s.as_ref()));
+    table(
+        &mut out,
+        &[
+            "group",
+            "processes",
+            "exited_ok",
+            "failed",
+            "killed",
+            "running",
+            "median_s",
+            "p90_s",
+        ],
+        &groups,
+        1,
+    );
+    out.push_str("\nfairness of co-located identical processes (same role and group):\n");
+    let fairness: Vec<Vec<String>> = a.fairness.iter().map(fairness_row).collect();
+    table(
+        &mut out,
+        &[
+            "role",
+            "group",
+            "processes",
+            "n_done",
+            "jain",
+            "cv",
+            "n_cpu",
+            "cpu_jain",
+            "cpu_cv",
+        ],
+        &fairness,
+        2,
+    );
+    out
+}
+
+/// A summary row: name, the counts, median and p90 completion time.
+pub(crate) fn group_row(name: &str, c: &Counts, d: Option<&Distribution>) -> Vec<String> {
+    let mut cells = vec![name.to_string()];
+    cells.extend([c.processes, c.exited_ok, c.failed, c.killed, c.running].map(|n| n.to_string()));
+    cells.extend([figure(d.map(|d| d.p50), 2), figure(d.map(|d| d.p90), 2)]);
+    cells
+}
+
+/// A fairness row: role, group, processes, then n, Jain's index and CV of the completion
+/// times and of the CPU times.
+pub(crate) fn fairness_row(f: &Fairness) -> Vec<String> {
+    let mut cells = vec![f.role.clone(), f.group.clone(), f.processes.to_string()];
+    for spread in [f.completion.as_ref(), f.cpu.as_ref()] {
+        cells.extend([
+            spread.map_or(0, |s| s.n).to_string(),
+            figure(spread.and_then(|s| s.jain), 3),
+            figure(spread.and_then(|s| s.cv), 3),
+        ]);
+    }
+    cells
+}
+
+/// Appends a table: each column as wide as its widest cell, the first `left` columns
+/// aligned left, the others right.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, &w))| {
+                if i < left {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+}

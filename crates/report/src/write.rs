@@ -1,0 +1,106 @@
+//! Writing a result directory (`run.json`, `processes.csv`, `metrics.csv`): the runner's
+//! side of the format that `read` parses, kept beside it so both change together.
+
+use crate::read::{MetricSample, Process, RunInfo};
+use crate::Error;
+use serde::Serialize;
+use std::path::Path;
+
+fn failed(path: &Path, error: impl std::fmt::Display) -> Error {
+    Error::Write {
+        path: path.to_path_buf(),
+        error: std::io::Error::other(error.to_string()),
+    }
+}
+
+fn write_csv<T: Serialize>(path: &Path, rows: &[T], header: &[&str]) -> Result<(), Error> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .map_err(|e| failed(path, e))?;
+    // Written by hand so that an empty table still has its header row.
+    w.write_record(header).map_err(|e| failed(path, e))?;
+    for row in rows {
+        w.serialize(row).map_err(|e| failed(path, e))?;
+    }
+    w.flush().map_err(|e| failed(path, e))
+}
+
+/// Writes the three files of a result directory into `dir` (which must exist).
+pub fn write_results(
+    dir: &Path,
+    run: &RunInfo,
+    processes: &[Process],
+    metrics: &[MetricSample],
+) -> Result<(), Error> {
+    let run_path = dir.join("run.json");
+    let json = serde_json::to_string_pretty(run).map_err(|e| failed(&run_path, e))?;
+    std::fs::write(&run_path, json + "\n").map_err(|error| Error::Write {
+        path: run_path.clone(),
+        error,
+    })?;
+    write_csv(
+        &dir.join("processes.csv"),
+        processes,
+        crate::read::PROCESS_COLUMNS,
+    )?;
+    write_csv(
+        &dir.join("metrics.csv"),
+        metrics,
+        crate::read::METRIC_COLUMNS,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::{Backend, Status};
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunInfo {
+            name: "t".into(),
+            started_unix: 1.5,
+            duration_s: 10.0,
+            topology: "t.yaml".into(),
+            backend: Backend::Nfqueue,
+            kernel: "6.1".into(),
+            p2plab_version: "0.1.0".into(),
+            seed: 3,
+            experiment: serde_json::json!({"roles": 1}),
+        };
+        let p = Process {
+            node: "a-1".into(),
+            role: "peer".into(),
+            group: "a".into(),
+            ip: "10.0.0.1".into(),
+            pid: Some(42),
+            start_s: 0.5,
+            end_s: Some(2.0),
+            status: Status::Exited,
+            exit_code: Some(0),
+            signal: None,
+            cpu_user_s: Some(0.1),
+            cpu_sys_s: Some(0.0),
+            peak_rss_kb: None,
+            bytes_sent: Some(10),
+            bytes_received: Some(20),
+        };
+        let m = MetricSample {
+            time_s: 1.0,
+            node: "a-1".into(),
+            role: "peer".into(),
+            name: "progress".into(),
+            value: 50.0,
+        };
+        write_results(dir.path(), &run, &[p], &[m]).unwrap();
+        let back = crate::load(dir.path()).unwrap();
+        assert_eq!(back.processes.len(), 1);
+        assert_eq!(back.processes[0].completion_s(), Some(1.5));
+        assert_eq!(back.metrics[0].value, 50.0);
+        assert_eq!(back.run.seed, 3);
+        write_results(dir.path(), &run, &[], &[]).unwrap();
+        assert!(crate::load(dir.path()).unwrap().processes.is_empty());
+    }
+}

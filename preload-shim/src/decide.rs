@@ -1,0 +1,331 @@
+//! What to do with a socket call, as pure functions of the node's addresses and the
+//! addresses involved. The invariant they hold: no socket of a wrapped process listens on,
+//! or sends from, an address other than its own.
+
+use crate::config::Ips;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+/// The outcome for one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass the call through unchanged.
+    Keep,
+    /// Bind to this address (instead of the caller's, or before the caller's call).
+    Use(SocketAddr),
+    /// Fail the call with this errno.
+    Fail(i32),
+}
+
+/// Why an unbound socket is about to get a local address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// `listen`: it will accept on its local address.
+    Listen,
+    /// `connect` to this peer (loopback peers are left alone).
+    Connect(SocketAddr),
+    /// `sendto`/`sendmsg`/`sendmmsg` to this peer.
+    Send(SocketAddr),
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Listen => f.write_str("listen"),
+            Self::Connect(peer) => write!(f, "connect to {peer}"),
+            Self::Send(peer) => write!(f, "send to {peer}"),
+        }
+    }
+}
+
+/// Loopback, including v4-mapped loopback.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// `bind(addr)`: a wildcard address becomes the node's own, same port.
+pub fn bind(ips: &Ips, addr: SocketAddr, v6only: impl FnOnce() -> bool) -> Verdict {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => use_v4(ips, false, a.port()),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => own_v6(ips, a.port(), v6only),
+        SocketAddr::V6(a) if is_mapped_unspecified(a.ip()) => use_v4(ips, true, a.port()),
+        _ => Verdict::Keep,
+    }
+}
+
+/// A socket whose local address is `local` is about to get one from the kernel because of
+/// `trigger`: bind it to the node's own address first, when it is still unbound.
+pub fn auto_bind(
+    ips: &Ips,
+    local: SocketAddr,
+    trigger: Trigger,
+    v6only: impl FnOnce() -> bool,
+) -> Verdict {
+    if !is_unbound(local) {
+        return Verdict::Keep;
+    }
+    let peer = match trigger {
+        Trigger::Connect(peer) if is_loopback(peer.ip()) => return Verdict::Keep,
+        Trigger::Connect(peer) | Trigger::Send(peer) => Some(peer.ip()),
+        Trigger::Listen => None,
+    };
+    match (local, peer) {
+        (SocketAddr::V4(_), _) => use_v4(ips, false, 0),
+        (SocketAddr::V6(_), None) => own_v6(ips, 0, v6only),
+        (SocketAddr::V6(_), Some(IpAddr::V4(_))) => use_v4(ips, true, 0),
+        (SocketAddr::V6(_), Some(IpAddr::V6(peer))) if peer.to_ipv4_mapped().is_some() => {
+            use_v4(ips, true, 0)
+        }
+        (SocketAddr::V6(_), Some(IpAddr::V6(peer))) => match (ips.v6, ips.v4) {
+            (Some(v6), _) => Verdict::Use(SocketAddr::new(v6.into(), 0)),
+            // No IPv6 identity: a native IPv6 peer would see the host's address.
+            (None, Some(_)) if !peer.is_loopback() => Verdict::Fail(libc::ENETUNREACH),
+            (None, _) => Verdict::Keep,
+        },
+    }
+}
+
+/// Whether `getifaddrs` shows an entry: loopback and the node's own addresses only.
+/// `addr` is `None` for entries without an IP address (link-layer entries).
+pub fn show_interface_entry(ips: &Ips, on_lo: bool, addr: Option<IpAddr>) -> bool {
+    match addr {
+        None => on_lo,
+        Some(ip) => {
+            (on_lo && ip.is_loopback())
+                || ips.v4.is_some_and(|v4| ip == IpAddr::V4(v4))
+                || ips.v6.is_some_and(|v6| ip == IpAddr::V6(v6))
+        }
+    }
+}
+
+/// An IPv6 socket's own address: `BINDIP6`, else the v4-mapped `BINDIP` on a dual-stack
+/// socket; a v6-only socket without `BINDIP6` must fail so the program falls back to IPv4.
+fn own_v6(ips: &Ips, port: u16, v6only: impl FnOnce() -> bool) -> Verdict {
+    match (ips.v6, ips.v4) {
+        (Some(v6), _) => Verdict::Use(SocketAddr::new(v6.into(), port)),
+        (None, Some(_)) if v6only() => Verdict::Fail(libc::EADDRNOTAVAIL),
+        (None, Some(v4)) => Verdict::Use(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
+        (None, None) => Verdict::Keep,
+    }
+}
+
+fn use_v4(ips: &Ips, mapped: bool, port: u16) -> Verdict {
+    match ips.v4 {
+        Some(v4) if mapped => Verdict::Use(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
+        Some(v4) => Verdict::Use(SocketAddr::new(v4.into(), port)),
+        None => Verdict::Keep,
+    }
+}
+
+fn is_mapped_unspecified(ip: &Ipv6Addr) -> bool {
+    ip.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified())
+}
+
+fn is_unbound(local: SocketAddr) -> bool {
+    local.port() == 0
+        && match local {
+            SocketAddr::V4(a) => a.ip().is_unspecified(),
+            SocketAddr::V6(a) => a.ip().is_unspecified() || is_mapped_unspecified(a.ip()),
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    const V4: Ipv4Addr = Ipv4Addr::new(10, 0, 3, 7);
+
+    fn v4only() -> Ips {
+        Ips {
+            v4: Some(V4),
+            v6: None,
+        }
+    }
+
+    fn both() -> Ips {
+        Ips {
+            v4: Some(V4),
+            v6: Some("fd00::3:7".parse().unwrap()),
+        }
+    }
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn never() -> bool {
+        panic!("v6only must not be asked here")
+    }
+
+    #[test]
+    fn wildcard_binds_become_the_node_address() {
+        assert_eq!(
+            bind(&v4only(), sa("0.0.0.0:80"), never),
+            Verdict::Use(sa("10.0.3.7:80"))
+        );
+        assert_eq!(
+            bind(&v4only(), sa("[::]:80"), || false),
+            Verdict::Use(sa("[::ffff:10.0.3.7]:80"))
+        );
+        assert_eq!(
+            bind(&v4only(), sa("[::]:80"), || true),
+            Verdict::Fail(libc::EADDRNOTAVAIL)
+        );
+        assert_eq!(
+            bind(&both(), sa("[::]:80"), never),
+            Verdict::Use(sa("[fd00::3:7]:80"))
+        );
+        assert_eq!(
+            bind(&both(), sa("[::ffff:0.0.0.0]:80"), never),
+            Verdict::Use(sa("[::ffff:10.0.3.7]:80"))
+        );
+    }
+
+    #[test]
+    fn explicit_and_loopback_binds_are_kept() {
+        for addr in [
+            "127.0.0.1:80",
+            "10.9.9.9:80",
+            "[::1]:80",
+            "[fd00::9]:0",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert_eq!(bind(&both(), sa(addr), never), Verdict::Keep, "{addr}");
+        }
+        assert_eq!(
+            bind(&Ips::default(), sa("0.0.0.0:80"), never),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn connect_binds_unbound_sockets_except_to_loopback() {
+        let ips = v4only();
+        let unbound = sa("0.0.0.0:0");
+        let to = |peer| Trigger::Connect(sa(peer));
+        assert_eq!(
+            auto_bind(&ips, unbound, to("10.1.1.1:80"), never),
+            Verdict::Use(sa("10.0.3.7:0"))
+        );
+        assert_eq!(
+            auto_bind(&ips, unbound, to("127.0.0.1:80"), never),
+            Verdict::Keep
+        );
+        assert_eq!(
+            auto_bind(&ips, sa("10.0.3.7:0"), to("10.1.1.1:80"), never),
+            Verdict::Keep
+        );
+        assert_eq!(
+            auto_bind(&ips, sa("0.0.0.0:5000"), to("10.1.1.1:80"), never),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn ipv6_sockets_without_bindip6_stay_on_the_mapped_address() {
+        let ips = v4only();
+        let unbound = sa("[::]:0");
+        let mapped_peer = Trigger::Connect(sa("[::ffff:10.1.1.1]:80"));
+        assert_eq!(
+            auto_bind(&ips, unbound, mapped_peer, never),
+            Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
+        );
+        let native = Trigger::Send(sa("[2001:db8::1]:80"));
+        assert_eq!(
+            auto_bind(&ips, unbound, native, never),
+            Verdict::Fail(libc::ENETUNREACH)
+        );
+        let lo6 = Trigger::Send(sa("[::1]:80"));
+        assert_eq!(auto_bind(&ips, unbound, lo6, never), Verdict::Keep);
+        assert_eq!(
+            auto_bind(&ips, unbound, Trigger::Listen, || true),
+            Verdict::Fail(libc::EADDRNOTAVAIL)
+        );
+        assert_eq!(
+            auto_bind(&both(), unbound, native, never),
+            Verdict::Use(sa("[fd00::3:7]:0"))
+        );
+    }
+
+    #[test]
+    fn sends_bind_even_towards_loopback() {
+        let send = Trigger::Send(sa("127.0.0.1:53"));
+        assert_eq!(
+            auto_bind(&v4only(), sa("0.0.0.0:0"), send, never),
+            Verdict::Use(sa("10.0.3.7:0"))
+        );
+    }
+
+    #[test]
+    fn interface_list_shows_loopback_and_own_addresses() {
+        let ips = both();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(show_interface_entry(&ips, true, None));
+        assert!(!show_interface_entry(&ips, false, None));
+        assert!(show_interface_entry(&ips, true, ip("127.0.0.1")));
+        assert!(show_interface_entry(&ips, true, ip("::1")));
+        assert!(show_interface_entry(&ips, true, ip("10.0.3.7")));
+        assert!(show_interface_entry(&ips, false, ip("fd00::3:7")));
+        assert!(!show_interface_entry(&ips, true, ip("10.0.3.8")));
+        assert!(!show_interface_entry(&ips, false, ip("192.168.1.2")));
+    }
+
+    fn any_sockaddr() -> impl Strategy<Value = SocketAddr> {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+            (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+            Just(sa("0.0.0.0:0")),
+            Just(sa("[::]:0")),
+        ]
+    }
+
+    fn own_or_loopback(ips: &Ips, addr: SocketAddr) -> bool {
+        let ip = addr.ip();
+        let mapped = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        is_loopback(ip)
+            || ips
+                .v4
+                .is_some_and(|v4| ip == IpAddr::V4(v4) || mapped == Some(IpAddr::V4(v4)))
+            || ips.v6.is_some_and(|v6| ip == IpAddr::V6(v6))
+    }
+
+    proptest! {
+        /// Whatever a wrapped program binds to, the result is never a wildcard: either its
+        /// own address, an explicit address it chose, or a failure.
+        #[test]
+        fn bind_never_leaves_a_wildcard(addr in any_sockaddr(), v6only: bool, with6: bool) {
+            let ips = if with6 { both() } else { v4only() };
+            match bind(&ips, addr, || v6only) {
+                Verdict::Use(to) => prop_assert!(own_or_loopback(&ips, to) && to.port() == addr.port()),
+                Verdict::Keep => prop_assert!(!addr.ip().is_unspecified()),
+                Verdict::Fail(_) => prop_assert!(addr.is_ipv6() && v6only && !with6),
+            }
+        }
+
+        /// An unbound socket that sends or listens is bound to the node's own address first,
+        /// or the call fails; only loopback peers may be reached from another address.
+        #[test]
+        fn unbound_sockets_never_send_from_another_address(
+            peer in any_sockaddr(), v6 in any::<bool>(), listen in any::<bool>(), v6only: bool,
+        ) {
+            let ips = v4only();
+            let local = if v6 { sa("[::]:0") } else { sa("0.0.0.0:0") };
+            let trigger = if listen { Trigger::Listen } else { Trigger::Send(peer) };
+            match auto_bind(&ips, local, trigger, || v6only) {
+                Verdict::Use(to) => prop_assert!(own_or_loopback(&ips, to)),
+                Verdict::Keep => prop_assert!(!listen && is_loopback(peer.ip())),
+                Verdict::Fail(_) => prop_assert!(v6),
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Glue between the interposed C surface and the pure logic: the configuration, read once;
+//! the real libc symbols, resolved once with `dlsym(RTLD_NEXT)`; errno; logging; the panic
+//! guard; and the constructor that refuses a bad `BINDIP` before `main` runs.
+
+use crate::addr::{self, Raw};
+use crate::config::{Config, RawEnv};
+use crate::decide::{self, Trigger, Verdict};
+use crate::log::Line;
+use libc::{
+    c_char, c_int, c_uint, c_void, ifaddrs, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t,
+    utsname,
+};
+use std::ffi::CStr;
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Exit code of a process whose shim settings are unusable (as `env` and `timeout` use 125
+/// for their own failures).
+const BAD_SETTINGS_EXIT: c_int = 125;
+
+/// A libc function found with `dlsym(RTLD_NEXT)` on first use and cached.
+pub struct Real<F> {
+    name: &'static CStr,
+    addr: AtomicUsize,
+    _type: PhantomData<F>,
+}
+
+impl<F: Copy> Real<F> {
+    /// # Safety
+    /// `F` is the `unsafe extern "C" fn` pointer type of the C function `name`.
+    const unsafe fn new(name: &'static CStr) -> Self {
+        Self {
+            name,
+            addr: AtomicUsize::new(0),
+            _type: PhantomData,
+        }
+    }
+
+    /// The real function, or `None` when libc does not have it.
+    pub fn get(&self) -> Option<F> {
+        let mut addr = self.addr.load(Ordering::Relaxed);
+        if addr == 0 {
+            // SAFETY: `name` is NUL-terminated; RTLD_NEXT finds the next definition after ours.
+            addr = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr()) } as usize;
+            self.addr.store(addr, Ordering::Relaxed);
+        }
+        // SAFETY: `new`'s contract makes `F` a function pointer type (pointer-sized) for
+        // this very symbol, and `addr` is that symbol's non-null address.
+        (addr != 0).then(|| unsafe { std::mem::transmute_copy::<usize, F>(&addr) })
+    }
+}
+
+type AddrFn = unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int;
+type SendtoFn = unsafe extern "C" fn(
+    c_int,
+    *const c_void,
+    size_t,
+    c_int,
+    *const sockaddr,
+    socklen_t,
+) -> ssize_t;
+
+// SAFETY: the type is the C prototype of bind(2).
+pub static BIND: Real<AddrFn> = unsafe { Real::new(c"bind") };
+// SAFETY: the type is the C prototype of connect(2).
+pub static CONNECT: Real<AddrFn> = unsafe { Real::new(c"connect") };
+// SAFETY: the type is the C prototype of listen(2).
+pub static LISTEN: Real<unsafe extern "C" fn(c_int, c_int) -> c_int> =
+    unsafe { Real::new(c"listen") };
+// SAFETY: the type is the C prototype of sendto(2).
+pub static SENDTO: Real<SendtoFn> = unsafe { Real::new(c"sendto") };
+// SAFETY: the type is the C prototype of sendmsg(2).
+pub static SENDMSG: Real<unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t> =
+    unsafe { Real::new(c"sendmsg") };
+// SAFETY: the type is the C prototype of sendmmsg(2).
+pub static SENDMMSG: Real<unsafe extern "C" fn(c_int, *mut mmsghdr, c_uint, c_int) -> c_int> =
+    unsafe { Real::new(c"sendmmsg") };
+// SAFETY: the type is the C prototype of getifaddrs(3).
+pub static GETIFADDRS: Real<unsafe extern "C" fn(*mut *mut ifaddrs) -> c_int> =
+    unsafe { Real::new(c"getifaddrs") };
+// SAFETY: the type is the C prototype of gethostname(2).
+pub static GETHOSTNAME: Real<unsafe extern "C" fn(*mut c_char, size_t) -> c_int> =
+    unsafe { Real::new(c"gethostname") };
+// SAFETY: the type is the C prototype of uname(2).
+pub static UNAME: Real<unsafe extern "C" fn(*mut utsname) -> c_int> =
+    unsafe { Real::new(c"uname") };
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = init;
+
+/// Runs when the shim is loaded: checks the settings (exiting on a bad one) and resolves
+/// every real symbol, so that no socket call pays for it later.
+extern "C" fn init() {
+    let _ = panic::catch_unwind(|| {
+        config();
+        let _ = (
+            BIND.get(),
+            CONNECT.get(),
+            LISTEN.get(),
+            SENDTO.get(),
+            SENDMSG.get(),
+        );
+        let _ = (
+            SENDMMSG.get(),
+            GETIFADDRS.get(),
+            GETHOSTNAME.get(),
+            UNAME.get(),
+        );
+    });
+}
+
+/// The settings, read from the environment on first use.
+pub fn config() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        // SAFETY: read before any thread of ours changes the environment; `parse` copies
+        // what it keeps.
+        let env = unsafe {
+            RawEnv {
+                bindip: getenv(c"BINDIP"),
+                bindip6: getenv(c"BINDIP6"),
+                node: getenv(c"P2PLAB_NODE"),
+                log: getenv(c"P2PLAB_SHIM_LOG"),
+            }
+        };
+        Config::parse(env).unwrap_or_else(|err| {
+            let value = std::str::from_utf8(err.value).unwrap_or("<not UTF-8>");
+            emit(format_args!(
+                "{}={value:?} is not {}; refusing to run with the host's address",
+                err.var, err.expected
+            ));
+            // SAFETY: ends the process at once, as intended: it must not run unshimmed.
+            unsafe { libc::_exit(BAD_SETTINGS_EXIT) }
+        })
+    })
+}
+
+/// # Safety
+/// The environment is not modified while the returned slice is in use.
+unsafe fn getenv<'a>(name: &CStr) -> Option<&'a [u8]> {
+    // SAFETY: `name` is NUL-terminated.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: a non-null getenv result is a NUL-terminated string, alive per the contract.
+    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_bytes())
+}
+
+/// Logs one rewrite when `P2PLAB_SHIM_LOG=1`.
+pub fn log(args: fmt::Arguments<'_>) {
+    if config().log {
+        emit(args);
+    }
+}
+
+/// Writes one line to stderr, without allocating.
+fn emit(args: fmt::Arguments<'_>) {
+    // SAFETY: getpid has no preconditions.
+    let line = Line::format(unsafe { libc::getpid() }, args);
+    let mut rest = line.as_bytes();
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a live byte slice.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+        match usize::try_from(n) {
+            Ok(n) if n > 0 => rest = rest.get(n..).unwrap_or_default(),
+            _ => break,
+        }
+    }
+}
+
+/// Runs an interposed function's body; a panic becomes a failed call (errno `EIO`) instead
+/// of unwinding into C.
+pub fn guard<R: From<i8>>(body: impl FnOnce() -> R) -> R {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| fail(libc::EIO))
+}
+
+/// Sets errno and returns the C failure value.
+pub fn fail<R: From<i8>>(errno: c_int) -> R {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = errno };
+    R::from(-1)
+}
+
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// What `bind(fd, asked)` should do.
+pub fn bind_verdict(fd: c_int, asked: SocketAddr) -> Verdict {
+    let ips = &config().ips;
+    if !ips.active() {
+        return Verdict::Keep;
+    }
+    let verdict = decide::bind(ips, asked, || v6only(fd));
+    match verdict {
+        Verdict::Use(to) => log(format_args!("bind fd {fd}: {asked} -> {to}")),
+        Verdict::Fail(e) => log(format_args!(
+            "bind fd {fd}: {asked} refused (errno {e}): no IPv6 address for this node"
+        )),
+        Verdict::Keep => {}
+    }
+    verdict
+}
+
+/// Before `trigger` gives socket `fd` a local address, binds it to the node's own address
+/// if it is still unbound; `Err(errno)` when that is impossible.
+pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
+    let ips = &config().ips;
+    if !ips.active() {
+        return Ok(());
+    }
+    let mut local = Raw::empty();
+    let (ptr, len) = local.as_mut_parts();
+    // SAFETY: `ptr` and `len` describe a writable `sockaddr_storage`.
+    if unsafe { libc::getsockname(fd, ptr, len) } != 0 {
+        return Ok(()); // not a socket: the real call reports it
+    }
+    let Some(local) = local.to_socket_addr() else {
+        return Ok(()); // not IP
+    };
+    match decide::auto_bind(ips, local, trigger, || v6only(fd)) {
+        Verdict::Keep => Ok(()),
+        Verdict::Fail(e) => {
+            log(format_args!(
+                "{trigger} on fd {fd} refused (errno {e}): no address of this node for it"
+            ));
+            Err(e)
+        }
+        Verdict::Use(to) => {
+            if matches!(trigger, Trigger::Connect(_)) {
+                set_bind_address_no_port(fd);
+            }
+            let bind = BIND.get().ok_or(libc::ENOSYS)?;
+            let raw = Raw::from(to);
+            // SAFETY: `raw` holds a valid socket address of `raw.len()` bytes.
+            if unsafe { bind(fd, raw.as_ptr(), raw.len()) } != 0 {
+                let e = errno();
+                log(format_args!(
+                    "{trigger} on fd {fd}: binding {to} failed (errno {e})"
+                ));
+                return Err(e);
+            }
+            log(format_args!("{trigger} on fd {fd}: bound to {to} first"));
+            Ok(())
+        }
+    }
+}
+
+/// Runs `call` once socket `fd` is bound for `trigger` (if any), or fails instead when it
+/// cannot be bound to an address of this node.
+pub fn after_auto_bind<R: From<i8>>(
+    fd: c_int,
+    trigger: Option<Trigger>,
+    call: impl FnOnce() -> R,
+) -> R {
+    match trigger.map_or(Ok(()), |trigger| auto_bind(fd, trigger)) {
+        Ok(()) => call(),
+        Err(e) => fail(e),
+    }
+}
+
+/// The first IP peer named in a `sendmmsg` vector.
+///
+/// # Safety
+/// `msgs` points to `count` valid `mmsghdr` (or is null).
+pub unsafe fn first_peer(msgs: *const mmsghdr, count: c_uint) -> Option<SocketAddr> {
+    if msgs.is_null() {
+        return None;
+    }
+    // The kernel never sends more than UIO_MAXIOV messages per call.
+    (0..count.min(1024) as usize).find_map(|i| {
+        // SAFETY: `i < count`, so the element is valid per the contract.
+        let hdr = unsafe { &(*msgs.add(i)).msg_hdr };
+        // SAFETY: a message's name buffer holds `msg_namelen` bytes.
+        unsafe { addr::read(hdr.msg_name.cast(), hdr.msg_namelen) }
+    })
+}
+
+/// The peer named by a `sendmsg` header, if any.
+///
+/// # Safety
+/// `msg` is null or a valid `msghdr`.
+pub unsafe fn msg_peer(msg: *const msghdr) -> Option<SocketAddr> {
+    // SAFETY: `msg` is null or valid, and its name buffer holds `msg_namelen` bytes.
+    unsafe {
+        msg.as_ref()
+            .and_then(|m| addr::read(m.msg_name.cast(), m.msg_namelen))
+    }
+}
+
+/// Fills `name` with the node name for `gethostname`.
+///
+/// # Safety
+/// `name` is writable for `len` bytes.
+pub unsafe fn copy_node_name(node: &[u8], name: *mut c_char, len: size_t) -> c_int {
+    if name.is_null() || len <= node.len() {
+        return fail(libc::ENAMETOOLONG);
+    }
+    // SAFETY: `len > node.len()`, so the name and its NUL fit in the caller's buffer.
+    unsafe {
+        std::ptr::copy_nonoverlapping(node.as_ptr(), name.cast::<u8>(), node.len());
+        *name.add(node.len()) = 0;
+    }
+    0
+}
+
+/// Replaces `uname`'s node name.
+pub fn set_nodename(buf: &mut utsname, node: &[u8]) {
+    buf.nodename.fill(0);
+    for (dst, src) in buf.nodename.iter_mut().zip(node) {
+        *dst = *src as c_char;
+    }
+}
+
+fn v6only(fd: c_int) -> bool {
+    let mut on: c_int = 0;
+    let mut len = addr::socklen_of::<c_int>();
+    // SAFETY: `on` and `len` are writable and sized for an int option.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            std::ptr::addr_of_mut!(on).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && on != 0
+}
+
+fn set_bind_address_no_port(fd: c_int) {
+    let on: c_int = 1;
+    // SAFETY: `on` is a readable int, as the option expects. A failure only costs a port.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            std::ptr::addr_of!(on).cast(),
+            addr::socklen_of::<c_int>(),
+        )
+    };
+}

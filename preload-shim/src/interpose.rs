@@ -1,0 +1,199 @@
+//! The C functions the shim interposes. Each one only reads its arguments, asks [`ffi`] what
+//! to do, and calls the real libc function; `send`, `recv`, `read` and `write` are not
+//! interposed, so the data path is untouched.
+
+use crate::addr::{self, Raw};
+use crate::decide::{Trigger, Verdict};
+use crate::ffi::{self, config, fail, guard};
+use crate::iflist;
+use libc::{
+    c_char, c_int, c_uint, c_void, ifaddrs, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t,
+    utsname,
+};
+
+/// `bind`: a wildcard address becomes the node's own.
+///
+/// # Safety
+/// As bind(2): `addr` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::BIND.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: per bind(2), `addr` holds `len` bytes.
+        let asked = unsafe { addr::read(addr, len) };
+        match asked.map_or(Verdict::Keep, |asked| ffi::bind_verdict(fd, asked)) {
+            // SAFETY: the caller's own arguments, unchanged.
+            Verdict::Keep => unsafe { real(fd, addr, len) },
+            Verdict::Use(to) => {
+                let raw = Raw::from(to);
+                // SAFETY: `raw` holds a valid address of `raw.len()` bytes.
+                unsafe { real(fd, raw.as_ptr(), raw.len()) }
+            }
+            Verdict::Fail(e) => fail(e),
+        }
+    })
+}
+
+/// `connect`: an unbound socket is bound to the node's address first (not for loopback).
+///
+/// # Safety
+/// As connect(2).
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::CONNECT.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: per connect(2), `addr` holds `len` bytes.
+        let peer = unsafe { addr::read(addr, len) };
+        // SAFETY: the caller's own arguments.
+        ffi::after_auto_bind(fd, peer.map(Trigger::Connect), || unsafe {
+            real(fd, addr, len)
+        })
+    })
+}
+
+/// `listen`: an unbound socket listens on the node's address.
+///
+/// # Safety
+/// As listen(2).
+#[no_mangle]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::LISTEN.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: the caller's own arguments.
+        ffi::after_auto_bind(fd, Some(Trigger::Listen), || unsafe { real(fd, backlog) })
+    })
+}
+
+/// `sendto`: an unbound socket sending to an IP peer is bound to the node's address first.
+///
+/// # Safety
+/// As sendto(2).
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> ssize_t {
+    guard(|| {
+        let Some(real) = ffi::SENDTO.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: per sendto(2), `addr` is null or holds `len` bytes.
+        let peer = unsafe { addr::read(addr, len) };
+        // SAFETY: the caller's own arguments.
+        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+            real(fd, buf, n, flags, addr, len)
+        })
+    })
+}
+
+/// `sendmsg`: as `sendto`, for the message's name.
+///
+/// # Safety
+/// As sendmsg(2).
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    guard(|| {
+        let Some(real) = ffi::SENDMSG.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: per sendmsg(2), `msg` is a valid header.
+        let peer = unsafe { ffi::msg_peer(msg) };
+        // SAFETY: the caller's own arguments.
+        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+            real(fd, msg, flags)
+        })
+    })
+}
+
+/// `sendmmsg`: as `sendto`, for the first named message.
+///
+/// # Safety
+/// As sendmmsg(2).
+#[no_mangle]
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    msgs: *mut mmsghdr,
+    count: c_uint,
+    flags: c_int,
+) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::SENDMMSG.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: per sendmmsg(2), `msgs` holds `count` headers.
+        let peer = unsafe { ffi::first_peer(msgs, count) };
+        // SAFETY: the caller's own arguments.
+        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+            real(fd, msgs, count, flags)
+        })
+    })
+}
+
+/// `getifaddrs`: only loopback and the node's own addresses.
+///
+/// # Safety
+/// As getifaddrs(3).
+#[no_mangle]
+pub unsafe extern "C" fn getifaddrs(list: *mut *mut ifaddrs) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::GETIFADDRS.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: the caller's own argument.
+        let rc = unsafe { real(list) };
+        let ips = &config().ips;
+        if rc == 0 && ips.active() && !list.is_null() {
+            // SAFETY: on success `*list` is a fresh list owned by the caller; it is freed
+            // with the real freeifaddrs when nothing is left of it.
+            unsafe { iflist::retain_own(ips, list, |l| libc::freeifaddrs(l)) };
+        }
+        rc
+    })
+}
+
+/// `gethostname`: `P2PLAB_NODE` when set.
+///
+/// # Safety
+/// As gethostname(2).
+#[no_mangle]
+pub unsafe extern "C" fn gethostname(name: *mut c_char, len: size_t) -> c_int {
+    guard(|| match &config().node {
+        // SAFETY: per gethostname(2), `name` is writable for `len` bytes.
+        Some(node) => unsafe { ffi::copy_node_name(node.as_bytes(), name, len) },
+        None => match ffi::GETHOSTNAME.get() {
+            // SAFETY: the caller's own arguments.
+            Some(real) => unsafe { real(name, len) },
+            None => fail(libc::ENOSYS),
+        },
+    })
+}
+
+/// `uname`: `P2PLAB_NODE` as the node name when set.
+///
+/// # Safety
+/// As uname(2).
+#[no_mangle]
+pub unsafe extern "C" fn uname(buf: *mut utsname) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::UNAME.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: the caller's own argument.
+        let rc = unsafe { real(buf) };
+        // SAFETY: on success `buf` is a valid, filled `utsname`.
+        if let (0, Some(node), Some(buf)) = (rc, &config().node, unsafe { buf.as_mut() }) {
+            ffi::set_nodename(buf, node.as_bytes());
+        }
+        rc
+    })
+}

@@ -1,0 +1,20 @@
+//! `libp2plab_shim.so`: preloaded into an unmodified, dynamically linked program, it makes
+//! every socket of that program use the node's virtual address (`BINDIP`, `BINDIP6`).
+//!
+//! Layout, after Shadow's shim: the decision logic is pure and unit-tested
+//! ([`config`], [`decide`], [`addr`], [`iflist`], [`log`]); the interposed C surface
+//! ([`interpose`]) is tiny and only glues those to the real libc symbols ([`ffi`]). Nothing
+//! allocates on a socket call, and no panic crosses the FFI boundary.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod addr;
+mod config;
+mod decide;
+mod iflist;
+mod log;
+
+#[cfg(not(test))]
+mod ffi;
+#[cfg(not(test))]
+mod interpose;

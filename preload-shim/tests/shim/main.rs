@@ -1,0 +1,7 @@
+//! Integration tests of the shim with real programs, each test in a network namespace of
+//! its own (see [`netns`]).
+
+mod common;
+mod netns;
+mod programs;
+mod wrap;

@@ -1,0 +1,355 @@
+//! Real, unmodified programs under the shim, each test in its own network namespace with
+//! addresses on its `lo`, asserted from the outside: the peer's view of the source address,
+//! `ss`, what clients receive. The invariant checked throughout: no socket of a wrapped
+//! process listens on, or sends from, an address other than its own.
+
+use crate::common::{
+    assert_own_sockets, gcc, python, run, stdout_of, wait_listening, watch_until_exit, wrapped,
+    Running, CLIENT, SERVER,
+};
+use crate::netns;
+use std::collections::HashMap;
+use std::process::Command;
+
+fn lines(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn tcp_server_and_client_use_their_own_addresses() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    let server = Running::start(&mut python("10.0.0.1", SERVER, &["9000", "1"]));
+    let listening = wait_listening(9000);
+    assert_eq!(listening[0].local_ip, "10.0.0.1", "{}", listening[0].line);
+    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]));
+
+    let client = stdout_of(&mut python("10.0.0.2", CLIENT, &["10.0.0.1", "9000"]));
+    assert_eq!(client.trim(), "10.0.0.2");
+    assert_eq!(lines(&server.finish().stdout), ["10.0.0.2"]);
+}
+
+#[test]
+fn curl_fetches_from_python_http_server() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data.txt"), "served by the node\n").unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    // `-b ::` makes http.server bind the dual-stack wildcard: the shim pins it to ::ffff:10.0.0.1.
+    let server = Running::start(&mut wrapped(
+        "10.0.0.1",
+        "python3",
+        &["-m", "http.server", "8000", "-b", "::", "-d", dir_arg],
+    ));
+    let listening = wait_listening(8000);
+    assert!(
+        listening[0].line.contains("[::ffff:10.0.0.1]:8000"),
+        "{}",
+        listening[0].line
+    );
+
+    let body = stdout_of(&mut wrapped(
+        "10.0.0.2",
+        "curl",
+        &["-sS", "-m", "20", "http://10.0.0.1:8000/data.txt"],
+    ));
+    assert_eq!(body, "served by the node\n");
+    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]));
+    let log = String::from_utf8_lossy(&server.stop().stderr).into_owned();
+    assert!(
+        log.contains("::ffff:10.0.0.2 - - ") && log.contains("GET /data.txt"),
+        "server log: {log}"
+    );
+}
+
+#[test]
+fn udp_without_bind_sends_from_own_address() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    let receiver = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.0.0.1", 9001))
+for _ in range(int(sys.argv[1])):
+    data, peer = s.recvfrom(100)
+    print(data.decode(), peer[0], flush=True)
+"#;
+    let sender = r#"
+import socket
+dst = ("10.0.0.1", 9001)
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"sendto", dst)
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendmsg([b"sendmsg"], [], 0, dst)
+probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+probe.connect(("10.99.0.1", 53))
+print(probe.getsockname()[0], flush=True)
+"#;
+    // Python has no sendmmsg: a few lines of C.
+    let sendmmsg = r#"
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(void) {
+    struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(9001) };
+    inet_pton(AF_INET, "10.0.0.1", &dst.sin_addr);
+    struct iovec iov = { .iov_base = "sendmmsg", .iov_len = 8 };
+    struct mmsghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_hdr.msg_name = &dst;
+    msg.msg_hdr.msg_namelen = sizeof dst;
+    msg.msg_hdr.msg_iov = &iov;
+    msg.msg_hdr.msg_iovlen = 1;
+    return sendmmsg(socket(AF_INET, SOCK_DGRAM, 0), &msg, 1, 0) == 1 ? 0 : 1;
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let sendmmsg = gcc(dir.path(), "sendmmsg", sendmmsg, &[]);
+    let receiver = Running::start(&mut python("10.0.0.1", receiver, &["3"]));
+    wait_listening(9001);
+    let discovered = stdout_of(&mut python("10.0.0.2", sender, &[]));
+    assert_eq!(discovered.trim(), "10.0.0.2", "UDP connect + getsockname");
+    stdout_of(&mut wrapped("10.0.0.2", sendmmsg.to_str().unwrap(), &[]));
+    let got = lines(&receiver.finish().stdout);
+    assert_eq!(
+        got,
+        ["sendto 10.0.0.2", "sendmsg 10.0.0.2", "sendmmsg 10.0.0.2"]
+    );
+}
+
+#[test]
+fn forked_and_exec_children_keep_the_address() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    let forking = r#"
+import os, socket, sys
+pid = os.fork()
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+assert c.recv(2) == b"hi"
+if pid:
+    os.waitpid(pid, 0)
+"#;
+    let server = Running::start(&mut python("10.0.0.1", SERVER, &["9002", "2"]));
+    wait_listening(9002);
+    // sh execs python, which forks: both generations connect.
+    let mut cmd = wrapped(
+        "10.0.0.2",
+        "sh",
+        &[
+            "-c",
+            r#"exec python3 -c "$0" "$@""#,
+            forking,
+            "10.0.0.1",
+            "9002",
+        ],
+    );
+    assert!(run(&mut cmd).status.success());
+    assert_eq!(lines(&server.finish().stdout), ["10.0.0.2", "10.0.0.2"]);
+}
+
+#[test]
+fn multithreaded_client_connects_from_own_address() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    let threaded = r#"
+import socket, sys, threading
+def worker():
+    for _ in range(10):
+        c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+        assert c.recv(2) == b"hi"
+        c.close()
+threads = [threading.Thread(target=worker) for _ in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+"#;
+    let server = Running::start(&mut python("10.0.0.1", SERVER, &["9003", "160"]));
+    wait_listening(9003);
+    assert!(
+        run(&mut python("10.0.0.2", threaded, &["10.0.0.1", "9003"]))
+            .status
+            .success()
+    );
+    let peers = lines(&server.finish().stdout);
+    assert_eq!(peers.len(), 160);
+    assert!(peers.iter().all(|p| p == "10.0.0.2"), "{peers:?}");
+}
+
+/// Dual-stack and v6-only sockets, with and without `BINDIP6`.
+const IPV6: &str = r#"
+import socket, sys
+a = socket.socket(socket.AF_INET6)
+a.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+a.bind(("::", 9010))
+a.listen()
+print("dual", a.getsockname()[0], flush=True)
+b = socket.socket(socket.AF_INET6)
+b.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+try:
+    b.bind(("::", 9011)); b.listen(); print("v6only", b.getsockname()[0], flush=True)
+except OSError as e:
+    print("v6only errno", e.errno, flush=True)
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+try:
+    u.sendto(b"x", ("fd00::2", 9)); print("native", u.getsockname()[0], flush=True)
+except OSError as e:
+    print("native errno", e.errno, flush=True)
+c, peer = a.accept()
+c.sendall(b"hi")
+print("peer", peer[0], flush=True)
+"#;
+
+#[test]
+fn ipv6_without_bindip6_stays_on_the_v4_address() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "fd00::1/64", "fd00::2/64"]);
+    let server = Running::start(&mut python("10.0.0.1", IPV6, &[]));
+    let listening = wait_listening(9010);
+    assert!(
+        listening[0].line.contains("[::ffff:10.0.0.1]:9010"),
+        "{}",
+        listening[0].line
+    );
+    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]));
+    stdout_of(&mut python("10.0.0.2", CLIENT, &["10.0.0.1", "9010"]));
+    let out = lines(&server.finish().stdout);
+    let eaddrnotavail = format!("v6only errno {}", libc::EADDRNOTAVAIL);
+    let enetunreach = format!("native errno {}", libc::ENETUNREACH);
+    assert_eq!(
+        out,
+        [
+            "dual ::ffff:10.0.0.1",
+            &eaddrnotavail,
+            &enetunreach,
+            "peer ::ffff:10.0.0.2"
+        ]
+    );
+}
+
+#[test]
+fn ipv6_with_bindip6_uses_the_v6_address() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "fd00::1/64", "fd00::2/64"]);
+    let server = Running::start(python("10.0.0.1", IPV6, &[]).env("BINDIP6", "fd00::1"));
+    wait_listening(9011);
+    assert_own_sockets(&HashMap::from([(server.pid(), "fd00::1")]));
+    let client =
+        stdout_of(python("10.0.0.2", CLIENT, &["fd00::1", "9010"]).env("BINDIP6", "fd00::2"));
+    assert_eq!(client.trim(), "fd00::2");
+    let out = lines(&server.finish().stdout);
+    assert_eq!(
+        out,
+        [
+            "dual fd00::1",
+            "v6only fd00::1",
+            "native fd00::1",
+            "peer fd00::2"
+        ]
+    );
+}
+
+#[test]
+fn bad_bindip_ends_the_process_with_one_line() {
+    for bad in ["10.0.0", "not-an-address", "0.0.0.0"] {
+        let out = run(&mut wrapped(bad, "python3", &["-c", "print('ran')"]));
+        assert_eq!(out.status.code(), Some(125), "BINDIP={bad}");
+        assert!(out.stdout.is_empty(), "the program must not run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(&format!("BINDIP=\"{bad}\"")), "{err}");
+    }
+}
+
+#[test]
+fn node_sees_only_its_own_identity() {
+    netns::enter(&[]);
+    netns::ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    netns::ip(&["link", "set", "v0", "up"]);
+    for addr in ["10.0.0.1/8", "10.0.0.2/8", "10.0.0.3/8"] {
+        netns::ip(&["addr", "add", addr, "dev", "v0"]);
+    }
+    let all = stdout_of(Command::new("hostname").arg("-I"));
+    assert_eq!(
+        all.split_whitespace().collect::<Vec<_>>(),
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    );
+    // hostname -I lists getifaddrs' addresses.
+    let own = stdout_of(&mut wrapped("10.0.0.2", "hostname", &["-I"]));
+    assert_eq!(own.split_whitespace().collect::<Vec<_>>(), ["10.0.0.2"]);
+    let name = stdout_of(wrapped("10.0.0.2", "hostname", &[]).env("P2PLAB_NODE", "peer-7"));
+    assert_eq!(name.trim(), "peer-7");
+    let uname = stdout_of(wrapped("10.0.0.2", "uname", &["-n"]).env("P2PLAB_NODE", "peer-7"));
+    assert_eq!(uname.trim(), "peer-7");
+}
+
+#[test]
+fn aria2c_swarm_with_opentracker() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "10.0.0.3/8"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    std::fs::create_dir(path("seed")).unwrap();
+    std::fs::create_dir(path("leech")).unwrap();
+    let data: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(path("seed/data.bin"), &data).unwrap();
+    let announce = "http://10.0.0.1:6969/announce";
+    stdout_of(Command::new("mktorrent").args([
+        "-a",
+        announce,
+        "-o",
+        &path("t.torrent"),
+        &path("seed/data.bin"),
+    ]));
+    // Debian's opentracker serves whitelisted torrents only.
+    let info = stdout_of(Command::new("aria2c").args(["-S", &path("t.torrent")]));
+    let hash = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Info Hash: "))
+        .expect("info hash");
+    std::fs::write(path("whitelist.txt"), format!("{hash}\n")).unwrap();
+
+    // opentracker binds the wildcard; as root it chroots to -d and drops to "nobody".
+    let tracker = Running::start(&mut wrapped(
+        "10.0.0.1",
+        "opentracker",
+        &[
+            "-p",
+            "6969",
+            "-P",
+            "6969",
+            "-d",
+            &path(""),
+            "-w",
+            "whitelist.txt",
+        ],
+    ));
+    wait_listening(6969);
+    let quiet = [
+        "--enable-dht=false",
+        "--enable-dht6=false",
+        "--bt-enable-lpd=false",
+        "--quiet",
+    ];
+    let seed_dir = format!("--dir={}", path("seed"));
+    let torrent = path("t.torrent");
+    let mut seed_args = vec![seed_dir.as_str(), "-V", "--seed-ratio=0.0", &torrent];
+    seed_args.extend(quiet);
+    let seeder = Running::start(&mut wrapped("10.0.0.2", "aria2c", &seed_args));
+    let leech_dir = format!("--dir={}", path("leech"));
+    let mut leech_args = vec![leech_dir.as_str(), "--seed-time=0", &torrent];
+    leech_args.extend(quiet);
+    let leecher = Running::start(&mut wrapped("10.0.0.3", "aria2c", &leech_args));
+
+    let own = HashMap::from([
+        (tracker.pid(), "10.0.0.1"),
+        (seeder.pid(), "10.0.0.2"),
+        (leecher.pid(), "10.0.0.3"),
+    ]);
+    let (out, observed) = watch_until_exit(leecher, &own);
+    assert!(
+        out.status.success(),
+        "leecher: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        std::fs::read(path("leech/data.bin")).unwrap() == data,
+        "downloaded file differs"
+    );
+    assert!(observed >= 3, "only {observed} socket observations");
+}
