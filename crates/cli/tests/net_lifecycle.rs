@@ -401,3 +401,48 @@ fn nfqueue_loss_within_binomial_bounds() {
         );
     });
 }
+
+#[test]
+fn kill_9_while_the_engine_starts_then_down_stops_it() {
+    scratch(|run, _| {
+        let before = snapshot();
+        let quick = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../topologies/quickstart.yaml"
+        );
+        let mut child = Command::new(BIN)
+            .args(["up", quick, "--shaping", "nfqueue"])
+            .env("P2PLAB_RUN_DIR", run)
+            .spawn()
+            .unwrap();
+        // `up` records the engine's pid, then waits for it to stay up before adding rules
+        let state = run.join("default.json");
+        let start = Instant::now();
+        let pid = loop {
+            let s: Option<serde_json::Value> = std::fs::read(&state)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if let Some(pid) = s.and_then(|s| s["engine_pid"].as_u64()) {
+                break pid;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no engine started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the engine died with up"
+        );
+        ok(p2plab(run, &["down"]));
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        assert!(
+            status.is_empty() || status.contains("State:\tZ"),
+            "engine still running: {status}"
+        );
+        assert_eq!(snapshot(), before);
+    });
+}
