@@ -53,6 +53,9 @@ impl ShapingArg {
 
 /// Take a network down: removes exactly what `up` created.
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  p2plab down lab2\n\nAlso cleans up after an `up` that failed or was killed half-way; running it twice is harmless."
+)]
 pub struct DownArgs {
     /// Network name (default: the only network up, or "default").
     pub name: Option<String>,
@@ -60,6 +63,9 @@ pub struct DownArgs {
 
 /// Show the networks that are up, or one network's per-node counters.
 #[derive(Args)]
+#[command(
+    after_help = "Examples:\n  p2plab status\n  p2plab status lab2   # bytes, packets and drops per node, upload and download"
+)]
 pub struct StatusArgs {
     /// Network name; without it, list all networks.
     pub name: Option<String>,
@@ -67,6 +73,9 @@ pub struct StatusArgs {
 
 /// Probe what this kernel can do and which shaping backend `up` will use.
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  sudo p2plab doctor\n\nEvery probe runs in a scratch network namespace: nothing on this host changes."
+)]
 pub struct DoctorArgs {}
 
 /// Run the NFQUEUE delay engine of a network (started by `up`).

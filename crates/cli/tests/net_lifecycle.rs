@@ -2,9 +2,13 @@
 //! what `ip`, `tc` and `iptables` show before `up` equals what they show after `down`,
 //! also after a failed `up` and after `up` was killed with SIGKILL half-way; overlapping
 //! ranges and missing devices are refused before anything changes; without
-//! CAP_NET_ADMIN the error is one line.
+//! CAP_NET_ADMIN the error is one line. The nfqueue backend end to end: a UDP echo sees
+//! `RTT = 2 x (L(s) + G(a,b) + L(d))` within 1 ms inside a group and across groups, loss
+//! follows `1 - (1-p(s))(1-p(d))` within binomial bounds, `down` stops the engine and
+//! removes the NFQUEUE rules.
 
 use netctl::scratch::in_new_netns;
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -185,39 +189,57 @@ fn two_disjoint_networks_coexist_and_overlap_is_refused() {
 
 #[test]
 fn failed_up_rolls_back() {
-    scratch(|run, _| {
-        // quickstart has delays: the nfqueue backend needs the delay engine; an engine
-        // that dies (here: its queue is taken) makes `up` fail after creating the tree
-        let taken = delayq::Engine::new(
-            delayq::EngineConfig {
-                queue_num: 4000,
-                ..Default::default()
-            },
-            |_, _| delayq::PairParams::default(),
+    scratch(|run, dir| {
+        // quickstart has delays, so the nfqueue backend installs NFQUEUE rules after the
+        // whole tree and the engine; an iptables-restore that refuses makes `up` fail last
+        let fake = dir.join("bin");
+        std::fs::create_dir(&fake).unwrap();
+        std::fs::write(
+            fake.join("iptables-restore"),
+            "#!/bin/sh\necho refused >&2\nexit 1\n",
         )
-        .expect("bind queue 4000");
+        .unwrap();
+        std::fs::set_permissions(
+            fake.join("iptables-restore"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
         let before = snapshot();
         let quick = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../topologies/quickstart.yaml"
         );
-        let e = err(p2plab(run, &["up", quick, "--shaping", "nfqueue"]));
+        let out = Command::new(BIN)
+            .args(["up", quick, "--shaping", "nfqueue"])
+            .env("P2PLAB_RUN_DIR", run)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let e = err(out);
         assert_eq!(e.lines().count(), 1, "{e}");
-        assert!(e.starts_with("delay engine exited at start"), "{e}");
         assert_eq!(snapshot(), before);
-        assert_eq!(
-            std::fs::read_dir(run)
-                .unwrap()
-                .filter(|e| e
-                    .as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "json"))
-                .count(),
-            0
-        );
-        drop(taken);
+        let states = std::fs::read_dir(run)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"));
+        assert_eq!(states.count(), 0);
+    });
+}
+
+#[test]
+fn existing_address_is_refused_and_kept() {
+    scratch(|run, dir| {
+        let t = topology(dir, "a.yaml", "10.45.0.0/16", 1, 3);
+        assert!(Command::new("ip")
+            .args(["addr", "add", "10.45.0.2/32", "dev", "lo"])
+            .status()
+            .unwrap()
+            .success());
+        let before = snapshot();
+        let e = err(p2plab(run, &["up", t.to_str().unwrap()]));
+        assert_eq!(e, "address 10.45.0.2 already exists and is not p2plab's; remove it or change the topology's addresses\n");
+        assert_eq!(snapshot(), before);
     });
 }
 
@@ -276,6 +298,151 @@ fn without_cap_net_admin_one_line_and_no_change() {
                 "p2plab needs CAP_NET_ADMIN to change the network: run it as root (sudo)\n"
             );
         }
+        assert_eq!(snapshot(), before);
+    });
+}
+
+/// Brings up two groups of two nodes (a: 10.70.0.1, .2; b: 10.70.0.5, .6) with per-node
+/// `latency` and `loss` and 10 ms between the groups, on the nfqueue backend.
+fn up_nfqueue(run: &Path, dir: &Path, latency: &str, loss: &str) {
+    let t = dir.join("delays.yaml");
+    let y = format!(
+        "address_plan:\n  base: 10.70.0.0/16\nprofiles:\n  p:\n    up: 100mbit\n    down: 100mbit\n    latency: {latency}\n    loss: {loss}\n    queue: 1000\ndefaults:\n  profile: p\n  delay: 10ms\ngroups:\n  - name: a\n    nodes: 2\n  - name: b\n    nodes: 2\n"
+    );
+    std::fs::write(&t, y).unwrap();
+    ok(p2plab(
+        run,
+        &["up", t.to_str().unwrap(), "--shaping", "nfqueue"],
+    ));
+}
+
+/// Median UDP round trip from `src` to an echo on `dst`, in ms.
+fn rtt_ms(src: &str, dst: &str) -> f64 {
+    let echo = UdpSocket::bind(format!("{dst}:9000")).unwrap();
+    let t = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        for _ in 0..20 {
+            let (n, from) = echo.recv_from(&mut buf).unwrap();
+            echo.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    let s = UdpSocket::bind(format!("{src}:0")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut v = vec![];
+    for i in 0..20u8 {
+        let start = Instant::now();
+        s.send_to(&[i], format!("{dst}:9000")).unwrap();
+        s.recv(&mut [0u8; 64]).unwrap();
+        v.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    t.join().unwrap();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[test]
+fn nfqueue_rtt_is_twice_the_one_way_delay() {
+    scratch(|run, dir| {
+        let before = snapshot();
+        up_nfqueue(run, dir, "2ms", "0%");
+        let across = rtt_ms("10.70.0.1", "10.70.0.5");
+        let inside = rtt_ms("10.70.0.1", "10.70.0.2");
+        eprintln!(
+            "RTT across groups {across:.2} ms (want 28), inside a group {inside:.2} ms (want 8)"
+        );
+        assert!((across - 28.0).abs() < 1.0, "across {across}");
+        assert!((inside - 8.0).abs() < 1.0, "inside {inside}");
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("default.json")).unwrap()).unwrap();
+        let pid = state["engine_pid"].as_u64().unwrap();
+        ok(p2plab(run, &["down"]));
+        // gone, or a zombie waiting for whoever inherited it (`up` has exited)
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        assert!(
+            status.is_empty() || status.contains("State:\tZ"),
+            "engine still running: {status}"
+        );
+        assert_eq!(snapshot(), before);
+    });
+}
+
+#[test]
+fn nfqueue_loss_within_binomial_bounds() {
+    scratch(|run, dir| {
+        up_nfqueue(run, dir, "0ms", "10%");
+        let rx = UdpSocket::bind("10.70.0.5:9001").unwrap();
+        rx.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let counter = std::thread::spawn(move || {
+            let mut got = 0u32;
+            while rx.recv(&mut [0u8; 16]).is_ok() {
+                got += 1;
+            }
+            got
+        });
+        let tx = UdpSocket::bind("10.70.0.1:0").unwrap();
+        const N: u32 = 4000;
+        for i in 0..N {
+            tx.send_to(&i.to_be_bytes(), "10.70.0.5:9001").unwrap();
+            if i % 100 == 99 {
+                std::thread::sleep(Duration::from_millis(2)); // stay below every queue limit
+            }
+        }
+        let got = counter.join().unwrap();
+        ok(p2plab(run, &["down"]));
+        // one way: 1 - (1 - 0.1)(1 - 0)(1 - 0.1) = 0.19 lost; ±5 standard deviations
+        let p = 0.81;
+        let (mean, sd) = (N as f64 * p, (N as f64 * p * (1.0 - p)).sqrt());
+        eprintln!("received {got} of {N} (expected {mean:.0} ± {sd:.1})");
+        assert!(
+            (got as f64 - mean).abs() < 5.0 * sd,
+            "received {got}, expected {mean:.0} ± {:.0}",
+            5.0 * sd
+        );
+    });
+}
+
+#[test]
+fn kill_9_while_the_engine_starts_then_down_stops_it() {
+    scratch(|run, _| {
+        let before = snapshot();
+        let quick = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../topologies/quickstart.yaml"
+        );
+        let mut child = Command::new(BIN)
+            .args(["up", quick, "--shaping", "nfqueue"])
+            .env("P2PLAB_RUN_DIR", run)
+            .spawn()
+            .unwrap();
+        // `up` records the engine's pid, then waits for it to stay up before adding rules
+        let state = run.join("default.json");
+        let start = Instant::now();
+        let pid = loop {
+            let s: Option<serde_json::Value> = std::fs::read(&state)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if let Some(pid) = s.and_then(|s| s["engine_pid"].as_u64()) {
+                break pid;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no engine started"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the engine died with up"
+        );
+        ok(p2plab(run, &["down"]));
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        assert!(
+            status.is_empty() || status.contains("State:\tZ"),
+            "engine still running: {status}"
+        );
         assert_eq!(snapshot(), before);
     });
 }

@@ -2,7 +2,7 @@
 //! Debian's kernel (the versioned package `linux-image-amd64` depends on, fetched with
 //! `apt-get download` and unpacked with `dpkg-deb -x`) boots under `qemu-system-x86_64
 //! -accel tcg` with a busybox initramfs holding `p2plab`, `tc`, their libraries and the
-//! modules netem shaping needs. Inside, `p2plab up --shaping netem` brings up two groups
+//! modules netem shaping needs. Inside, `p2plab doctor` and `p2plab up` (auto) pick netem and bring up two groups
 //! with access latency and a group delay; the guest prints the tc tree and the RTT of a
 //! ping between the groups; then `p2plab down` must leave no qdisc behind.
 //!
@@ -145,7 +145,9 @@ export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t tmpfs tmpfs /run; mount -t devtmpfs dev /dev
 {}
 ip link set lo up
-p2plab up /topo.yaml --shaping netem && echo P2PLAB-UP-OK
+echo DOCTOR $(p2plab doctor | grep -c 'will use the netem backend')
+p2plab up /topo.yaml && echo P2PLAB-UP-OK
+echo BACKEND $(p2plab status | grep default)
 echo NETEM-QDISCS $(tc qdisc show | grep -c netem)
 echo HTB-CLASSES $(tc class show dev p2p0u0 | grep -c htb) $(tc class show dev lo | grep -c htb)
 ping -c 5 -I 10.60.0.1 10.60.0.5 | grep round-trip

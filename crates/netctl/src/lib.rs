@@ -15,7 +15,8 @@ pub use object::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
 pub use request::Op;
 pub use socket::{Failure, Netlink};
 
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::tc::{TcAttribute, TcStats2};
 use netlink_packet_route::RouteNetlinkMessage;
 use std::collections::{HashMap, HashSet};
@@ -204,6 +205,44 @@ impl Host {
                 errno: f.errno,
             }),
         }
+    }
+
+    /// Every IPv4 address on the host (any device).
+    pub fn ipv4_addrs(&mut self) -> Result<HashSet<std::net::Ipv4Addr>, Error> {
+        let replies = self
+            .nl
+            .query(request::dump_addrs(), true)
+            .map_err(Error::Socket)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => {
+                    a.attributes.into_iter().find_map(|a| match a {
+                        AddressAttribute::Local(std::net::IpAddr::V4(ip)) => Some(ip),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The names of every network device.
+    pub fn link_names(&mut self) -> Result<HashSet<String>, Error> {
+        let replies = self
+            .nl
+            .query(request::dump_links(), true)
+            .map_err(Error::Socket)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.into_iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some(n),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The kinds of the qdiscs attached to device `dev` (e.g. `["noqueue", "clsact"]`).

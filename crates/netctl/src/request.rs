@@ -117,6 +117,18 @@ pub fn dump_classes(ifindex: u32) -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetTrafficClass(tc_msg(ifindex, Parent::Of(Handle(0)), Handle(0), 0))
 }
 
+/// `RTM_GETADDR` dump of IPv4 addresses.
+pub fn dump_addrs() -> RouteNetlinkMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = AddressFamily::Inet;
+    RouteNetlinkMessage::GetAddress(m)
+}
+
+/// `RTM_GETLINK` dump.
+pub fn dump_links() -> RouteNetlinkMessage {
+    RouteNetlinkMessage::GetLink(LinkMessage::default())
+}
+
 /// `RTM_GETQDISC` dump (the kernel returns every device's qdiscs).
 pub fn dump_qdiscs() -> RouteNetlinkMessage {
     RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default())

@@ -49,6 +49,19 @@ pub enum Error {
         /// Its prefix.
         theirs: String,
     },
+    /// Something `up` would create is already there.
+    #[error(
+        "{0} already exists and is not p2plab's; remove it or change the topology's addresses"
+    )]
+    Exists(String),
+    /// Another netem network's group delays hold the device's root qdisc.
+    #[error("the group delays of network {other} already use {dev}'s root qdisc; take {other} down, use another --dev, or --shaping nfqueue")]
+    RootTaken {
+        /// The other network.
+        other: String,
+        /// The device.
+        dev: String,
+    },
     /// The kernel lacks the backend.
     #[error("shaping backend {0} is not available here: {1}")]
     Backend(Backend, String),
@@ -176,6 +189,21 @@ fn save(s: &State) -> Result<(), Error> {
     std::fs::rename(&tmp, &p).map_err(err)
 }
 
+/// Holds the host-wide p2plab lock (slots and shared qdiscs are decided under it) until
+/// the returned file is dropped.
+fn lock() -> Result<std::fs::File, Error> {
+    let dir = run_dir();
+    let p = dir.join(".lock");
+    let err = |e: std::io::Error| Error::State(p.clone(), e.to_string());
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let f = std::fs::File::create(&p).map_err(err)?;
+    // SAFETY: flock on a file descriptor we own; released when the file is closed.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) } != 0 {
+        return Err(err(std::io::Error::last_os_error()));
+    }
+    Ok(f)
+}
+
 /// Whether this process has CAP_NET_ADMIN.
 pub fn is_net_admin() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -237,6 +265,19 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         prefixes: model.groups.iter().map(|g| g.prefix).collect(),
     });
     let same_dev: Vec<&State> = others.iter().filter(|s| s.dev == opts.dev).collect();
+    let root_of = |objs: &[Object]| {
+        objs.iter().any(
+            |o| matches!(o, Object::Qdisc { parent: Parent::Root, dev, .. } if *dev == opts.dev),
+        )
+    };
+    if root_of(&objects) {
+        if let Some(o) = same_dev.iter().find(|s| root_of(&s.objects)) {
+            return Err(Error::RootTaken {
+                other: o.name.clone(),
+                dev: opts.dev.clone(),
+            });
+        }
+    }
     Ok(State {
         name: opts.name.clone(),
         dev: opts.dev.clone(),
@@ -267,11 +308,13 @@ pub fn up(
     if !is_net_admin() {
         return Err(Error::NotAdmin);
     }
+    let _lock = lock()?;
     let mut host = Host::open()?;
     if host.link_index(&opts.dev)?.is_none() {
         return Err(netctl::Error::NoDevice(opts.dev.clone()).into());
     }
     let mut state = prepare(model, opts, None)?;
+    refuse_existing(&mut host, &state)?;
     let kinds = host.qdisc_kinds(&state.dev)?;
     let clsact_there = kinds.iter().any(|k| k == "clsact");
     if clsact_there {
@@ -288,6 +331,25 @@ pub fn up(
             Err(e)
         }
     }
+}
+
+/// Refuses when an address or device `up` would create is already there: `down` and
+/// rollback remove what the state file lists, so nothing listed may predate `up`.
+fn refuse_existing(host: &mut Host, state: &State) -> Result<(), Error> {
+    let addrs = host.ipv4_addrs()?;
+    let links = host.link_names()?;
+    for o in &state.objects {
+        match o {
+            Object::Addr { ip, .. } if addrs.contains(ip) => {
+                return Err(Error::Exists(format!("address {ip}")))
+            }
+            Object::Ifb { name, .. } if links.contains(name) => {
+                return Err(Error::Exists(format!("device {name}")))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn create(
@@ -425,6 +487,7 @@ pub fn down(name: &str) -> Result<bool, Error> {
     if !is_net_admin() {
         return Err(Error::NotAdmin);
     }
+    let _lock = lock()?;
     let state = match load(name) {
         Ok(s) => s,
         Err(Error::NotUp(_)) => return Ok(false),

@@ -122,7 +122,8 @@ pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
         ip: model.nodes[i].ip,
         len: 32,
     }));
-    let shift = best_shift(cells.iter().map(|(net, _)| *net));
+    let nets: Vec<u32> = cells.iter().map(|(net, _)| net << 8).collect();
+    let shift = best_window(&nets, 8).unwrap_or(8);
     for (field, hook) in [(Field::Src, Parent::Egress), (Field::Dst, Parent::Ingress)] {
         for (c, (_, members)) in cells.iter().enumerate() {
             cell_tree(
@@ -250,18 +251,16 @@ fn cell_tree(
     out.push(filter(U32::hash_all(field, CELL_TABLE, 0xff)));
 }
 
-/// The 8-bit window of the address (bits `shift..shift+8`, above the last octet) that
-/// spreads these /24 networks (given as address >> 8) best over 256 buckets.
-fn best_shift(nets: impl Iterator<Item = u32> + Clone) -> u32 {
-    (8..=24)
-        .min_by_key(|&shift| {
-            let mut count = [0u32; 256];
-            for n in nets.clone() {
-                count[(((n << 8) >> shift) & 0xff) as usize] += 1;
-            }
-            count.into_iter().max().unwrap_or(0)
-        })
-        .unwrap_or(8)
+/// The 8-bit window of the address (bits `shift..shift+8`, `shift >= min_shift`) that
+/// spreads `keys` best over 256 buckets; `None` if no window fits above `min_shift`.
+fn best_window(keys: &[u32], min_shift: u32) -> Option<u32> {
+    (min_shift..=24).min_by_key(|&shift| {
+        let mut count = [0u32; 256];
+        for k in keys {
+            count[((k >> shift) & 0xff) as usize] += 1;
+        }
+        count.into_iter().max().unwrap_or(0)
+    })
 }
 
 /// Packets in flight at `rate_bps` during `delay_us`, in 1500-byte packets.
@@ -269,10 +268,12 @@ fn bdp_packets(rate_bps: u64, delay_us: u64) -> u32 {
     (rate_bps as u128 * delay_us as u128 / 8 / 1500 / 1_000_000).min(1 << 20) as u32
 }
 
-/// netem backend: group-pair delay and loss on the device's root qdisc, classified by
-/// source prefix (root table) then destination prefix (one table per source group).
+/// netem backend: group-pair delay and loss on the device's root qdisc. Two hashed steps:
+/// the root table picks the source group's table by an 8-bit window of the source address,
+/// that table picks the pair's class by the same window of the destination address. (Group
+/// prefixes shorter than /8 leave no window inside every prefix: one bucket, a linear walk.)
+/// At most 65 534 pairs with a delay or loss.
 fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &str) {
-    let ng = model.groups.len();
     let root = Handle::new(1, 0);
     let d = || dev.to_string();
     out.push(Object::htb_root(&d(), DIRECT_QLEN));
@@ -282,18 +283,30 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
         prio: PRIO,
         u32,
     };
+    let prefixes: Vec<u32> = model.groups.iter().map(|g| u32::from(g.prefix.0)).collect();
+    let shortest = model.groups.iter().map(|g| g.prefix.1).min().unwrap_or(32) as u32;
+    let window = best_window(&prefixes, 32 - shortest);
+    let (divisor, mask) = match window {
+        Some(shift) => (256, 0xff << shift),
+        None => (1, 0),
+    };
+    let bucket = |g: usize| window.map_or(0, |shift| (prefixes[g] >> shift) as u8);
+    let src_table = CELL_TABLE;
+    out.push(filter(U32::Table {
+        id: src_table,
+        divisor,
+    }));
+    let mut pairs = 0u16;
     for &a in src_groups {
-        let table = a as u16 + 1;
-        out.push(filter(U32::Table {
-            id: table,
-            divisor: 1,
-        }));
-        for b in 0..ng {
+        let table = a as u16 + 2;
+        out.push(filter(U32::Table { id: table, divisor }));
+        for b in 0..model.groups.len() {
             let (delay_us, loss) = (model.group_delay_us[a][b], model.group_loss[a][b]);
             if delay_us == 0 && loss == 0.0 {
                 continue;
             }
-            let class = Handle::new(1, (a * ng + b + 1) as u16);
+            pairs += 1;
+            let class = Handle::new(1, pairs);
             out.push(Object::HtbClass {
                 dev: d(),
                 classid: class,
@@ -303,7 +316,7 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
             out.push(Object::Qdisc {
                 dev: d(),
                 parent: Parent::Of(class),
-                handle: (a * ng + b + 2) as u16,
+                handle: pairs + 1,
                 kind: QdiscKind::Netem {
                     delay_us,
                     loss,
@@ -311,7 +324,7 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
                 },
             });
             out.push(filter(U32::Entry {
-                ht: Some((table, 0)),
+                ht: Some((table, bucket(b))),
                 node: b as u16 + 1,
                 field: Field::Dst,
                 net: model.groups[b].prefix,
@@ -319,17 +332,18 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
             }));
         }
         out.push(filter(U32::Entry {
-            ht: None,
-            node: 0,
+            ht: Some((src_table, bucket(a))),
+            node: a as u16 + 1,
             field: Field::Src,
             net: model.groups[a].prefix,
             target: Target::Link {
                 table,
-                key: Field::Src,
-                mask: 0,
+                key: Field::Dst,
+                mask,
             },
         }));
     }
+    out.push(filter(U32::hash_all(Field::Src, src_table, mask)));
 }
 
 #[cfg(test)]
@@ -352,9 +366,13 @@ mod tests {
         let count = |f: &dyn Fn(&Object) -> bool| objs.iter().filter(|o| f(o)).count();
         assert_eq!(count(&|o| matches!(o, Object::Addr { .. })), 5000);
         assert_eq!(count(&|o| matches!(o, Object::HtbClass { .. })), 10_000);
-        // the longest chain a packet walks at any hashed step: entries of one (table, bucket)
+        assert_eq!(longest_chain(&objs), 1);
+    }
+
+    /// The longest chain a packet walks at any hashed step: entries of one (table, bucket).
+    fn longest_chain(objs: &[Object]) -> usize {
         let mut buckets: BTreeMap<(String, u32, u16, u8), usize> = BTreeMap::new();
-        for o in &objs {
+        for o in objs {
             if let Object::Filter {
                 dev,
                 parent,
@@ -369,7 +387,18 @@ mod tests {
                     .or_default() += 1;
             }
         }
-        assert_eq!(buckets.values().max(), Some(&1));
+        buckets.into_values().max().unwrap_or(0)
+    }
+
+    #[test]
+    fn netem_pair_stage_is_hashed_too() {
+        let mut m = Model::uniform(50, 100, 128_000, 2_000_000, 1000);
+        m.group_delay_us = vec![vec![10_000; 50]; 50];
+        let local: Vec<usize> = (0..m.nodes.len()).collect();
+        let objs = plan(&m, &local, &layout(Backend::Netem));
+        let on_lo = |o: &&Object| o.dev() == "lo" && matches!(o, Object::HtbClass { .. });
+        assert_eq!(objs.iter().filter(on_lo).count(), 2500);
+        assert_eq!(longest_chain(&objs), 1);
     }
 
     #[test]

@@ -62,6 +62,9 @@ fn model() -> Model {
 fn blast(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: usize) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let s = UdpSocket::bind(SocketAddrV4::new(src, 0)).unwrap();
+        // enough in flight to fill the class's queue: a sender descheduled on a busy
+        // machine must not let the shaper run dry
+        setsockopt(&s, sockopt::SndBufForce, &(16 << 20)).unwrap();
         let buf = vec![7u8; payload];
         let end = Instant::now() + SEND_FOR;
         while Instant::now() < end {
