@@ -72,11 +72,18 @@ fn no_cgroups_left(name: &str) {
     }
 }
 
-#[test]
-fn the_quickstart_swarm_delivers_identical_files_at_a_possible_speed() {
+/// Runs a BitTorrent example and checks what its users would: every leecher's file is the
+/// source byte for byte, no completion beats the download link (`bytes` at `down_bps`),
+/// the report is written, and nothing is left behind. Returns the results.
+fn swarm_delivers(
+    example: &str,
+    bytes: usize,
+    down_bps: f64,
+    leechers: &[&str],
+) -> report::Results {
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
-    let example = root().join("examples/quickstart.yaml");
+    let example = root().join(example);
     let out = in_netns(
         &format!(
             "\"$P2PLAB\" run --quiet --shim \"$SHIM\" {}",
@@ -93,16 +100,16 @@ fn the_quickstart_swarm_delivers_identical_files_at_a_possible_speed() {
     );
 
     let source = std::fs::read(dir.join("data.bin")).unwrap();
+    assert_eq!(source.len(), bytes);
     let results = report::load(&dir).unwrap();
-    let leechers: Vec<_> = results
+    let lower_bound = bytes as f64 * 8.0 / down_bps;
+    let done: Vec<_> = results
         .processes
         .iter()
-        .filter(|p| p.role == "leecher")
+        .filter(|p| leechers.contains(&p.role.as_str()))
         .collect();
-    assert_eq!(leechers.len(), 18);
-    // 4,000,000 bytes through a 20 mbit download link take at least 1.6 s.
-    let lower_bound = 4_000_000.0 * 8.0 / 20e6;
-    for p in &leechers {
+    assert!(!done.is_empty());
+    for p in &done {
         let got = std::fs::read(dir.join("nodes").join(&p.node).join("data.bin")).unwrap();
         assert!(got == source, "{}: file differs from the source", p.node);
         let t = p
@@ -110,11 +117,35 @@ fn the_quickstart_swarm_delivers_identical_files_at_a_possible_speed() {
             .unwrap_or_else(|| panic!("{} did not complete: {p:?}", p.node));
         assert!(
             t >= lower_bound,
-            "{} finished in {t:.2} s, faster than the 20 mbit link allows",
+            "{} finished in {t:.2} s, faster than its download link allows ({lower_bound:.2} s)",
             p.node
         );
-        assert!(p.bytes_received.unwrap() >= 4_000_000, "{p:?}");
+        assert!(p.bytes_received.unwrap() >= bytes as u64, "{p:?}");
     }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 2);
+    let state_files = std::fs::read_dir(&state).into_iter().flatten().flatten();
+    assert_eq!(
+        state_files
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count(),
+        0
+    );
+    no_cgroups_left(&results.run.name);
+    results
+}
+
+#[test]
+fn the_quickstart_swarm_delivers_identical_files_at_a_possible_speed() {
+    let results = swarm_delivers("examples/quickstart.yaml", 4_000_000, 20e6, &["leecher"]);
+    assert_eq!(
+        results
+            .processes
+            .iter()
+            .filter(|p| p.role == "leecher")
+            .count(),
+        18
+    );
     // aria2c's progress, read from its output while it ran (it exits at once when done,
     // so its last summary may say 99 %).
     let progress: Vec<f64> = results
@@ -127,17 +158,25 @@ fn the_quickstart_swarm_delivers_identical_files_at_a_possible_speed() {
         progress.iter().all(|v| (0.0..=100.0).contains(v)) && progress.iter().any(|&v| v >= 90.0),
         "{progress:?}"
     );
-    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert!(html.matches("<svg").count() >= 2);
-    // Nothing left: no state files, no cgroups.
-    let state_files = std::fs::read_dir(&state).into_iter().flatten().flatten();
-    assert_eq!(
-        state_files
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .count(),
-        0
+}
+
+#[test]
+fn the_bittorrent_example_mixes_aria2c_and_ctorrent_leechers() {
+    let results = swarm_delivers(
+        "examples/bittorrent/ci.yaml",
+        2_000_000,
+        8e6,
+        &["leecher", "ctorrent"],
     );
-    no_cgroups_left("quickstart");
+    let count = |role: &str| results.processes.iter().filter(|p| p.role == role).count();
+    assert_eq!((count("leecher"), count("ctorrent")), (22, 6));
+    // every ctorrent said `P2PLAB complete=1` through its completion hook
+    let complete = results
+        .metrics
+        .iter()
+        .filter(|m| m.name == "complete" && m.role == "ctorrent")
+        .count();
+    assert_eq!(complete, 6);
 }
 
 const SLEEPERS: &str = "topology:\n  profiles: {p: {up: 1mbit, down: 1mbit}}\n  defaults: {profile: p}\n  address_plan: {base: 172.31.0.0/24}\n  groups: [{name: g, nodes: 4}]\nroles:\n  - {name: sleeper, nodes: g, command: sh -c 'sleep 300 & sleep 300'}\nstop: {after: 5m}\n";

@@ -3,7 +3,7 @@
 //! Everything a run needs is resolved here, so a run cannot fail on its inputs half-way.
 
 use crate::raw::FailurePolicy;
-use crate::template::{self, Arg, Field, Values};
+use crate::template::{self, Arg, Field, Place, Values};
 use regex::Regex;
 use std::path::{Path, PathBuf};
 use topology::Plan;
@@ -150,8 +150,15 @@ impl Values for NodeValues<'_> {
         }
     }
 
-    fn run_dir(&self) -> String {
-        self.run_dir.display().to_string()
+    fn place(&self, place: Place) -> String {
+        match place {
+            Place::Run => self.run_dir.display().to_string(),
+            Place::Experiment => {
+                let dir = self.experiment.file.parent().unwrap_or(Path::new("."));
+                let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+                dir.display().to_string()
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! placeholders checked before anything starts. `{ip}`, `{name}`, `{index}`, `{group}`,
 //! `{dir}` (the node's working directory), `{port}` are the node's own; `{ROLE.FIELD}` is
 //! the same field of the first node of another role (`{tracker.ip}`); `{run_dir}` is the
-//! run's result directory. `{{` and `}}` are literal braces.
+//! run's result directory and `{experiment_dir}` the folder of the experiment file. `{{` and `}}` are literal braces.
 
 /// A field of a node that a placeholder can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,16 @@ pub enum Piece {
     Own(Field),
     /// A field of the first node of role `usize`.
     Of(usize, Field),
-    RunDir,
+    Place(Place),
+}
+
+/// A directory of the run that a placeholder can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// `{run_dir}`: the run's result directory.
+    Run,
+    /// `{experiment_dir}`: the folder of the experiment file.
+    Experiment,
 }
 
 /// One argument: pieces concatenated.
@@ -40,7 +49,7 @@ pub type Arg = Vec<Piece>;
 /// The values placeholders are filled with, for one node.
 pub trait Values {
     fn field(&self, role: Option<usize>, field: Field) -> String;
-    fn run_dir(&self) -> String;
+    fn place(&self, place: Place) -> String;
 }
 
 /// Parses `command` given the role names; `has_port(role)` tells whether a role has a
@@ -123,13 +132,15 @@ fn placeholder(
         (
             format!("unknown placeholder `{{{name}}}`"),
             format!(
-                "use {field_names}, {{run_dir}}, or {{ROLE.FIELD}} with ROLE one of: {}",
+                "use {field_names}, {{run_dir}}, {{experiment_dir}}, or {{ROLE.FIELD}} with ROLE one of: {}",
                 roles.join(", ")
             ),
         )
     };
-    if name == "run_dir" {
-        return Ok(Piece::RunDir);
+    match name {
+        "run_dir" => return Ok(Piece::Place(Place::Run)),
+        "experiment_dir" => return Ok(Piece::Place(Place::Experiment)),
+        _ => {}
     }
     let (role, field) = match name.split_once('.') {
         Some((role, field)) => (
@@ -173,7 +184,7 @@ pub fn render(args: &[Arg], values: &dyn Values) -> Vec<String> {
                     Piece::Text(t) => t.clone(),
                     Piece::Own(f) => values.field(None, *f),
                     Piece::Of(r, f) => values.field(Some(*r), *f),
-                    Piece::RunDir => values.run_dir(),
+                    Piece::Place(p) => values.place(*p),
                 })
                 .collect()
         })
@@ -189,8 +200,8 @@ mod tests {
         fn field(&self, role: Option<usize>, field: Field) -> String {
             format!("{role:?}/{field:?}")
         }
-        fn run_dir(&self) -> String {
-            "/r".into()
+        fn place(&self, place: Place) -> String {
+            format!("/{place:?}")
         }
     }
 
@@ -219,7 +230,7 @@ mod tests {
                 &parse("ls {run_dir}/x", &["a"], None, |_| false).unwrap(),
                 &V
             ),
-            ["ls", "/r/x"]
+            ["ls", "/Run/x"]
         );
     }
 

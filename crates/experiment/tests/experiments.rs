@@ -143,7 +143,7 @@ fn an_unknown_placeholder_is_an_error_before_anything_runs() {
     let errs = errors(
         "roles:\n  - {name: peer, nodes: '*', command: 'sleep {tracker.ip}'}\nstop: {after: 1m}\n",
     );
-    assert_eq!(errs, ["e.yaml:8:39: roles[0].command: unknown placeholder `{tracker.ip}`; use {ip}, {name}, {index}, {group}, {dir}, {port}, {run_dir}, or {ROLE.FIELD} with ROLE one of: peer"]);
+    assert_eq!(errs, ["e.yaml:8:39: roles[0].command: unknown placeholder `{tracker.ip}`; use {ip}, {name}, {index}, {group}, {dir}, {port}, {run_dir}, {experiment_dir}, or {ROLE.FIELD} with ROLE one of: peer"]);
 }
 
 #[test]
