@@ -63,21 +63,6 @@ off
     init
 }
 
-/// The test's script, run by busybox `sh`, which runs its own applets ahead of anything on
-/// `PATH`: each binary in [`BIN`] named in `binaries` (that is a shell identifier) gets a
-/// shell function calling it by path, so that `tc` means the host's `tc`, not busybox's.
-pub fn script(binaries: &[String], script: &str) -> String {
-    let identifier = |name: &&String| {
-        name.starts_with(|c: char| !c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    let mut text = String::new();
-    for name in binaries.iter().filter(identifier) {
-        text.push_str(&format!("{name}() {{ {BIN}/{name} \"$@\"; }}\n"));
-    }
-    text + script
-}
-
 /// The result block in the console log of one boot.
 pub fn parse_console(console: &str) -> Result<VmOutput> {
     let text = format!("\n{}", console.replace("\r\n", "\n"));

@@ -33,30 +33,43 @@ impl Initramfs {
     }
 
     /// `/bin/busybox` from the host's `busybox` binary, with every applet it lists as a
-    /// symlink in `/bin`.
+    /// symlink in `/bin` unless `/bin` already has a program of that name.
     pub fn busybox(&self, host: &Path) -> Result<()> {
-        self.elf(host, Path::new("/bin/busybox"))?;
+        self.program(host, Path::new("/bin/busybox"))?;
         let list = run(Command::new(host).arg("--list"))?;
-        for applet in list.lines().filter(|applet| *applet != "busybox") {
+        for applet in list.lines() {
             let link = self.root.join("bin").join(applet);
-            symlink("busybox", &link).with_context(|| format!("cannot link {}", link.display()))?;
+            if link.symlink_metadata().is_err() {
+                symlink("busybox", &link)
+                    .with_context(|| format!("cannot link {}", link.display()))?;
+            }
         }
         Ok(())
     }
 
-    /// A host binary as `/usr/local/bin/<its name>`, with its shared libraries and loader
-    /// at their host paths; returns its name.
-    pub fn binary(&self, host: &Path) -> Result<String> {
+    /// A host binary as `/usr/local/bin/<its name>`, with its shared libraries.
+    pub fn binary(&self, host: &Path) -> Result<()> {
         let name = host
             .file_name()
             .with_context(|| format!("{} names no file", host.display()))?;
-        self.elf(host, &Path::new(BIN).join(name))?;
-        Ok(name.to_string_lossy().into_owned())
+        self.program(host, &Path::new(BIN).join(name))
+    }
+
+    /// A host ELF file at `guest` and, for a dynamic one, the libraries and loader `ldd`
+    /// finds for it, at their host paths.
+    pub fn program(&self, host: &Path, guest: &Path) -> Result<()> {
+        self.file(host, guest)?;
+        for lib in shared_libraries(host)? {
+            if !self.path(&lib)?.exists() {
+                self.file(&lib, &lib)?;
+            }
+        }
+        Ok(())
     }
 
     /// A host file at `guest` (an absolute path).
     pub fn file(&self, host: &Path, guest: &Path) -> Result<()> {
-        let dst = self.path(guest)?;
+        let dst = self.fresh(guest)?;
         fs::copy(host, &dst)
             .with_context(|| format!("cannot copy {} into the guest", host.display()))?;
         Ok(())
@@ -64,7 +77,7 @@ impl Initramfs {
 
     /// `contents` as the file `guest`, executable when `exec`.
     pub fn write(&self, guest: &Path, contents: &str, exec: bool) -> Result<()> {
-        let dst = self.path(guest)?;
+        let dst = self.fresh(guest)?;
         fs::write(&dst, contents).with_context(|| format!("cannot write {}", dst.display()))?;
         let mode = if exec { 0o755 } else { 0o644 };
         fs::set_permissions(&dst, fs::Permissions::from_mode(mode))
@@ -83,7 +96,7 @@ impl Initramfs {
             bail!("{} is not a kernel module (.ko)", file.display());
         };
         let guest = format!("{MODULES}/{stem}.ko");
-        let dst = self.path(Path::new(&guest))?;
+        let dst = self.fresh(Path::new(&guest))?;
         let decompressor = match compression {
             "" => None,
             ".xz" => Some("xz"),
@@ -125,17 +138,6 @@ impl Initramfs {
         Ok(())
     }
 
-    /// An ELF file and, for a dynamic one, the libraries and loader `ldd` finds for it.
-    fn elf(&self, host: &Path, guest: &Path) -> Result<()> {
-        self.file(host, guest)?;
-        for lib in shared_libraries(host)? {
-            if !self.path(&lib)?.exists() {
-                self.file(&lib, &lib)?;
-            }
-        }
-        Ok(())
-    }
-
     /// The host path of `guest` in the tree, its parent directory created.
     fn path(&self, guest: &Path) -> Result<PathBuf> {
         let rel = guest
@@ -147,6 +149,18 @@ impl Initramfs {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         Ok(path)
+    }
+
+    /// Like [`Initramfs::path`], with whatever was there removed: a new file replaces a
+    /// busybox applet's symlink instead of writing through it.
+    fn fresh(&self, guest: &Path) -> Result<PathBuf> {
+        let path = self.path(guest)?;
+        match fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("cannot replace {}", path.display()))
+            }
+            _ => Ok(path),
+        }
     }
 }
 

@@ -73,8 +73,9 @@ impl Kernel {
         let dep_file = self.modules.join("modules.dep");
         let text = std::fs::read_to_string(&dep_file)
             .with_context(|| format!("cannot read {}", dep_file.display()))?;
-        let order = load_order(&ModuleDeps::parse(&text), names)
-            .with_context(|| format!("in {}", dep_file.display()))?;
+        let order = load_order(&ModuleDeps::parse(&text), names).with_context(|| {
+            format!("cannot resolve kernel modules from {}", dep_file.display())
+        })?;
         Ok(order
             .into_iter()
             .map(|rel| self.modules.join(rel))

@@ -39,6 +39,10 @@ pub const MODULES: [&str; 6] = [
 
 /// Where the guest's busybox comes from (apt package `busybox-static`).
 const BUSYBOX: &str = "/bin/busybox";
+/// The guest's `/bin/sh` (runs `/init` and the script) is the host's (dash on Debian):
+/// busybox `sh` runs its own applets ahead of anything on `PATH`, which would hide the
+/// host's `tc` and `ip` behind busybox's.
+const SHELL: &str = "/bin/sh";
 
 /// A virtual machine to boot once; see [`VmBuilder`].
 pub struct Vm;
@@ -69,9 +73,8 @@ pub struct VmBuilder {
 }
 
 impl VmBuilder {
-    /// A host binary, as `/usr/local/bin/<its name>` (first on the guest's `PATH`), with
-    /// its shared libraries. In the script its name means it even where busybox has an
-    /// applet of that name (`tc`, `ip`).
+    /// A host binary, as `/usr/local/bin/<its name>` (first on the guest's `PATH`, so ahead
+    /// of a busybox applet of the same name such as `tc` or `ip`), with its shared libraries.
     pub fn binary(mut self, host: impl Into<PathBuf>) -> Self {
         self.binaries.push(host.into());
         self
@@ -129,21 +132,20 @@ impl VmBuilder {
 
     fn initramfs(&self, kernel: &Kernel, root: &Path) -> Result<initramfs::Initramfs> {
         let tree = initramfs::Initramfs::new(root)?;
+        tree.program(Path::new(SHELL), Path::new(SHELL))
+            .context("cannot put the host's /bin/sh into the guest")?;
         tree.busybox(Path::new(BUSYBOX)).context(
             "cannot put busybox into the guest: is apt package busybox-static installed?",
         )?;
-        let binaries: Vec<String> = self
-            .binaries
-            .iter()
-            .map(|binary| tree.binary(binary))
-            .collect::<Result<_>>()?;
+        for binary in &self.binaries {
+            tree.binary(binary)?;
+        }
         for (host, guest) in &self.files {
             tree.file(host, guest)?;
         }
         let modules = tree.modules(&kernel.module_files(&self.modules)?)?;
         tree.write(Path::new("/init"), &guest::init_script(&modules), true)?;
-        let script = guest::script(&binaries, &self.script);
-        tree.write(Path::new(guest::SCRIPT), &script, false)?;
+        tree.write(Path::new(guest::SCRIPT), &self.script, false)?;
         Ok(tree)
     }
 }
