@@ -17,6 +17,7 @@
 mod guest;
 mod initramfs;
 mod kernel;
+mod ping;
 mod qemu;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use anyhow::{Context, Result};
 
 pub use guest::VmOutput;
 pub use kernel::Kernel;
+pub use ping::Rtt;
 
 /// The modules every guest loads: what the netem shaping backend builds its tree from.
 pub const MODULES: [&str; 6] = [

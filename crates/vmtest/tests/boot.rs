@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vmtest::Vm;
+use vmtest::{Rtt, Vm};
 
 #[test]
 fn the_script_output_and_exit_code_come_back() {
@@ -47,33 +47,8 @@ fn netem_delays_loopback_pings_in_the_guest() {
         "tc qdisc show: {}",
         out.stdout
     );
-    let (min, max) = ping_rtt(&out.stdout);
-    println!("netem delay 50ms on lo: ping RTT min {min} ms, max {max} ms");
-    assert!(
-        min >= 100.0,
-        "min RTT {min} ms < 2 x 50 ms netem delay:\n{}",
-        out.stdout
-    );
-    assert!(
-        max < 1000.0,
-        "max RTT {max} ms: far beyond 100 ms:\n{}",
-        out.stdout
-    );
-}
-
-/// busybox ping's summary: `round-trip min/avg/max = 100.4/101.2/103.9 ms`.
-fn ping_rtt(stdout: &str) -> (f64, f64) {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("round-trip"))
-        .expect("no ping summary");
-    let figures = line
-        .split('=')
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    let values: Vec<f64> = figures.split('/').map(|v| v.parse().unwrap()).collect();
-    (values[0], values[2])
+    let rtt = Rtt::from_ping(&out.stdout).expect(&out.stdout);
+    println!("netem delay 50ms on lo: ping {rtt:?}");
+    assert!(rtt.min_ms >= 100.0, "RTT below 2 x 50 ms: {rtt:?}");
+    assert!(rtt.max_ms < 200.0, "RTT far above 2 x 50 ms: {rtt:?}");
 }

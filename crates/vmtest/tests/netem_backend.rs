@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use vmtest::Vm;
+use vmtest::{Rtt, Vm};
 
 /// Access latency 5 ms at each end, 20 ms between groups a and b, none within a group.
 const TOPOLOGY: &str = "\
@@ -96,18 +96,16 @@ fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
     }
 
     for (section, one_way) in [("between", BETWEEN_GROUPS_MS), ("within", WITHIN_GROUP_MS)] {
-        let (min, avg) = ping_rtt(&s[section]);
-        println!(
-            "{section}: RTT min {min} ms avg {avg} ms (configured {} ms)",
-            2.0 * one_way
+        let rtt = Rtt::from_ping(&s[section]).expect(&s[section]);
+        let configured = 2.0 * one_way;
+        println!("{section}: configured RTT {configured} ms, measured {rtt:?}");
+        assert!(
+            rtt.min_ms >= configured,
+            "{section}: RTT below {configured} ms: {rtt:?}"
         );
         assert!(
-            min >= 2.0 * one_way,
-            "{section}: RTT {min} ms < 2 x {one_way} ms"
-        );
-        assert!(
-            min < 2.0 * one_way + SLACK_MS,
-            "{section}: RTT {min} ms >> 2 x {one_way} ms"
+            rtt.min_ms < configured + SLACK_MS,
+            "{section}: RTT far above {configured} ms: {rtt:?}"
         );
     }
     assert_eq!(s["after"], s["before"], "down left something behind");
@@ -146,21 +144,4 @@ fn sections(stdout: &str) -> HashMap<&str, String> {
         }
     }
     map
-}
-
-/// busybox ping's summary: `round-trip min/avg/max = 60.4/61.2/63.9 ms` -> (min, avg).
-fn ping_rtt(ping: &str) -> (f64, f64) {
-    let line = ping
-        .lines()
-        .find(|l| l.starts_with("round-trip"))
-        .expect(ping);
-    let figures = line
-        .split('=')
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    let values: Vec<f64> = figures.split('/').map(|v| v.parse().unwrap()).collect();
-    (values[0], values[1])
 }
