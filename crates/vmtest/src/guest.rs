@@ -1,7 +1,7 @@
 //! The guest side: the `/init` script the initramfs boots, and the result block it prints
 //! on the serial console, read back from the console log.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 
 /// Where the test's script lies in the guest.
 pub const SCRIPT: &str = "/vmtest/script.sh";
@@ -67,10 +67,6 @@ off
 pub fn parse_console(console: &str) -> Result<VmOutput> {
     let text = format!("\n{}", console.replace("\r\n", "\n"));
     let line_at = |marker: &str| text.find(&format!("\n{marker}")).map(|at| at + 1);
-    if let Some(at) = line_at(ERROR) {
-        let line = text[at + ERROR.len()..].lines().next().unwrap_or_default();
-        bail!("guest /init failed: {line}");
-    }
     let block = || {
         let out = line_at(STDOUT)?;
         let err = out + text[out..].find(&format!("\n{STDERR}\n"))? + 1;
@@ -92,12 +88,17 @@ pub fn parse_console(console: &str) -> Result<VmOutput> {
             console: console.to_string(),
         })
     };
-    block().ok_or_else(|| {
-        anyhow!(
-            "the guest printed no result block (kernel panic or /init died?); console ends with:\n{}",
-            tail(console)
-        )
-    })
+    if let Some(output) = block() {
+        return Ok(output);
+    }
+    if let Some(at) = line_at(ERROR) {
+        let line = text[at + ERROR.len()..].lines().next().unwrap_or_default();
+        bail!("guest /init failed: {line}");
+    }
+    bail!(
+        "the guest printed no result block (kernel panic or /init died?); console ends with:\n{}",
+        tail(console)
+    )
 }
 
 /// The last lines of a console log, for error messages.

@@ -3,7 +3,7 @@
 //! `modules.dep`, dependencies first.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
@@ -25,21 +25,18 @@ impl Kernel {
         let cache = std::env::var_os("P2PLAB_VMTEST_CACHE")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE));
-        Kernel::in_tree(&cache.join("kernel"))
-    }
-
-    /// The kernel extracted under `tree`.
-    pub fn in_tree(tree: &Path) -> Result<Kernel> {
-        let missing = || {
-            format!(
+        let tree = cache.join("kernel");
+        let boot = tree.join("boot");
+        if !boot.is_dir() {
+            bail!(
                 "no test kernel in {}: run .ci/vmtest-kernel",
                 tree.display()
-            )
-        };
-        let boot = std::fs::read_dir(tree.join("boot")).with_context(missing)?;
+            );
+        }
+        let read = || format!("cannot read {}", boot.display());
         let mut images = Vec::new();
-        for entry in boot {
-            let name = entry.with_context(missing)?.file_name();
+        for entry in std::fs::read_dir(&boot).with_context(read)? {
+            let name = entry.with_context(read)?.file_name();
             if let Some(ver) = name.to_string_lossy().strip_prefix("vmlinuz-") {
                 images.push(ver.to_string());
             }

@@ -11,8 +11,10 @@
 //! # anyhow::Ok(())
 //! ```
 //!
-//! The kernel comes from `.ci/vmtest-kernel` (see [`Kernel::find`]); the guest has no
-//! network device (`-nic none`): nothing it sends can leave it.
+//! The kernel is the tree `.ci/vmtest-kernel` extracts under `$P2PLAB_VMTEST_CACHE/kernel`
+//! (default `/var/cache/p2plab-vmtest/kernel`); without it [`VmBuilder::run`] fails and says
+//! to run that script. The guest has 512 MiB of memory and no network device (`-nic none`):
+//! nothing it sends can leave it.
 
 mod guest;
 mod initramfs;
@@ -26,7 +28,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 pub use guest::VmOutput;
-pub use kernel::Kernel;
+use kernel::Kernel;
 pub use ping::Rtt;
 
 /// The modules every guest loads: what the netem shaping backend builds its tree from.
@@ -50,14 +52,13 @@ const SHELL: &str = "/bin/sh";
 pub struct Vm;
 
 impl Vm {
-    /// A guest with busybox and [`MODULES`], 512 MiB of memory and a 120 s timeout.
+    /// A guest with busybox and [`MODULES`], and a 120 s timeout.
     pub fn builder() -> VmBuilder {
         VmBuilder {
             binaries: Vec::new(),
             files: Vec::new(),
             modules: MODULES.iter().map(|module| module.to_string()).collect(),
             script: String::new(),
-            memory_mib: 512,
             timeout: Duration::from_secs(120),
         }
     }
@@ -70,7 +71,6 @@ pub struct VmBuilder {
     files: Vec<(PathBuf, PathBuf)>,
     modules: Vec<String>,
     script: String,
-    memory_mib: u32,
     timeout: Duration,
 }
 
@@ -100,12 +100,6 @@ impl VmBuilder {
         self
     }
 
-    /// Guest memory.
-    pub fn memory_mib(mut self, memory_mib: u32) -> Self {
-        self.memory_mib = memory_mib;
-        self
-    }
-
     /// How long the whole boot may take before qemu is killed.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -124,7 +118,6 @@ impl VmBuilder {
         let console = qemu::Boot {
             vmlinuz: &kernel.vmlinuz,
             initrd: &initrd,
-            memory_mib: self.memory_mib,
             timeout: self.timeout,
             dir: work.path(),
         }

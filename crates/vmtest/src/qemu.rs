@@ -17,7 +17,6 @@ const STDERR: &str = "qemu.stderr";
 pub struct Boot<'a> {
     pub vmlinuz: &'a Path,
     pub initrd: &'a Path,
-    pub memory_mib: u32,
     pub timeout: Duration,
     /// Where qemu's console (`console.log`) and error output (`qemu.stderr`) go.
     pub dir: &'a Path,
@@ -32,7 +31,7 @@ impl Boot<'_> {
         };
         let mut child = Command::new("qemu-system-x86_64")
             .args(["-accel", "tcg", "-nographic", "-no-reboot", "-nic", "none"])
-            .args(["-m", &self.memory_mib.to_string()])
+            .args(["-m", "512"])
             .arg("-kernel")
             .arg(self.vmlinuz)
             .arg("-initrd")
