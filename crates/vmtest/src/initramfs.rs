@@ -97,27 +97,28 @@ impl Initramfs {
         };
         let guest = format!("{MODULES}/{stem}.ko");
         let dst = self.fresh(Path::new(&guest))?;
-        let decompressor = match compression {
-            "" => None,
-            ".xz" => Some("xz"),
-            ".zst" => Some("zstd"),
-            ".gz" => Some("gzip"),
+        let tool = match compression {
+            "" => {
+                fs::copy(file, &dst)
+                    .with_context(|| format!("cannot copy {} into the guest", file.display()))?;
+                return Ok(guest);
+            }
+            ".xz" => "xz",
+            ".zst" => "zstd",
+            ".gz" => "gzip",
             other => bail!("{}: unknown module compression {other}", file.display()),
         };
-        match decompressor {
-            None => fs::copy(file, &dst).map(drop),
-            Some(tool) => {
-                let out = fs::File::create(&dst)
-                    .with_context(|| format!("cannot create {}", dst.display()))?;
-                let status = Command::new(tool).arg("-dc").arg(file).stdout(out).status();
-                match status {
-                    Ok(status) if status.success() => Ok(()),
-                    Ok(status) => bail!("{tool} -dc {} failed: {status}", file.display()),
-                    Err(err) => bail!("cannot run {tool} to unpack {}: {err}", file.display()),
-                }
-            }
+        let out =
+            fs::File::create(&dst).with_context(|| format!("cannot create {}", dst.display()))?;
+        let status = Command::new(tool)
+            .arg("-dc")
+            .arg(file)
+            .stdout(out)
+            .status()
+            .with_context(|| format!("cannot run {tool} to unpack {}", file.display()))?;
+        if !status.success() {
+            bail!("{tool} -dc {} failed: {status}", file.display());
         }
-        .with_context(|| format!("cannot copy {} into the guest", file.display()))?;
         Ok(guest)
     }
 
@@ -236,6 +237,24 @@ mod tests {
                 PathBuf::from("/lib64/ld-linux-x86-64.so.2")
             ]
         );
+    }
+
+    #[test]
+    fn compressed_modules_are_unpacked() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Initramfs::new(&dir.path().join("root")).unwrap();
+        for (tool, ext) in [("xz", "xz"), ("gzip", "gz")] {
+            let file = dir.path().join(format!("m_{tool}.ko"));
+            fs::write(&file, b"\x7fELF module").unwrap();
+            let status = Command::new(tool).arg(&file).status().unwrap();
+            assert!(status.success(), "{tool} {}", file.display());
+            let guest = tree
+                .module(&file.with_extension(format!("ko.{ext}")))
+                .unwrap();
+            assert_eq!(guest, format!("/lib/modules/m_{tool}.ko"));
+            let unpacked = fs::read(tree.path(Path::new(&guest)).unwrap()).unwrap();
+            assert_eq!(unpacked, b"\x7fELF module");
+        }
     }
 
     #[test]
