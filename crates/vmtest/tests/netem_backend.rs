@@ -39,7 +39,8 @@ const WITHIN_GROUP_MS: f64 = 10.0;
 /// TCG timing is coarse: how far above the configured RTT a minimum may lie.
 const SLACK_MS: f64 = 40.0;
 
-/// Runs the script's commands, each output under a `== name` line.
+/// Runs the script's commands, each output under a `== name` line. The address plan puts
+/// a-1, a-2 at 10.60.0.1, .2 and b-1 at 10.60.0.5 (`p2plab plan`).
 const SCRIPT: &str = r#"
 section() { name=$1; shift; echo "== $name"; "$@" 2>&1 || echo "!! $name failed: exit $?"; }
 net_state() { ip -o addr show; ip -o link show; tc qdisc show; }
