@@ -1,0 +1,148 @@
+//! The netem shaping backend on a real kernel: this host's kernel has no `sch_netem`, so
+//! `p2plab up --shaping netem` runs inside Debian's stock kernel under qemu. Asserted: the
+//! HTB/netem tree exists, the RTT between nodes of two groups is twice the configured one-way
+//! delay (and within groups twice the access latencies only), and `down` leaves the
+//! addresses, links and qdiscs as they were before `up`.
+//!
+//! The p2plab binary is `$P2PLAB_BIN`, else `p2plab` beside this test's `deps/` directory
+//! (built by `cargo test --workspace`, or `cargo build -p cli`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vmtest::{Rtt, Vm};
+
+/// Access latency 5 ms at each end, 20 ms between groups a and b, none within a group.
+const TOPOLOGY: &str = "\
+address_plan:
+  base: 10.60.0.0/16
+profiles:
+  p:
+    up: 2mbit
+    down: 8mbit
+    latency: 5ms
+    loss: 0%
+    queue: 100
+defaults:
+  profile: p
+  delay: 20ms
+groups:
+  - name: a
+    nodes: 2
+  - name: b
+    nodes: 2
+";
+/// One-way delays the link model gives: L(s) + G(a,b) + L(d), and L(s) + L(d).
+const BETWEEN_GROUPS_MS: f64 = 30.0;
+const WITHIN_GROUP_MS: f64 = 10.0;
+/// TCG timing is coarse: how far above the configured RTT a minimum may lie.
+const SLACK_MS: f64 = 40.0;
+
+/// Runs the script's commands, each output under a `== name` line. The address plan puts
+/// a-1, a-2 at 10.60.0.1, .2 and b-1 at 10.60.0.5 (`p2plab plan`).
+const SCRIPT: &str = r#"
+section() { name=$1; shift; echo "== $name"; "$@" 2>&1 || echo "!! $name failed: exit $?"; }
+net_state() { ip -o addr show; ip -o link show; tc qdisc show; }
+section before net_state
+section doctor p2plab doctor
+section up p2plab up /root/topo.yaml --shaping netem
+section status p2plab status default
+section qdiscs tc qdisc show
+section classes sh -c 'for dev in $(ls /sys/class/net); do tc class show dev $dev; done'
+section between ping -c 5 -i 0.2 -I 10.60.0.1 10.60.0.5
+section within ping -c 5 -i 0.2 -I 10.60.0.1 10.60.0.2
+section down p2plab down default
+section after net_state
+"#;
+
+#[test]
+fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("topo.yaml");
+    std::fs::write(&topology, TOPOLOGY).unwrap();
+    let out = Vm::builder()
+        .binary(p2plab())
+        .binary("/usr/sbin/tc")
+        .binary("/usr/sbin/ip")
+        .file(&topology, "/root/topo.yaml")
+        .script(SCRIPT)
+        .timeout(Duration::from_secs(180))
+        .run()
+        .unwrap();
+    let s = sections(&out.stdout);
+    let failed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("!! "))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}\n{}", out.stdout);
+
+    assert!(
+        s["doctor"].contains("will use the netem backend"),
+        "{}",
+        s["doctor"]
+    );
+    assert!(s["status"].contains("backend netem"), "{}", s["status"]);
+    assert!(s["qdiscs"].contains("qdisc htb"), "no HTB: {}", s["qdiscs"]);
+    assert!(
+        s["qdiscs"].contains("qdisc netem"),
+        "no netem: {}",
+        s["qdiscs"]
+    );
+    // Every node has its own upload (2 mbit) and download (8 mbit) class.
+    for rate in ["rate 2Mbit ", "rate 8Mbit "] {
+        let classes = s["classes"].lines().filter(|l| l.contains(rate)).count();
+        assert_eq!(classes, 4, "HTB classes with {rate}: {}", s["classes"]);
+    }
+
+    for (section, one_way) in [("between", BETWEEN_GROUPS_MS), ("within", WITHIN_GROUP_MS)] {
+        let rtt = Rtt::from_ping(&s[section]).expect(&s[section]);
+        let configured = 2.0 * one_way;
+        println!("{section}: configured RTT {configured} ms, measured {rtt:?}");
+        assert!(
+            rtt.min_ms >= configured,
+            "{section}: RTT below {configured} ms: {rtt:?}"
+        );
+        assert!(
+            rtt.min_ms < configured + SLACK_MS,
+            "{section}: RTT far above {configured} ms: {rtt:?}"
+        );
+    }
+    assert_eq!(s["after"], s["before"], "down left something behind");
+}
+
+/// The p2plab binary to put into the guest.
+fn p2plab() -> PathBuf {
+    if let Some(bin) = std::env::var_os("P2PLAB_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("p2plab");
+    assert!(
+        bin.is_file(),
+        "no p2plab binary at {}: run `cargo build -p cli` or set P2PLAB_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// `== name` headed sections of the script's output.
+fn sections(stdout: &str) -> HashMap<&str, String> {
+    let mut map: HashMap<&str, String> = HashMap::new();
+    let mut current = "";
+    for line in stdout.lines() {
+        if let Some(name) = line.strip_prefix("== ") {
+            current = name;
+        } else {
+            map.entry(current)
+                .or_default()
+                .push_str(&format!("{line}\n"));
+        }
+    }
+    map
+}
