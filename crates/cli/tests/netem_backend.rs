@@ -3,9 +3,7 @@
 //! HTB/netem tree exists, the RTT between nodes of two groups is twice the configured one-way
 //! delay (and within groups twice the access latencies only), and `down` leaves the
 //! addresses, links and qdiscs as they were before `up`.
-//!
-//! The p2plab binary is `$P2PLAB_BIN`, else `p2plab` beside this test's `deps/` directory
-//! (built by `cargo test --workspace`, or `cargo build -p cli`).
+//! The kernel comes from `.ci/vmtest-kernel` (run by `.ci/install`); see crate `vmtest`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -112,23 +110,9 @@ fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
     assert_eq!(s["after"], s["before"], "down left something behind");
 }
 
-/// The p2plab binary to put into the guest.
+/// The p2plab binary to put into the guest: this package's, built for this test.
 fn p2plab() -> PathBuf {
-    if let Some(bin) = std::env::var_os("P2PLAB_BIN") {
-        return bin.into();
-    }
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("p2plab");
-    assert!(
-        bin.is_file(),
-        "no p2plab binary at {}: run `cargo build -p cli` or set P2PLAB_BIN",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_p2plab"))
 }
 
 /// `== name` headed sections of the script's output.
