@@ -247,3 +247,52 @@ fn down_ends_the_processes_of_a_run_whose_controller_was_killed() {
     );
     no_cgroups_left("sleepers");
 }
+
+#[test]
+fn the_fairness_example_accounts_identical_cpu_work() {
+    let work = tempfile::tempdir().unwrap();
+    let example = root().join("examples/fairness/ci.yaml");
+    let out = in_netns(
+        &format!(
+            "\"$P2PLAB\" run --quiet --shim \"$SHIM\" {}",
+            example.display()
+        ),
+        &work.path().join("state"),
+        work.path(),
+    );
+    succeeded(&out);
+    let results = report::load(&only_dir(&work.path().join("results"))).unwrap();
+    assert_eq!(results.processes.len(), 6);
+    let mut cpu: Vec<f64> = results
+        .processes
+        .iter()
+        .map(|p| {
+            assert!(p.completion_s().is_some(), "{p:?}");
+            p.cpu_s().unwrap()
+        })
+        .collect();
+    cpu.sort_by(f64::total_cmp);
+    let median = cpu[3];
+    // The same work in every process: the cgroups account about the same CPU time.
+    assert!(
+        cpu.iter().all(|c| (0.6 * median..1.6 * median).contains(c)),
+        "{cpu:?}"
+    );
+    // Each process reported its own run time through the line protocol.
+    assert_eq!(
+        results
+            .metrics
+            .iter()
+            .filter(|m| m.name == "seconds")
+            .count(),
+        6
+    );
+    let analysis = report::analyse(&results);
+    let fair = &analysis.fairness[0];
+    let jain = fair.completion.as_ref().and_then(|s| s.jain).unwrap();
+    assert!(
+        (fair.processes, fair.completion.as_ref().unwrap().n) == (6, 6)
+            && jain > 0.0
+            && jain <= 1.0
+    );
+}
