@@ -126,6 +126,10 @@ struct Engine<'a> {
     procs: Vec<Proc>,
     /// Index in `procs` of each node's running process.
     running: Vec<Option<usize>>,
+    /// How many processes of each role run.
+    running_by_role: Vec<usize>,
+    /// Latest value of the stop rule's metric for each node (NEG_INFINITY before any).
+    stop_metric: Vec<f64>,
     bytes: Vec<(u64, u64)>,
     tail: Tail,
     samples: Vec<(Duration, Sample)>,
@@ -187,6 +191,7 @@ impl Engine<'_> {
                 p.pid = Some(pid);
                 p.status = Status::Running;
                 self.running[node] = Some(self.procs.len());
+                self.running_by_role[role] += 1;
                 self.procs.push(p);
                 self.tail.watch(node, role, stdout);
                 self.tail.watch(node, role, stderr);
@@ -225,7 +230,14 @@ impl Engine<'_> {
             }
             _ => return,
         }
-        self.running[node] = None;
+        self.ended(node);
+    }
+
+    /// Node `node`'s process is no longer running.
+    fn ended(&mut self, node: usize) {
+        if let Some(i) = self.running[node].take() {
+            self.running_by_role[self.procs[i].role] -= 1;
+        }
     }
 
     /// Collects the processes that ended; `block` waits for each still running one.
@@ -247,7 +259,7 @@ impl Engine<'_> {
                 Ok(_) => {}
                 // Not our child any more (reaped elsewhere): it has ended, how is unknown.
                 Err(_) => {
-                    self.running[node] = None;
+                    self.ended(node);
                     self.procs[i].end = Some(self.t0.elapsed());
                     self.procs[i].status = Status::Killed;
                 }
@@ -292,6 +304,14 @@ impl Engine<'_> {
         self.tail
             .poll(|role| &exp.roles[role].metrics[..], &mut found);
         let now = self.t0.elapsed();
+        if let Some(m) = &exp.stop.metric {
+            for s in found
+                .iter()
+                .filter(|s| s.role == m.role && s.name == m.name)
+            {
+                self.stop_metric[s.node] = s.value;
+            }
+        }
         self.samples.extend(found.into_iter().map(|s| (now, s)));
     }
 
@@ -299,13 +319,10 @@ impl Engine<'_> {
         let Some(m) = &self.exp.stop.metric else {
             return false;
         };
-        self.exp.roles[m.role].nodes.iter().all(|&node| {
-            self.samples
-                .iter()
-                .rev()
-                .find(|(_, s)| s.node == node && s.name == m.name)
-                .is_some_and(|(_, s)| s.value >= m.at_least)
-        })
+        let nodes = &self.exp.roles[m.role].nodes;
+        nodes
+            .iter()
+            .all(|&node| self.stop_metric[node] >= m.at_least)
     }
 
     fn record(&self, p: &Proc) -> Process {
@@ -428,11 +445,20 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         groups,
         procs: Vec::with_capacity(exp.starts.len()),
         running: vec![None; n],
+        running_by_role: vec![0; exp.roles.len()],
+        stop_metric: vec![f64::NEG_INFINITY; n],
         bytes: net.bytes().unwrap_or_default(),
         tail: Tail::default(),
         samples: Vec::new(),
         t0: Instant::now(),
     };
+    // Reap when a child has ended (SIGCHLD), and at every poll in case a signal merged.
+    let child_ended = Arc::new(AtomicBool::new(true));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGCHLD, Arc::clone(&child_ended));
+    let mut pending_by_role = vec![0usize; exp.roles.len()];
+    for s in &exp.starts {
+        pending_by_role[s.role] += 1;
+    }
     let mut progress = Progress::new(exp.starts.len(), opts.quiet);
     let (mut next_start, mut next_event) = (0, 0);
     let mut last_poll = Instant::now();
@@ -449,6 +475,7 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
             .filter(|s| s.at_us <= now.as_micros() as u64)
         {
             next_start += 1;
+            pending_by_role[s.role] -= 1;
             if let (Err(why), FailurePolicy::Abort) = (e.start(s.role, s.node), exp.on_failure) {
                 aborted = Some(why);
                 break;
@@ -485,31 +512,26 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
                 }
             }
         }
-        e.reap(false);
-        if last_poll.elapsed() >= POLL {
+        let polling = last_poll.elapsed() >= POLL;
+        if child_ended.swap(false, Ordering::Relaxed) || polling {
+            e.reap(false);
+        }
+        if polling {
             last_poll = Instant::now();
             e.poll(net);
+            progress.update(now, e.counts());
         }
-        progress.update(now, e.counts());
 
         let all_started = next_start == exp.starts.len();
+        let done = |r: &usize| pending_by_role[*r] == 0 && e.running_by_role[*r] == 0;
         if !exp.stop.exited.is_empty() {
-            let pending = exp.starts[next_start..]
-                .iter()
-                .any(|s| exp.stop.exited.contains(&s.role));
-            let none_running = exp.stop.exited.iter().all(|&r| {
-                exp.roles[r]
-                    .nodes
-                    .iter()
-                    .all(|&node| e.running[node].is_none())
-            });
-            if !pending && none_running {
+            if exp.stop.exited.iter().all(done) {
                 break StopReason::RolesExited;
             }
         } else if exp.stop.metric.is_none()
             && all_started
             && next_event == exp.events.len()
-            && e.running.iter().all(Option::is_none)
+            && (0..exp.roles.len()).all(|r| done(&r))
         {
             break StopReason::AllExited;
         }

@@ -92,25 +92,18 @@ fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
     }
     let shim =
         launch::wrap::find_shim(args.shim.as_deref()).map_err(|e| Error::Invalid(e.to_string()))?;
-    for role in &exp.roles {
-        let Some(node) = role.nodes.first() else {
+    for (r, role) in exp.roles.iter().enumerate() {
+        let Some(&node) = role.nodes.first() else {
             continue;
         };
-        let argv = exp.command(
-            exp.roles
-                .iter()
-                .position(|r| r.name == role.name)
-                .unwrap_or(0),
-            *node,
-            Path::new("/"),
-        );
-        let program = launch::spawn::resolve(&argv[0]).ok_or_else(|| {
+        let program = exp.command(r, node, Path::new("/")).swap_remove(0);
+        let path = launch::spawn::resolve(&program).ok_or_else(|| {
             Error::Invalid(format!(
-                "role `{}`: program `{}` not found",
-                role.name, argv[0]
+                "role `{}`: program `{program}` not found",
+                role.name
             ))
         })?;
-        launch::wrap::check_reachable(&program)
+        launch::wrap::check_reachable(&path)
             .map_err(|e| Error::Invalid(format!("role `{}`: {e}", role.name)))?;
     }
     if !shaping::lifecycle::is_net_admin() {
