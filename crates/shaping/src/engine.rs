@@ -8,6 +8,7 @@
 use crate::lifecycle::{engine_log, State};
 use delayq::{Engine, EngineConfig, PairParams};
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -70,6 +71,12 @@ fn reload_on_hangup(name: &str, lookup: Arc<RwLock<Lookup>>) -> Result<(), Strin
 /// to the state file; returns its pid. `up` takes this as its engine starter.
 pub fn spawn(state: &State) -> Result<u32, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the p2plab binary: {e}"))?;
+    spawn_exe(&exe, state)
+}
+
+/// Starts `EXE engine --name N` like [`spawn`], from the p2plab binary `exe` (for callers
+/// that are not p2plab, such as tests).
+pub fn spawn_exe(exe: &Path, state: &State) -> Result<u32, String> {
     let log_path = engine_log(&state.name);
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
