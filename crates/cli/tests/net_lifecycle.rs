@@ -79,15 +79,31 @@ fn snapshot() -> String {
 
 /// Runs `f(run_dir, topology_dir)` in a fresh namespace with `lo` up.
 fn scratch(f: impl FnOnce(&Path, &Path) + Send + 'static) {
+    with_lo(move || {
+        let run = tempfile::tempdir().unwrap();
+        let topo = tempfile::tempdir().unwrap();
+        f(run.path(), topo.path())
+    })
+}
+
+/// Like [`scratch`], with [`shared_run_dir`] as the run directory.
+fn scratch_shared(f: impl FnOnce(&Path, &Path) + Send + 'static) {
+    with_lo(move || {
+        let (_one, run) = shared_run_dir();
+        let topo = tempfile::tempdir().unwrap();
+        f(run, topo.path())
+    })
+}
+
+/// Runs `f` in a fresh namespace with `lo` up.
+fn with_lo(f: impl FnOnce() + Send + 'static) {
     in_new_netns(move || {
         assert!(Command::new("ip")
             .args(["link", "set", "lo", "up"])
             .status()
             .unwrap()
             .success());
-        let run = tempfile::tempdir().unwrap();
-        let topo = tempfile::tempdir().unwrap();
-        f(run.path(), topo.path())
+        f()
     })
     .expect("tests run as root");
 }
@@ -528,16 +544,9 @@ fn assert_rtt(src: &str, dst: &str, want: f64, when: &str) {
 
 #[test]
 fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
-    in_new_netns(|| {
-        assert!(Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .unwrap()
-            .success());
-        let (_one, run) = shared_run_dir();
-        let dir = tempfile::tempdir().unwrap();
+    scratch_shared(|run, dir| {
         // groups a (10.72.0.1, .2) and b (10.72.0.5, .6), L = 2 ms, G = 10 ms
-        let t = dir.path().join("changes.yaml");
+        let t = dir.join("changes.yaml");
         std::fs::write(
             &t,
             "address_plan:\n  base: 10.72.0.0/16\nprofiles:\n  p: {up: 100mbit, down: 100mbit, latency: 2ms, queue: 1000}\ndefaults: {profile: p, delay: 10ms}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\n",
@@ -578,7 +587,9 @@ fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
             delivered(a2, a1),
         ];
         let others = [delivered(a2, b2), delivered(b2, a2)];
-        eprintln!("while a1 is cut: {cut:?} of 50 to and from a1, {others:?} of 50 between a2 and b2");
+        eprintln!(
+            "while a1 is cut: {cut:?} of 50 to and from a1, {others:?} of 50 between a2 and b2"
+        );
         assert_eq!(cut, [0; 4], "a cut node sent or received");
         assert_eq!(others, [50; 2], "the others' traffic did not flow");
         change(Change::Restore(vec![0])).unwrap();
@@ -590,21 +601,13 @@ fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
         assert_eq!(state.cut, [0, 3]);
         ok(p2plab(run, &["down", "changes"]));
         assert_eq!(snapshot(), before);
-    })
-    .expect("tests run as root");
+    });
 }
 
 #[test]
 fn nfqueue_network_without_delays_gets_its_engine_at_run_time() {
-    in_new_netns(|| {
-        assert!(Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .status()
-            .unwrap()
-            .success());
-        let (_one, run) = shared_run_dir();
-        let dir = tempfile::tempdir().unwrap();
-        let t = topology(dir.path(), "late.yaml", "10.73.0.0/16", 2, 2);
+    scratch_shared(|run, dir| {
+        let t = topology(dir, "late.yaml", "10.73.0.0/16", 2, 2);
         let before = snapshot();
         let change = changer(run, &t, "late");
         assert!(
@@ -624,6 +627,5 @@ fn nfqueue_network_without_delays_gets_its_engine_at_run_time() {
         assert_rtt("10.73.0.1", "10.73.0.5", 20.4, "after set_delay both ways");
         ok(p2plab(run, &["down", "late"]));
         assert_eq!(snapshot(), before);
-    })
-    .expect("tests run as root");
+    });
 }

@@ -151,6 +151,17 @@ fn rate(times: &[Instant], from: Instant, to: Instant, payload: usize) -> f64 {
     (inside.len() - 1) as f64 * ((payload + HEADERS) * 8) as f64 / span
 }
 
+/// Brings `m` up as network `name` on `lo` (rates only: no delay engine).
+fn up(m: &Model, name: &str) {
+    let opts = UpOptions {
+        name: name.into(),
+        dev: "lo".into(),
+        shaping: Shaping::Force(Backend::Nfqueue),
+        local: None,
+    };
+    shaping::up(m.clone(), &opts, &|_| Err("no engine needed".into())).unwrap();
+}
+
 fn sh(cmd: &str) {
     assert!(
         Command::new("sh")
@@ -170,13 +181,7 @@ fn upload_and_download_rates_within_3_percent() {
         run_dir();
         let m = rates_model();
         let ip = |k: usize| m.nodes[k - 1].ip;
-        let opts = UpOptions {
-            name: "rates".into(),
-            dev: "lo".into(),
-            shaping: Shaping::Force(Backend::Nfqueue),
-            local: None,
-        };
-        shaping::up(m.clone(), &opts, &|_| Err("no engine needed".into())).unwrap();
+        up(&m, "rates");
         // (label, expected bit/s, sender nodes, receiver node)
         let flows: Vec<(&str, u64, Vec<usize>, usize)> = vec![
             ("upload 128kbit", 128_000, vec![1], 7),
@@ -241,13 +246,7 @@ fn rates_changed_mid_flow_hold_from_then_on() {
             ],
         );
         let ip = |k: usize| m.nodes[k - 1].ip;
-        let opts = UpOptions {
-            name: "change".into(),
-            dev: "lo".into(),
-            shaping: Shaping::Force(Backend::Nfqueue),
-            local: None,
-        };
-        shaping::up(m.clone(), &opts, &|_| Err("no engine needed".into())).unwrap();
+        up(&m, "change");
         let (payload, total) = (1000, Duration::from_millis(7000));
         let change_at = Duration::from_millis(3500);
         let meters = [
