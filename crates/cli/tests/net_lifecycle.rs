@@ -629,3 +629,50 @@ fn nfqueue_network_without_delays_gets_its_engine_at_run_time() {
         assert_eq!(snapshot(), before);
     });
 }
+
+#[test]
+fn change_by_hand_cuts_restores_and_refuses_in_one_line() {
+    scratch(|run, dir| {
+        let t = topology(dir, "hand.yaml", "10.74.0.0/16", 2, 2);
+        let before = snapshot();
+        ok(p2plab(run, &["up", t.to_str().unwrap(), "--name", "hand"]));
+        let change = |args: &[&str]| p2plab(run, &[&["change", "--name", "hand"], args].concat());
+        assert_eq!(
+            ok(change(&["cut", "g0-1"])),
+            "network hand: cut off 1 node\n"
+        );
+        let status = ok(p2plab(run, &["status", "hand"]));
+        assert!(
+            status.starts_with("network hand: 4 nodes on lo, backend nfqueue, cut off: g0-1\n"),
+            "{status}"
+        );
+        assert_eq!(delivered("10.74.0.1", "10.74.0.5"), 0);
+        assert_eq!(
+            ok(change(&["set_link", "g1", "up=1mbit", "latency=2ms"])),
+            "network hand: new link parameters for 2 nodes\n"
+        );
+        for (args, want) in [
+            (
+                vec!["set_link", "nosuch", "up=1mbit"],
+                "no node or group `nosuch` in network hand (see `p2plab status hand`)\n",
+            ),
+            (
+                vec!["set_delay", "from=g0", "to=g1"],
+                "set_delay changes nothing: give delay= and/or loss=\n",
+            ),
+            (
+                vec!["set_link", "g0", "up=fast"],
+                "`up`: `fast` does not start with a number; write a number followed by its unit\n",
+            ),
+        ] {
+            assert_eq!(err(change(&args)), want);
+        }
+        assert_eq!(
+            ok(change(&["restore", "*"])),
+            "network hand: restored 4 nodes (if cut)\n"
+        );
+        assert_eq!(delivered("10.74.0.1", "10.74.0.5"), 50);
+        ok(p2plab(run, &["down", "hand"]));
+        assert_eq!(snapshot(), before);
+    });
+}
