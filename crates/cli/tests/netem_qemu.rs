@@ -4,7 +4,9 @@
 //! -accel tcg` with a busybox initramfs holding `p2plab`, `tc`, their libraries and the
 //! modules netem shaping needs. Inside, `p2plab doctor` and `p2plab up` (auto) pick netem and bring up two groups
 //! with access latency and a group delay; the guest prints the tc tree and the RTT of a
-//! ping between the groups; then `p2plab down` must leave no qdisc behind.
+//! ping between the groups; `p2plab change` gives the pair a->b a new delay and node a-1 a
+//! new latency (the RTT follows), cuts a-1 off (no reply) and restores it; then
+//! `p2plab down` must leave no qdisc behind.
 //!
 //! Needs: qemu-system-x86, busybox-static, cpio, dpkg, binutils (strip), network access
 //! to the Debian archive the first time (the kernel is cached under the target dir).
@@ -23,6 +25,9 @@ const MODULES: [&str; 6] = [
 ];
 /// One way: 5 ms access latency at each end + 20 ms between the groups.
 const ONE_WAY_MS: f64 = 30.0;
+/// After `change set_delay from=a to=b delay=60ms` and `change set_link a-1 latency=10ms`:
+/// a-1 -> b-1 10 + 60 + 5, back 5 + 20 + 10.
+const CHANGED_RTT_MS: f64 = 110.0;
 
 const TOPOLOGY: &str = "address_plan:
   base: 10.60.0.0/16
@@ -151,6 +156,10 @@ echo BACKEND $(p2plab status | grep default)
 echo NETEM-QDISCS $(tc qdisc show | grep -c netem)
 echo HTB-CLASSES $(tc class show dev p2p0u0 | grep -c htb) $(tc class show dev lo | grep -c htb)
 ping -c 5 -I 10.60.0.1 10.60.0.5 | grep round-trip
+p2plab change set_delay from=a to=b delay=60ms && p2plab change set_link a-1 latency=10ms && echo P2PLAB-CHANGE-OK
+echo CHANGED $(ping -c 5 -I 10.60.0.1 10.60.0.5 | grep round-trip)
+p2plab change cut a-1 && echo CUT $(ping -c 3 -W 1 -I 10.60.0.1 10.60.0.5 | grep -c 'bytes from')
+p2plab change restore a-1 && echo RESTORED $(ping -c 3 -I 10.60.0.1 10.60.0.5 | grep -c 'bytes from')
 p2plab down && echo P2PLAB-DOWN-OK
 echo LEFT $(tc qdisc show | grep -c -e htb -e netem -e clsact) $(ip link | grep -c p2p)
 echo o > /proc/sysrq-trigger
@@ -226,27 +235,28 @@ fn netem_backend_under_qemu_has_the_tree_and_the_delay() {
     // nodes share one /24, so one upload IFB holds all 4 classes; lo holds the 2 pair classes
     assert_eq!(line("NETEM-QDISCS"), "NETEM-QDISCS 10", "{console}");
     assert_eq!(line("HTB-CLASSES"), "HTB-CLASSES 4 2", "{console}");
-    let rtt = line("round-trip");
-    let avg: f64 = rtt
-        .split('=')
-        .nth(1)
-        .and_then(|v| v.trim().split('/').nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no RTT in: {rtt}\n{console}"));
-    eprintln!(
-        "guest RTT avg {avg} ms (configured {} ms)",
-        2.0 * ONE_WAY_MS
-    );
-    assert!(
-        avg >= 2.0 * ONE_WAY_MS,
-        "RTT {avg} ms below the configured {} ms",
-        2.0 * ONE_WAY_MS
-    );
-    assert!(
-        avg < 2.0 * ONE_WAY_MS + 100.0,
-        "RTT {avg} ms far above the configured {} ms",
-        2.0 * ONE_WAY_MS
-    );
+    let avg_rtt = |line: &str| -> f64 {
+        line.split('=')
+            .nth(1)
+            .and_then(|v| v.trim().split('/').nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no RTT in: {line}\n{console}"))
+    };
+    for (key, want) in [
+        ("round-trip", 2.0 * ONE_WAY_MS),
+        ("CHANGED ", CHANGED_RTT_MS),
+    ] {
+        let avg = avg_rtt(&line(key));
+        eprintln!("guest RTT avg {avg} ms (configured {want} ms)");
+        assert!(avg >= want, "RTT {avg} ms below the configured {want} ms");
+        assert!(
+            avg < want + 100.0,
+            "RTT {avg} ms far above the configured {want} ms"
+        );
+    }
+    assert!(console.contains("P2PLAB-CHANGE-OK"), "{console}");
+    assert_eq!(line("CUT"), "CUT 0", "{console}");
+    assert_eq!(line("RESTORED"), "RESTORED 3", "{console}");
     assert!(console.contains("P2PLAB-DOWN-OK"), "{console}");
     assert_eq!(line("LEFT"), "LEFT 0 0", "{console}");
 }
