@@ -565,7 +565,11 @@ fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
         change(delay(0, 1)).unwrap();
         // one way a -> b: 2 + 30 + 2; b -> a: 2 + 10 + 2
         assert_rtt(a1, b1, 48.0, "after set_delay a->b 30ms");
+        // packets the engine holds while it swaps its model in all arrive
+        let flow = std::thread::spawn(move || delivered(b2, a2));
+        std::thread::sleep(Duration::from_millis(25));
         let state = change(delay(1, 0)).unwrap();
+        assert_eq!(flow.join().unwrap(), 50, "packets lost across the change");
         assert_eq!(state.model.group_delay_us, [[0, 30_000], [30_000, 0]]);
         assert_rtt(a1, b1, 68.0, "after set_delay b->a 30ms");
         change(Change::Link {
