@@ -1,6 +1,7 @@
 //! The `p2plab` binary: parses the command line with clap and calls the library crates.
 //! Each command group lives in its own module; nothing here does the work itself.
 
+mod change;
 mod net;
 mod output;
 mod report;
@@ -30,6 +31,7 @@ enum Command {
     Up(net::UpArgs),
     Down(net::DownArgs),
     Status(net::StatusArgs),
+    Change(change::ChangeArgs),
     Doctor(net::DoctorArgs),
     #[command(hide = true)]
     Engine(net::EngineArgs),
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Up(args) => net::up(&args),
         Command::Down(args) => net::down(&args),
         Command::Status(args) => net::status(&args),
+        Command::Change(args) => change::change(&args),
         Command::Doctor(args) => net::doctor(&args),
         Command::Engine(args) => net::engine(&args),
         Command::Completions(args) => {

@@ -1,5 +1,6 @@
 //! `p2plab up`, `down`, `status`, `doctor` and the internal `engine`: keep an emulated
-//! network standing on this host. Parses arguments and calls the `shaping` crate.
+//! network standing on this host (`change` lives in its own module). Parses arguments and
+//! calls the `shaping` crate.
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -139,7 +140,7 @@ fn dry_run(state: &State) -> String {
     s
 }
 
-fn default_name(name: &Option<String>) -> String {
+pub fn default_name(name: &Option<String>) -> String {
     name.clone()
         .unwrap_or_else(|| match lifecycle::networks().as_slice() {
             [only] => only.name.clone(),
@@ -188,7 +189,7 @@ pub fn status(args: &StatusArgs) -> Result<()> {
     };
     let state = lifecycle::load(name)?;
     let mut s = format!(
-        "network {}: {} nodes on {}, backend {}{}\n{:<16} {:<15} {:>12} {:>9} {:>7} {:>12} {:>9} {:>7}\n",
+        "network {}: {} nodes on {}, backend {}{}{}\n{:<16} {:<15} {:>12} {:>9} {:>7} {:>12} {:>9} {:>7}\n",
         state.name,
         state.local.len(),
         state.dev,
@@ -196,6 +197,16 @@ pub fn status(args: &StatusArgs) -> Result<()> {
         match lifecycle::engine_alive(&state) {
             Some(false) => ", delay engine NOT running",
             _ => "",
+        },
+        if state.cut.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = state
+                .cut
+                .iter()
+                .map(|&i| state.model.nodes[i].name.as_str())
+                .collect();
+            format!(", cut off: {}", names.join(" "))
         },
         "NODE",
         "IP",

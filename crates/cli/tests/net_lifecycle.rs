@@ -5,12 +5,17 @@
 //! CAP_NET_ADMIN the error is one line. The nfqueue backend end to end: a UDP echo sees
 //! `RTT = 2 x (L(s) + G(a,b) + L(d))` within 1 ms inside a group and across groups, loss
 //! follows `1 - (1-p(s))(1-p(d))` within binomial bounds, `down` stops the engine and
-//! removes the NFQUEUE rules.
+//! removes the NFQUEUE rules. Changes while a network runs (`shaping::runtime`): new group
+//! delays and node latencies show in the RTT, a cut node sends and receives nothing while
+//! the others go on, restore brings it back, a network without delays gets its engine,
+//! and `down` after all that leaves nothing behind.
 
 use netctl::scratch::in_new_netns;
+use shaping::runtime::{self, Change};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_p2plab");
@@ -74,15 +79,31 @@ fn snapshot() -> String {
 
 /// Runs `f(run_dir, topology_dir)` in a fresh namespace with `lo` up.
 fn scratch(f: impl FnOnce(&Path, &Path) + Send + 'static) {
+    with_lo(move || {
+        let run = tempfile::tempdir().unwrap();
+        let topo = tempfile::tempdir().unwrap();
+        f(run.path(), topo.path())
+    })
+}
+
+/// Like [`scratch`], with [`shared_run_dir`] as the run directory.
+fn scratch_shared(f: impl FnOnce(&Path, &Path) + Send + 'static) {
+    with_lo(move || {
+        let (_one, run) = shared_run_dir();
+        let topo = tempfile::tempdir().unwrap();
+        f(run, topo.path())
+    })
+}
+
+/// Runs `f` in a fresh namespace with `lo` up.
+fn with_lo(f: impl FnOnce() + Send + 'static) {
     in_new_netns(move || {
         assert!(Command::new("ip")
             .args(["link", "set", "lo", "up"])
             .status()
             .unwrap()
             .success());
-        let run = tempfile::tempdir().unwrap();
-        let topo = tempfile::tempdir().unwrap();
-        f(run.path(), topo.path())
+        f()
     })
     .expect("tests run as root");
 }
@@ -316,6 +337,70 @@ fn up_nfqueue(run: &Path, dir: &Path, latency: &str, loss: &str) {
     ));
 }
 
+/// Brings network `name` up with `p2plab up` (state files in `run`) and returns a closure
+/// that applies run-time changes to it in this process.
+fn changer(
+    run: &Path,
+    topology: &Path,
+    name: &str,
+) -> impl Fn(Change) -> Result<shaping::State, shaping::Error> {
+    ok(p2plab(
+        run,
+        &[
+            "up",
+            topology.to_str().unwrap(),
+            "--name",
+            name,
+            "--shaping",
+            "nfqueue",
+        ],
+    ));
+    let name = name.to_string();
+    move |c| {
+        runtime::apply(&name, &c, &|s| {
+            shaping::engine::spawn_exe(Path::new(BIN), s)
+        })
+    }
+}
+
+/// The state directory of the tests that change networks from this process (its
+/// `P2PLAB_RUN_DIR` is what `runtime::apply` reads), set once, and a guard that keeps those
+/// tests apart: networks recorded in one state directory count as one host's (`down`
+/// would keep the clsact qdisc another test's network still "uses").
+fn shared_run_dir() -> (MutexGuard<'static, ()>, &'static Path) {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("P2PLAB_RUN_DIR", d.path());
+        d
+    });
+    (guard, dir.path())
+}
+
+/// How many of 50 datagrams sent from `src` to `dst`, 1 ms apart, arrive.
+fn delivered(src: &str, dst: &str) -> u32 {
+    let rx = UdpSocket::bind(format!("{dst}:9002")).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut got = 0;
+        while rx.recv(&mut [0u8; 16]).is_ok() {
+            got += 1;
+        }
+        got
+    });
+    let tx = UdpSocket::bind(format!("{src}:0")).unwrap();
+    for i in 0..50u8 {
+        let _ = tx.send_to(&[i], format!("{dst}:9002"));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    counter.join().unwrap()
+}
+
 /// Median UDP round trip from `src` to an echo on `dst`, in ms.
 fn rtt_ms(src: &str, dst: &str) -> f64 {
     let echo = UdpSocket::bind(format!("{dst}:9000")).unwrap();
@@ -443,6 +528,155 @@ fn kill_9_while_the_engine_starts_then_down_stops_it() {
             status.is_empty() || status.contains("State:\tZ"),
             "engine still running: {status}"
         );
+        assert_eq!(snapshot(), before);
+    });
+}
+
+/// Asserts that the median RTT from `src` to `dst` is `want` ms within 1 ms.
+fn assert_rtt(src: &str, dst: &str, want: f64, when: &str) {
+    let got = rtt_ms(src, dst);
+    eprintln!("RTT {src} -> {dst} {when}: {got:.2} ms (want {want})");
+    assert!(
+        (got - want).abs() < 1.0,
+        "{when}: RTT {got:.2} ms, want {want}"
+    );
+}
+
+#[test]
+fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
+    scratch_shared(|run, dir| {
+        // groups a (10.72.0.1, .2) and b (10.72.0.5, .6), L = 2 ms, G = 10 ms
+        let t = dir.join("changes.yaml");
+        std::fs::write(
+            &t,
+            "address_plan:\n  base: 10.72.0.0/16\nprofiles:\n  p: {up: 100mbit, down: 100mbit, latency: 2ms, queue: 1000}\ndefaults: {profile: p, delay: 10ms}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\n",
+        )
+        .unwrap();
+        let before = snapshot();
+        let change = changer(run, &t, "changes");
+        let (a1, a2, b1, b2) = ("10.72.0.1", "10.72.0.2", "10.72.0.5", "10.72.0.6");
+        assert_rtt(a1, b1, 28.0, "at first");
+        let delay = |from, to| Change::Delay {
+            from,
+            to,
+            delay_us: Some(30_000),
+            loss: None,
+        };
+        change(delay(0, 1)).unwrap();
+        // one way a -> b: 2 + 30 + 2; b -> a: 2 + 10 + 2
+        assert_rtt(a1, b1, 48.0, "after set_delay a->b 30ms");
+        // packets the engine holds while it swaps its model in all arrive
+        let flow = std::thread::spawn(move || delivered(b2, a2));
+        std::thread::sleep(Duration::from_millis(25));
+        let state = change(delay(1, 0)).unwrap();
+        assert_eq!(flow.join().unwrap(), 50, "packets lost across the change");
+        assert_eq!(state.model.group_delay_us, [[0, 30_000], [30_000, 0]]);
+        assert_rtt(a1, b1, 68.0, "after set_delay b->a 30ms");
+        change(Change::Link {
+            nodes: vec![0],
+            up_bps: None,
+            down_bps: None,
+            latency_us: Some(5_000),
+            loss: None,
+        })
+        .unwrap();
+        assert_rtt(a1, b1, 74.0, "after set_link latency 5ms on a1");
+        assert_rtt(a2, b2, 68.0, "after set_link on a1 only");
+
+        change(Change::Cut(vec![0])).unwrap();
+        let cut = [
+            delivered(a1, b1),
+            delivered(b1, a1),
+            delivered(a1, a2),
+            delivered(a2, a1),
+        ];
+        let others = [delivered(a2, b2), delivered(b2, a2)];
+        eprintln!(
+            "while a1 is cut: {cut:?} of 50 to and from a1, {others:?} of 50 between a2 and b2"
+        );
+        assert_eq!(cut, [0; 4], "a cut node sent or received");
+        assert_eq!(others, [50; 2], "the others' traffic did not flow");
+        change(Change::Restore(vec![0])).unwrap();
+        assert_eq!([delivered(a1, b1), delivered(b1, a1)], [50; 2]);
+        assert_rtt(a1, b1, 74.0, "after restore");
+
+        // down while a node is cut removes everything
+        let state = change(Change::Cut(vec![0, 3])).unwrap();
+        assert_eq!(state.cut, [0, 3]);
+        ok(p2plab(run, &["down", "changes"]));
+        assert_eq!(snapshot(), before);
+    });
+}
+
+#[test]
+fn nfqueue_network_without_delays_gets_its_engine_at_run_time() {
+    scratch_shared(|run, dir| {
+        let t = topology(dir, "late.yaml", "10.73.0.0/16", 2, 2);
+        let before = snapshot();
+        let change = changer(run, &t, "late");
+        assert!(
+            !snapshot().contains("NFQUEUE"),
+            "rates only, yet NFQUEUE rules"
+        );
+        for (from, to) in [(0, 1), (1, 0)] {
+            change(Change::Delay {
+                from,
+                to,
+                delay_us: Some(10_000),
+                loss: None,
+            })
+            .unwrap();
+        }
+        // 2 x 10 ms, plus 43-byte packets at 2 mbit up and 8 mbit down, each way (0.2 ms)
+        assert_rtt("10.73.0.1", "10.73.0.5", 20.4, "after set_delay both ways");
+        ok(p2plab(run, &["down", "late"]));
+        assert_eq!(snapshot(), before);
+    });
+}
+
+#[test]
+fn change_by_hand_cuts_restores_and_refuses_in_one_line() {
+    scratch(|run, dir| {
+        let t = topology(dir, "hand.yaml", "10.74.0.0/16", 2, 2);
+        let before = snapshot();
+        ok(p2plab(run, &["up", t.to_str().unwrap(), "--name", "hand"]));
+        let change = |args: &[&str]| p2plab(run, &[&["change", "--name", "hand"], args].concat());
+        assert_eq!(
+            ok(change(&["cut", "g0-1"])),
+            "network hand: cut off 1 node\n"
+        );
+        let status = ok(p2plab(run, &["status", "hand"]));
+        assert!(
+            status.starts_with("network hand: 4 nodes on lo, backend nfqueue, cut off: g0-1\n"),
+            "{status}"
+        );
+        assert_eq!(delivered("10.74.0.1", "10.74.0.5"), 0);
+        assert_eq!(
+            ok(change(&["set_link", "g1", "up=1mbit", "latency=2ms"])),
+            "network hand: new link parameters for 2 nodes\n"
+        );
+        for (args, want) in [
+            (
+                vec!["set_link", "nosuch", "up=1mbit"],
+                "no node or group `nosuch` in network hand (see `p2plab status hand`)\n",
+            ),
+            (
+                vec!["set_delay", "from=g0", "to=g1"],
+                "set_delay changes nothing: give delay= and/or loss=\n",
+            ),
+            (
+                vec!["set_link", "g0", "up=fast"],
+                "`up`: `fast` does not start with a number; write a number followed by its unit\n",
+            ),
+        ] {
+            assert_eq!(err(change(&args)), want);
+        }
+        assert_eq!(
+            ok(change(&["restore", "*"])),
+            "network hand: restored 4 nodes (if cut)\n"
+        );
+        assert_eq!(delivered("10.74.0.1", "10.74.0.5"), 50);
+        ok(p2plab(run, &["down", "hand"]));
         assert_eq!(snapshot(), before);
     });
 }

@@ -1,7 +1,8 @@
 //! The netem shaping backend on a real kernel: this host's kernel has no `sch_netem`, so
 //! `p2plab up --shaping netem` runs inside Debian's stock kernel under qemu. Asserted: the
 //! HTB/netem tree exists, the RTT between nodes of two groups is twice the configured one-way
-//! delay (and within groups twice the access latencies only), and `down` leaves the
+//! delay (and within groups twice the access latencies only), run-time changes (`p2plab
+//! change`: a pair's delay, a node's latency, cut and restore) take effect, and `down` leaves the
 //! addresses, links and qdiscs as they were before `up`.
 //! The kernel comes from `.ci/vmtest-kernel` (run by `.ci/install`); see crate `vmtest`.
 
@@ -34,6 +35,9 @@ groups:
 /// One-way delays the link model gives: L(s) + G(a,b) + L(d), and L(s) + L(d).
 const BETWEEN_GROUPS_MS: f64 = 30.0;
 const WITHIN_GROUP_MS: f64 = 10.0;
+/// After `change set_delay from=a to=b delay=60ms` (one direction) and `change set_link a-1
+/// latency=10ms`: a-1 -> b-1 is 10 + 60 + 5 ms, back 5 + 20 + 10 ms.
+const CHANGED_RTT_MS: f64 = 110.0;
 /// TCG timing is coarse: how far above the configured RTT a minimum may lie.
 const SLACK_MS: f64 = 40.0;
 
@@ -50,6 +54,10 @@ section qdiscs tc qdisc show
 section classes sh -c 'for dev in $(ls /sys/class/net); do tc class show dev $dev; done'
 section between ping -c 5 -i 0.2 -I 10.60.0.1 10.60.0.5
 section within ping -c 5 -i 0.2 -I 10.60.0.1 10.60.0.2
+section change sh -c 'p2plab change set_delay from=a to=b delay=60ms && p2plab change set_link a-1 latency=10ms'
+section changed ping -c 5 -i 0.2 -I 10.60.0.1 10.60.0.5
+section cut sh -c 'p2plab change cut a-1 && { ping -c 3 -W 1 -I 10.60.0.1 10.60.0.5; true; }'
+section restored sh -c 'p2plab change restore a-1 && ping -c 3 -i 0.2 -I 10.60.0.1 10.60.0.5'
 section down p2plab down default
 section after net_state
 "#;
@@ -94,9 +102,12 @@ fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
         assert_eq!(classes, 4, "HTB classes with {rate}: {}", s["classes"]);
     }
 
-    for (section, one_way) in [("between", BETWEEN_GROUPS_MS), ("within", WITHIN_GROUP_MS)] {
+    for (section, configured) in [
+        ("between", 2.0 * BETWEEN_GROUPS_MS),
+        ("within", 2.0 * WITHIN_GROUP_MS),
+        ("changed", CHANGED_RTT_MS),
+    ] {
         let rtt = Rtt::from_ping(&s[section]).expect(&s[section]);
-        let configured = 2.0 * one_way;
         println!("{section}: configured RTT {configured} ms, measured {rtt:?}");
         assert!(
             rtt.min_ms >= configured,
@@ -107,6 +118,10 @@ fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
             "{section}: RTT far above {configured} ms: {rtt:?}"
         );
     }
+    // A cut node answers nothing; restored, it answers again.
+    let replies = |section: &str| s[section].matches("bytes from").count();
+    assert_eq!(replies("cut"), 0, "{}", s["cut"]);
+    assert_eq!(replies("restored"), 3, "{}", s["restored"]);
     assert_eq!(s["after"], s["before"], "down left something behind");
 }
 

@@ -1,7 +1,8 @@
 //! `p2plab run` as a user runs it, each in a network namespace of its own: the quick-start
 //! BitTorrent swarm delivers identical files no faster than the links allow and writes its
 //! report; Ctrl-C keeps the results; after `kill -9` of the controller, `p2plab down` ends
-//! every process of the run; nothing is left behind.
+//! every process of the run; nothing is left behind. A `set_link` event halves a sender's
+//! upload rate mid-run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -295,4 +296,78 @@ fn the_fairness_example_accounts_identical_cpu_work() {
             && jain > 0.0
             && jain <= 1.0
     );
+}
+
+/// Receives UDP on port 7000 for argv[1] seconds, then prints the wire rates (payload plus
+/// UDP, IPv4 and Ethernet headers) over 1.5-4.5 s and 5.5-8.5 s after its start.
+const RECEIVER: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7000))
+s.settimeout(0.2)
+start, times = time.monotonic(), []
+while time.monotonic() - start < float(sys.argv[1]):
+    try:
+        s.recv(2048)
+        times.append(time.monotonic() - start)
+    except socket.timeout:
+        pass
+def rate(a, b):
+    t = [x for x in times if a <= x < b]
+    return (len(t) - 1) * (1000 + 8 + 20 + 14) * 8 / (t[-1] - t[0])
+print(f"P2PLAB before={rate(1.5, 4.5):.0f} after={rate(5.5, 8.5):.0f}", flush=True)
+"#;
+
+/// Sends 1000-byte datagrams to argv[1]:7000 at about 8 mbit for argv[2] seconds.
+const SENDER: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 0))
+s.connect((sys.argv[1], 7000))
+buf, end = bytes(1000), time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    for _ in range(10):
+        try:
+            s.send(buf)
+        except OSError:
+            pass
+    time.sleep(0.01)
+"#;
+
+#[test]
+fn a_set_link_event_halves_the_upload_rate_mid_run() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("recv.py"), RECEIVER).unwrap();
+    std::fs::write(w.join("send.py"), SENDER).unwrap();
+    let exp = format!(
+        "topology:\n  profiles: {{p: {{up: 4mbit, down: 100mbit}}}}\n  defaults: {{profile: p}}\n  address_plan: {{base: 172.31.1.0/24}}\n  groups: [{{name: g, nodes: 2}}]\nroles:\n  - {{name: receiver, nodes: g-1, command: /usr/bin/python3 {d}/recv.py 9.5}}\n  - {{name: sender, nodes: g-2, command: '/usr/bin/python3 {d}/send.py {{receiver.ip}} 9', start: {{at: 500ms}}}}\nevents:\n  - {{at: 5s, nodes: g-2, action: set_link, up: 2mbit}}\nstop: {{exited: [receiver], after: 30s}}\n",
+        d = w.display()
+    );
+    std::fs::write(w.join("halve.yaml"), exp).unwrap();
+    let out = in_netns(
+        "\"$P2PLAB\" run --quiet --shim \"$SHIM\" halve.yaml",
+        &w.join("state"),
+        w,
+    );
+    succeeded(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("failed"), "{stderr}");
+    let results = report::load(&only_dir(&w.join("results"))).unwrap();
+    let metric = |name: &str| {
+        results
+            .metrics
+            .iter()
+            .find(|m| m.name == name && m.role == "receiver")
+            .unwrap_or_else(|| panic!("no {name} metric: {:?}", results.metrics))
+            .value
+    };
+    let (before, after) = (metric("before"), metric("after"));
+    eprintln!("upload before the event {before:.0} bit/s, after {after:.0} bit/s");
+    assert!(
+        (before / 4e6 - 1.0).abs() < 0.03,
+        "before: {before:.0} bit/s"
+    );
+    assert!((after / 2e6 - 1.0).abs() < 0.03, "after: {after:.0} bit/s");
+    no_cgroups_left("halve");
 }

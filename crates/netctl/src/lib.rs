@@ -34,7 +34,7 @@ pub enum Error {
     /// The kernel refused a request.
     #[error("{verb} `{object}` failed: {reason}{more}")]
     Refused {
-        /// "creating" or "deleting".
+        /// "creating", "deleting", "changing" or "replacing with".
         verb: &'static str,
         /// The object, as its equivalent command.
         object: String,
@@ -115,14 +115,16 @@ impl Host {
         }
     }
 
-    /// Creates (in order) or deletes (in reverse order) `objs`. IFB devices are handled
-    /// first on create and last on delete. Creating stops at the first window holding a
-    /// refusal and reports the first refused object; deleting ignores objects already gone.
+    /// Creates, changes or replaces (in order) or deletes (in reverse order) `objs`. IFB
+    /// devices are handled first on create and last on delete. Creating stops at the first
+    /// window holding a refusal and reports the first refused object; deleting ignores
+    /// objects already gone. Changes apply to qdiscs and classes (`tc ... change`),
+    /// replacements to qdiscs (`tc qdisc replace`).
     pub fn apply(&mut self, objs: &[Object], op: Op) -> Result<(), Error> {
         let (links, rest): (Vec<&Object>, Vec<&Object>) =
             objs.iter().partition(|o| matches!(o, Object::Ifb { .. }));
         match op {
-            Op::Create => {
+            Op::Create | Op::Change | Op::Replace => {
                 self.run(&links, op)?;
                 self.run(&rest, op)
             }
@@ -180,10 +182,7 @@ impl Host {
             .iter()
             .map(|o| request::message(o, op, &lookup))
             .collect();
-        let failures = self
-            .nl
-            .batch(msgs, op == Op::Create)
-            .map_err(Error::Socket)?;
+        let failures = self.nl.batch(msgs, op.flags()).map_err(Error::Socket)?;
         let failures: Vec<&Failure> = failures
             .iter()
             .filter(|f| !(op == Op::Delete && GONE.contains(&f.errno)))
@@ -191,12 +190,13 @@ impl Host {
         match failures.first() {
             None => Ok(()),
             Some(f) => Err(Error::Refused {
-                verb: if op == Op::Create {
-                    "creating"
-                } else {
-                    "deleting"
+                verb: match op {
+                    Op::Create => "creating",
+                    Op::Delete => "deleting",
+                    Op::Change => "changing",
+                    Op::Replace => "replacing with",
                 },
-                object: live[f.index].to_string(),
+                object: live[f.index].command(op),
                 reason: f.describe(),
                 more: match failures.len() - 1 {
                     0 => String::new(),

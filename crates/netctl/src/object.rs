@@ -289,6 +289,13 @@ impl Object {
         }
     }
 
+    /// The equivalent command line of `op` on the object (`Display` gives the `add` form),
+    /// e.g. `tc qdisc change dev p2p0u0 parent 1:2 handle 3: netem ...`.
+    pub fn command(&self, op: crate::Op) -> String {
+        self.to_string()
+            .replacen(" add ", &format!(" {} ", op.verb()), 1)
+    }
+
     /// The device the object lives on (for an IFB, the IFB itself).
     pub fn dev(&self) -> &str {
         match self {

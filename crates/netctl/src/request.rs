@@ -22,19 +22,48 @@ const ETH_P_IP_BE: u32 = (libc::ETH_P_IP as u16).to_be() as u32;
 /// `TCA_OPTIONS`, for options that are a raw struct rather than nested attributes.
 const TCA_OPTIONS: u16 = 2;
 
-/// Whether a message creates or deletes its object.
+/// Whether a message creates, changes or deletes its object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `NLM_F_CREATE | NLM_F_EXCL`: fails if the object exists.
     Create,
     /// Delete; filters are deleted by whole priority.
     Delete,
+    /// New parameters for an existing qdisc or class (no create flags: `tc ... change`);
+    /// fails if it does not exist.
+    Change,
+    /// `NLM_F_CREATE | NLM_F_REPLACE` (`tc qdisc replace`): a qdisc with a new handle is
+    /// created and grafted in place of the parent's current one, which is destroyed.
+    Replace,
+}
+
+impl Op {
+    /// The `nlmsg_flags` besides `NLM_F_REQUEST | NLM_F_ACK`.
+    pub fn flags(self) -> u16 {
+        use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+        match self {
+            Op::Create => NLM_F_CREATE | NLM_F_EXCL,
+            Op::Delete | Op::Change => 0,
+            Op::Replace => NLM_F_CREATE | NLM_F_REPLACE,
+        }
+    }
+
+    /// The verb of the equivalent command (`add`, `del`, `change`, `replace`).
+    pub fn verb(self) -> &'static str {
+        match self {
+            Op::Create => "add",
+            Op::Delete => "del",
+            Op::Change => "change",
+            Op::Replace => "replace",
+        }
+    }
 }
 
 /// Builds the message for `op` on `obj`; `ifindex` resolves device names.
 pub fn message(obj: &Object, op: Op, ifindex: &dyn Fn(&str) -> u32) -> RouteNetlinkMessage {
     use RouteNetlinkMessage as M;
-    let create = op == Op::Create;
+    // every op but a delete carries the object's parameters
+    let create = op != Op::Delete;
     match obj {
         Object::Addr { dev, ip, len } => {
             let m = addr_msg(ifindex(dev), *ip, *len);

@@ -3,8 +3,8 @@
 //! the acknowledgements are collected and each failure is tied back to its message.
 
 use netlink_packet_core::{
-    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
-    NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -79,13 +79,14 @@ impl Netlink {
         })
     }
 
-    /// Sends every message (create requests get `NLM_F_CREATE | NLM_F_EXCL`), pipelined,
-    /// and returns the ones that failed. An `Err` means the socket itself failed.
-    pub fn batch<I>(&mut self, msgs: I, create: bool) -> io::Result<Vec<Failure>>
+    /// Sends every message with `NLM_F_REQUEST | NLM_F_ACK | flags` (e.g.
+    /// [`crate::Op::flags`]), pipelined, and returns the ones that failed. An `Err` means
+    /// the socket itself failed.
+    pub fn batch<I>(&mut self, msgs: I, flags: u16) -> io::Result<Vec<Failure>>
     where
         I: IntoIterator<Item = RouteNetlinkMessage>,
     {
-        let flags = NLM_F_REQUEST | NLM_F_ACK | if create { NLM_F_CREATE | NLM_F_EXCL } else { 0 };
+        let flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         let mut failures = Vec::new();
         let mut out = Vec::with_capacity(WINDOW_BYTES + 4096);
         let mut first_index = 0;

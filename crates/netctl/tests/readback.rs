@@ -1,6 +1,6 @@
 //! Objects created by our netlink code, read back with the stock `ip` and `tc` tools inside
 //! a scratch namespace: the attribute layouts we encode by hand must mean to the kernel
-//! exactly what `tc` itself would have sent.
+//! exactly what `tc` itself would have sent; so must our `change` and `replace` requests.
 
 use netctl::scratch::in_new_netns;
 use netctl::{Error, Field, Handle, Host, Object, Op, Parent, QdiscKind, Target, U32};
@@ -277,5 +277,65 @@ fn route_for_a_virtual_prefix() {
         );
         h.apply(&[route], Op::Delete).unwrap();
         assert!(!sh("ip -4 route show").contains("10.77.0.0"));
+    })
+}
+
+#[test]
+fn change_and_replace_mean_what_tc_change_and_replace_mean() {
+    ns(|| {
+        let mut h = Host::open().unwrap();
+        let leaf = |minor: u16, handle: u16, limit: u32| Object::Qdisc {
+            dev: lo(),
+            parent: Parent::Of(Handle::new(1, minor)),
+            handle,
+            kind: QdiscKind::Pfifo { limit },
+        };
+        let objs = vec![
+            Object::htb_root("lo", 1000),
+            class(2, 2_000_000),
+            class(3, 2_000_000),
+            leaf(2, 3, 100),
+            leaf(3, 4, 100),
+        ];
+        h.apply(&objs, Op::Create).unwrap();
+        // ours on 1:2, tc's own on 1:3, from the command line we print for it
+        h.apply(&[class(2, 64_000)], Op::Change).unwrap();
+        sh(&class(3, 64_000).command(Op::Change));
+        let classes = sh("tc -d class show dev lo");
+        let line = |text: &str, key: &str| -> String {
+            text.lines()
+                .find(|l| l.contains(key))
+                .unwrap_or_else(|| panic!("no {key} in {text}"))
+                .to_string()
+        };
+        let same = |minor: u16, leaf: u16| {
+            line(&classes, &format!("class htb 1:{minor} "))
+                .replace(&format!("1:{minor} root leaf {leaf}:"), "1:N root leaf L:")
+        };
+        assert_eq!(same(2, 3), same(3, 4));
+        assert!(classes.contains("rate 64Kbit ceil 64Kbit"), "{classes}");
+        h.apply(&[leaf(2, 0x1002, 0)], Op::Replace).unwrap();
+        sh(&leaf(3, 0x1003, 0).command(Op::Replace));
+        let qdiscs = sh("tc qdisc show dev lo");
+        assert!(
+            qdiscs.contains("qdisc pfifo 1002: parent 1:2 limit 0p"),
+            "{qdiscs}"
+        );
+        assert!(
+            qdiscs.contains("qdisc pfifo 1003: parent 1:3 limit 0p"),
+            "{qdiscs}"
+        );
+        assert!(
+            !qdiscs.contains("pfifo 3:"),
+            "the old leaf stayed: {qdiscs}"
+        );
+        let err = h.apply(&[class(9, 64_000)], Op::Change).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "changing `tc class change dev lo parent 1:0 classid 1:9 htb rate 64kbit"
+            ),
+            "{err}"
+        );
+        h.apply(&objs[..1], Op::Delete).unwrap();
     })
 }

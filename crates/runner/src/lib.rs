@@ -7,7 +7,7 @@
 mod network;
 mod record;
 
-use experiment::{Action, Experiment};
+use experiment::Experiment;
 use report::read::{Backend as ReportBackend, RunInfo};
 use shaping::{Backend, Model, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
@@ -77,19 +77,6 @@ fn network_name(exp: &Experiment) -> String {
 
 /// Everything that can be refused before the machine is touched.
 fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
-    for (i, ev) in exp.events.iter().enumerate() {
-        if matches!(
-            ev.action,
-            Action::Cut | Action::Restore | Action::SetLink(_) | Action::SetDelay { .. }
-        ) {
-            return Err(Error::Invalid(format!(
-                "{}: event {i} ({:?} at {:.3}s) changes the network while it runs, which p2plab cannot do yet; remove it or use start/stop/kill/pause/resume",
-                exp.file.display(),
-                ev.action,
-                ev.at_us as f64 / 1e6
-            )));
-        }
-    }
     let shim =
         launch::wrap::find_shim(args.shim.as_deref()).map_err(|e| Error::Invalid(e.to_string()))?;
     for (r, role) in exp.roles.iter().enumerate() {

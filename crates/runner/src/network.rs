@@ -1,8 +1,9 @@
-//! The running network as the launch engine sees it: traffic counters per node from the
-//! shaping classes. Run-time changes (cut, set_link, set_delay) are refused before a run
-//! starts (see `check`), so `apply` is never reached with them.
+//! The running network as the launch engine sees it: run-time changes (cut, restore,
+//! set_link, set_delay) through `shaping::runtime`, and traffic counters per node from the
+//! shaping classes.
 
 use experiment::Action;
+use shaping::runtime::Change;
 use shaping::State;
 
 pub struct Shaped {
@@ -12,11 +13,55 @@ pub struct Shaped {
     pub nodes: usize,
 }
 
+impl Shaped {
+    /// The model indices of plan nodes `nodes` (the model is built from the plan, so the
+    /// plan's groups are the model's).
+    fn model_nodes(&self, nodes: &[usize]) -> Vec<usize> {
+        nodes
+            .iter()
+            .filter_map(|p| {
+                let k = self.plan_index.iter().position(|q| q == p)?;
+                Some(self.state.local[k])
+            })
+            .collect()
+    }
+
+    fn change(&self, action: &Action, nodes: &[usize]) -> Option<Change> {
+        let nodes = self.model_nodes(nodes);
+        Some(match action {
+            Action::Cut => Change::Cut(nodes),
+            Action::Restore => Change::Restore(nodes),
+            Action::SetLink(l) => Change::Link {
+                nodes,
+                up_bps: l.up_bps,
+                down_bps: l.down_bps,
+                latency_us: l.latency_us,
+                loss: l.loss,
+            },
+            Action::SetDelay {
+                from,
+                to,
+                delay_us,
+                loss,
+            } => Change::Delay {
+                from: *from,
+                to: *to,
+                delay_us: *delay_us,
+                loss: *loss,
+            },
+            _ => return None,
+        })
+    }
+}
+
 impl launch::Network for Shaped {
-    fn apply(&mut self, action: &Action, _nodes: &[usize]) -> Result<(), String> {
-        Err(format!(
-            "{action:?}: run-time shaping changes are not supported yet"
-        ))
+    fn apply(&mut self, action: &Action, nodes: &[usize]) -> Result<(), String> {
+        let change = self
+            .change(action, nodes)
+            .ok_or_else(|| format!("{action:?} does not change the network"))?;
+        self.state = shaping::runtime::apply(&self.state.name, &change, &shaping::engine::spawn)
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     fn bytes(&mut self) -> Option<Vec<(u64, u64)>> {

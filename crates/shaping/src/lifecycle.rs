@@ -74,6 +74,9 @@ pub enum Error {
     /// The NFQUEUE rules or the engine failed.
     #[error("{0}")]
     Engine(String),
+    /// A run-time change cannot be made.
+    #[error("{0}")]
+    Change(String),
 }
 
 /// Which backend `up` should use.
@@ -108,6 +111,9 @@ pub struct State {
     pub rules: Option<QueueRules>,
     /// Pid of the delay engine process.
     pub engine_pid: Option<u32>,
+    /// Nodes cut off at run time (indices into `model.nodes`), in the order they were cut.
+    #[serde(default)]
+    pub cut: Vec<usize>,
     /// Whether `up` finished.
     pub complete: bool,
 }
@@ -176,7 +182,7 @@ fn load_path(p: &Path) -> Result<State, Error> {
         .map_err(|e| Error::State(p.into(), format!("unreadable ({e}); remove it by hand")))
 }
 
-fn save(s: &State) -> Result<(), Error> {
+pub(crate) fn save(s: &State) -> Result<(), Error> {
     let dir = run_dir();
     let p = state_path(&s.name);
     let err = |e: std::io::Error| Error::State(p.clone(), e.to_string());
@@ -191,7 +197,7 @@ fn save(s: &State) -> Result<(), Error> {
 
 /// Holds the host-wide p2plab lock (slots and shared qdiscs are decided under it) until
 /// the returned file is dropped.
-fn lock() -> Result<std::fs::File, Error> {
+pub(crate) fn lock() -> Result<std::fs::File, Error> {
     let dir = run_dir();
     let p = dir.join(".lock");
     let err = |e: std::io::Error| Error::State(p.clone(), e.to_string());
@@ -259,11 +265,8 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         backend,
     };
     let objects = plan(&model, &local, &layout);
-    let rules = (backend == Backend::Nfqueue && model.has_delay_or_loss()).then(|| QueueRules {
-        chain: format!("P2PLAB{slot}"),
-        queue: layout.queue_num(),
-        prefixes: model.groups.iter().map(|g| g.prefix).collect(),
-    });
+    let rules = (backend == Backend::Nfqueue && model.has_delay_or_loss())
+        .then(|| queue_rules(&model, &layout));
     let same_dev: Vec<&State> = others.iter().filter(|s| s.dev == opts.dev).collect();
     let root_of = |objs: &[Object]| {
         objs.iter().any(
@@ -289,6 +292,7 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         clsact_foreign: same_dev.first().is_some_and(|s| s.clsact_foreign),
         rules,
         engine_pid: None,
+        cut: vec![],
         complete: false,
     })
 }
@@ -359,21 +363,40 @@ fn create(
 ) -> Result<(), Error> {
     host.apply(&state.objects, Op::Create)?;
     if let Some(rules) = state.rules.clone() {
-        let pid = engine(state).map_err(Error::Engine)?;
-        state.engine_pid = Some(pid);
-        save(state)?;
-        std::thread::sleep(ENGINE_START);
-        if !running(pid) {
-            let log = std::fs::read_to_string(engine_log(&state.name)).unwrap_or_default();
-            return Err(Error::Engine(format!(
-                "delay engine exited at start: {}",
-                log.trim()
-            )));
-        }
-        rules.add().map_err(Error::Engine)?;
+        start_engine(state, &rules, engine)?;
     }
     state.complete = true;
     save(state)
+}
+
+/// Starts the delay engine of `state` (its pid recorded before anything else), checks that
+/// it stays up, then installs `rules` (already recorded in the state file).
+pub(crate) fn start_engine(
+    state: &mut State,
+    rules: &QueueRules,
+    engine: &dyn Fn(&State) -> Result<u32, String>,
+) -> Result<(), Error> {
+    let pid = engine(state).map_err(Error::Engine)?;
+    state.engine_pid = Some(pid);
+    save(state)?;
+    std::thread::sleep(ENGINE_START);
+    if !running(pid) {
+        let log = std::fs::read_to_string(engine_log(&state.name)).unwrap_or_default();
+        return Err(Error::Engine(format!(
+            "delay engine exited at start: {}",
+            log.trim()
+        )));
+    }
+    rules.add().map_err(Error::Engine)
+}
+
+/// The NFQUEUE rules of a network in `slot`: every group prefix to the engine's queue.
+pub(crate) fn queue_rules(model: &Model, layout: &Layout) -> QueueRules {
+    QueueRules {
+        chain: format!("P2PLAB{}", layout.slot),
+        queue: layout.queue_num(),
+        prefixes: model.groups.iter().map(|g| g.prefix).collect(),
+    }
 }
 
 fn is_clsact(o: &Object) -> bool {
@@ -457,16 +480,19 @@ fn teardown(host: &mut Host, state: &State) -> Result<(), Error> {
     }
 }
 
-/// Stops the engine if `pid` is still our engine for `name` (pids get reused).
+/// Whether process `pid` is the delay engine of network `name` (pids get reused).
+pub(crate) fn is_engine(pid: u32, name: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            args.contains(&&b"engine"[..]) && args.contains(&name.as_bytes())
+        })
+        .unwrap_or(false)
+}
+
+/// Stops the engine if `pid` is still our engine for `name`.
 fn stop_engine(pid: u32, name: &str) {
-    let ours = || {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| {
-                let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-                args.contains(&&b"engine"[..]) && args.contains(&name.as_bytes())
-            })
-            .unwrap_or(false)
-    };
+    let ours = || is_engine(pid, name);
     if !ours() {
         return;
     }

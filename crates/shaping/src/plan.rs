@@ -15,7 +15,7 @@
 //! live in the device's root qdisc: one class per (source group, destination group) pair
 //! with a netem leaf.
 
-use crate::model::Model;
+use crate::model::{Model, Node};
 use netctl::probe::Backend;
 use netctl::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
 use std::collections::BTreeMap;
@@ -111,6 +111,38 @@ fn node_class(octet: u8) -> Handle {
     Handle::new(1, octet as u16 + 1)
 }
 
+/// The handle (major) of the leaf qdisc of class `class`.
+pub fn leaf_handle(class: Handle) -> u16 {
+    class.minor() + 1
+}
+
+/// The netem leaf of node `n` whose class runs at `rate_bps`: `L(v)`, `p(v)`, and room for
+/// its queue plus what is in flight during the delay.
+pub fn netem_leaf(n: &Node, rate_bps: u64) -> QdiscKind {
+    QdiscKind::Netem {
+        delay_us: n.latency_us,
+        loss: n.loss,
+        limit: n.queue_packets + bdp_packets(rate_bps, n.latency_us),
+    }
+}
+
+/// Node `n`'s rate in the `field` direction: `U(v)` for uploads (`Src`), `D(v)` for downloads.
+pub fn rate_of(n: &Node, field: Field) -> u64 {
+    if field == Field::Src {
+        n.up_bps
+    } else {
+        n.down_bps
+    }
+}
+
+/// The groups of `local` nodes, sorted, each once.
+pub fn local_groups(model: &Model, local: &[usize]) -> Vec<usize> {
+    let mut groups: Vec<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
+}
+
 /// The objects for `local` (indices into `model.nodes`) shaped per `layout`. The first
 /// object is the device's clsact qdisc, which networks on the same device share.
 pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
@@ -158,10 +190,7 @@ pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
         out.push(filter(U32::hash_all(field, table, 0xff << shift)));
     }
     if layout.backend == Backend::Netem && model.has_delay_or_loss() {
-        let mut groups: Vec<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
-        groups.sort_unstable();
-        groups.dedup();
-        pair_stage(&mut out, model, &groups, dev);
+        out.extend(pair_stage(model, &local_groups(model, local), dev));
     }
     out
 }
@@ -197,11 +226,7 @@ fn cell_tree(
     for &i in members {
         let n = &model.nodes[i];
         let class = node_class(n.ip.octets()[3]);
-        let rate_bps = if field == Field::Src {
-            n.up_bps
-        } else {
-            n.down_bps
-        };
+        let rate_bps = rate_of(n, field);
         out.push(Object::HtbClass {
             dev: dev(),
             classid: class,
@@ -213,17 +238,13 @@ fn cell_tree(
             Backend::Nfqueue => Some(QdiscKind::Pfifo {
                 limit: n.queue_packets,
             }),
-            Backend::Netem => Some(QdiscKind::Netem {
-                delay_us: n.latency_us,
-                loss: n.loss,
-                limit: n.queue_packets + bdp_packets(rate_bps, n.latency_us),
-            }),
+            Backend::Netem => Some(netem_leaf(n, rate_bps)),
         };
         if let Some(kind) = kind {
             out.push(Object::Qdisc {
                 dev: dev(),
                 parent: Parent::Of(class),
-                handle: class.minor() + 1,
+                handle: leaf_handle(class),
                 kind,
             });
         }
@@ -268,29 +289,105 @@ fn bdp_packets(rate_bps: u64, delay_us: u64) -> u32 {
     (rate_bps as u128 * delay_us as u128 / 8 / 1500 / 1_000_000).min(1 << 20) as u32
 }
 
-/// netem backend: group-pair delay and loss on the device's root qdisc. Two hashed steps:
-/// the root table picks the source group's table by an 8-bit window of the source address,
-/// that table picks the pair's class by the same window of the destination address. (Group
-/// prefixes shorter than /8 leave no window inside every prefix: one bucket, a linear walk.)
-/// At most 65 534 pairs with a delay or loss.
-fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &str) {
+/// How the netem pair stage hashes group prefixes: by the 8-bit window of the address that
+/// spreads the group prefixes best (group prefixes shorter than /8 leave no window inside
+/// every prefix: one bucket, a linear walk).
+pub struct PairHash {
+    window: Option<u32>,
+    prefixes: Vec<u32>,
+}
+
+impl PairHash {
+    /// The hashing of `model`'s groups.
+    pub fn new(model: &Model) -> Self {
+        let prefixes: Vec<u32> = model.groups.iter().map(|g| u32::from(g.prefix.0)).collect();
+        let shortest = model.groups.iter().map(|g| g.prefix.1).min().unwrap_or(32) as u32;
+        PairHash {
+            window: best_window(&prefixes, 32 - shortest),
+            prefixes,
+        }
+    }
+
+    fn divisor(&self) -> u32 {
+        if self.window.is_some() {
+            256
+        } else {
+            1
+        }
+    }
+
+    fn mask(&self) -> u32 {
+        self.window.map_or(0, |shift| 0xff << shift)
+    }
+
+    fn bucket(&self, g: usize) -> u8 {
+        self.window
+            .map_or(0, |shift| (self.prefixes[g] >> shift) as u8)
+    }
+
+    /// The class `1:minor` of pair (a, b) in the stage on `dev`, its netem leaf with the
+    /// pair's `G(a,b)` and `q(a,b)`, and the entry of source group a's table that sends
+    /// destination group b there.
+    pub fn pair(&self, model: &Model, dev: &str, a: usize, b: usize, minor: u16) -> [Object; 3] {
+        let class = Handle::new(1, minor);
+        [
+            Object::HtbClass {
+                dev: dev.to_string(),
+                classid: class,
+                parent: Handle::new(1, 0),
+                rate_bps: PAIR_RATE_BPS,
+            },
+            Object::Qdisc {
+                dev: dev.to_string(),
+                parent: Parent::Of(class),
+                handle: leaf_handle(class),
+                kind: pair_leaf(model, a, b),
+            },
+            Object::Filter {
+                dev: dev.to_string(),
+                parent: Parent::Of(Handle::new(1, 0)),
+                prio: PRIO,
+                u32: U32::Entry {
+                    ht: Some((pair_table(a), self.bucket(b))),
+                    node: b as u16 + 1,
+                    field: Field::Dst,
+                    net: model.groups[b].prefix,
+                    target: Target::Class(class),
+                },
+            },
+        ]
+    }
+}
+
+/// The u32 table of source group `a` in the pair stage.
+pub fn pair_table(a: usize) -> u16 {
+    a as u16 + 2
+}
+
+/// The netem leaf of group pair (a, b).
+pub fn pair_leaf(model: &Model, a: usize, b: usize) -> QdiscKind {
+    QdiscKind::Netem {
+        delay_us: model.group_delay_us[a][b],
+        loss: model.group_loss[a][b],
+        limit: PAIR_LIMIT,
+    }
+}
+
+/// netem backend: group-pair delay and loss on the device's root qdisc. Two hashed steps
+/// ([`PairHash`]): the root table picks the source group's table by an 8-bit window of the
+/// source address, that table picks the pair's class by the same window of the destination
+/// address. At most 65 534 pairs with a delay or loss.
+pub fn pair_stage(model: &Model, src_groups: &[usize], dev: &str) -> Vec<Object> {
     let root = Handle::new(1, 0);
-    let d = || dev.to_string();
-    out.push(Object::htb_root(&d(), DIRECT_QLEN));
+    let mut out = vec![Object::htb_root(dev, DIRECT_QLEN)];
     let filter = |u32| Object::Filter {
-        dev: d(),
+        dev: dev.to_string(),
         parent: Parent::Of(root),
         prio: PRIO,
         u32,
     };
-    let prefixes: Vec<u32> = model.groups.iter().map(|g| u32::from(g.prefix.0)).collect();
-    let shortest = model.groups.iter().map(|g| g.prefix.1).min().unwrap_or(32) as u32;
-    let window = best_window(&prefixes, 32 - shortest);
-    let (divisor, mask) = match window {
-        Some(shift) => (256, 0xff << shift),
-        None => (1, 0),
-    };
-    let bucket = |g: usize| window.map_or(0, |shift| (prefixes[g] >> shift) as u8);
+    let hash = PairHash::new(model);
+    let (divisor, mask) = (hash.divisor(), hash.mask());
     let src_table = CELL_TABLE;
     out.push(filter(U32::Table {
         id: src_table,
@@ -298,41 +395,17 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
     }));
     let mut pairs = 0u16;
     for &a in src_groups {
-        let table = a as u16 + 2;
+        let table = pair_table(a);
         out.push(filter(U32::Table { id: table, divisor }));
         for b in 0..model.groups.len() {
-            let (delay_us, loss) = (model.group_delay_us[a][b], model.group_loss[a][b]);
-            if delay_us == 0 && loss == 0.0 {
+            if model.group_delay_us[a][b] == 0 && model.group_loss[a][b] == 0.0 {
                 continue;
             }
             pairs += 1;
-            let class = Handle::new(1, pairs);
-            out.push(Object::HtbClass {
-                dev: d(),
-                classid: class,
-                parent: root,
-                rate_bps: PAIR_RATE_BPS,
-            });
-            out.push(Object::Qdisc {
-                dev: d(),
-                parent: Parent::Of(class),
-                handle: pairs + 1,
-                kind: QdiscKind::Netem {
-                    delay_us,
-                    loss,
-                    limit: PAIR_LIMIT,
-                },
-            });
-            out.push(filter(U32::Entry {
-                ht: Some((table, bucket(b))),
-                node: b as u16 + 1,
-                field: Field::Dst,
-                net: model.groups[b].prefix,
-                target: Target::Class(class),
-            }));
+            out.extend(hash.pair(model, dev, a, b, pairs));
         }
         out.push(filter(U32::Entry {
-            ht: Some((src_table, bucket(a))),
+            ht: Some((src_table, hash.bucket(a))),
             node: a as u16 + 1,
             field: Field::Src,
             net: model.groups[a].prefix,
@@ -344,6 +417,7 @@ fn pair_stage(out: &mut Vec<Object>, model: &Model, src_groups: &[usize], dev: &
         }));
     }
     out.push(filter(U32::hash_all(Field::Src, src_table, mask)));
+    out
 }
 
 #[cfg(test)]

@@ -1,20 +1,34 @@
 //! Real traffic through a network brought up by `shaping::up` in a scratch namespace:
 //! UDP flows between co-located nodes (aliases on `lo`) arrive at the configured upload
 //! and download rates within 3 %, several at once, and a download limit holds when four
-//! senders share it. Rates count bytes on the wire: payload + UDP + IPv4 + Ethernet headers.
+//! senders share it; a rate changed at run time (`shaping::runtime`) holds from then on.
+//! Rates count bytes on the wire: payload + UDP + IPv4 + Ethernet headers.
 
 use netctl::scratch::in_new_netns;
 use nix::sys::socket::{setsockopt, sockopt};
 use shaping::model::{Group, Model, Node};
 use shaping::{Backend, Shaping, UpOptions};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Headers counted by the shaper: UDP, IPv4, Ethernet (lo has an Ethernet header).
 const HEADERS: usize = 8 + 20 + 14;
 const SEND_FOR: Duration = Duration::from_millis(5500);
 const WARMUP: Duration = Duration::from_millis(1000);
+
+/// The state directory of every test here (`P2PLAB_RUN_DIR` is process-wide), set once.
+fn run_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::env::set_var("P2PLAB_RUN_DIR", d.path());
+        d
+    })
+    .path()
+}
 
 fn node(k: u8, up_bps: u64, down_bps: u64) -> Node {
     Node {
@@ -31,42 +45,63 @@ fn node(k: u8, up_bps: u64, down_bps: u64) -> Node {
 
 const G: u64 = 1_000_000_000;
 
-fn model() -> Model {
-    let nodes = vec![
-        node(1, 128_000, G),     // upload 128 kbit
-        node(2, 2_000_000, G),   // upload 2 mbit
-        node(3, 100_000_000, G), // upload 100 mbit
-        node(4, G, 128_000),     // download 128 kbit
-        node(5, G, 2_000_000),   // download 2 mbit
-        node(6, G, 100_000_000), // download 100 mbit
-        node(7, G, G),           // fast receiver
-        node(8, G, G),           // fast senders
-        node(9, G, G),
-        node(10, G, G),
-        node(11, G, G),
-        node(12, 2_000_000, 128_000), // both directions at once
-        node(13, G, 2_000_000),       // shared download
-    ];
+/// One group in 10.`net`.0.0/24 holding `nodes` (moved there).
+fn model(net: u8, mut nodes: Vec<Node>) -> Model {
+    for n in &mut nodes {
+        n.ip = Ipv4Addr::new(10, net, 0, n.ip.octets()[3]);
+    }
     Model {
         nodes,
         groups: vec![Group {
             name: "g".into(),
-            prefix: (Ipv4Addr::new(10, 9, 0, 0), 24),
+            prefix: (Ipv4Addr::new(10, net, 0, 0), 24),
         }],
         group_delay_us: vec![vec![0]],
         group_loss: vec![vec![0.0]],
     }
 }
 
-/// Sends full-size datagrams from `src` to `dst:port` as fast as the socket allows.
+fn rates_model() -> Model {
+    model(
+        9,
+        vec![
+            node(1, 128_000, G),     // upload 128 kbit
+            node(2, 2_000_000, G),   // upload 2 mbit
+            node(3, 100_000_000, G), // upload 100 mbit
+            node(4, G, 128_000),     // download 128 kbit
+            node(5, G, 2_000_000),   // download 2 mbit
+            node(6, G, 100_000_000), // download 100 mbit
+            node(7, G, G),           // fast receiver
+            node(8, G, G),           // fast senders
+            node(9, G, G),
+            node(10, G, G),
+            node(11, G, G),
+            node(12, 2_000_000, 128_000), // both directions at once
+            node(13, G, 2_000_000),       // shared download
+        ],
+    )
+}
+
+/// Sends full-size datagrams from `src` to `dst:port` as fast as the socket allows, for
+/// `SEND_FOR`.
 fn blast(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: usize) -> std::thread::JoinHandle<()> {
+    blast_for(src, dst, port, payload, SEND_FOR)
+}
+
+fn blast_for(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    port: u16,
+    payload: usize,
+    send_for: Duration,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let s = UdpSocket::bind(SocketAddrV4::new(src, 0)).unwrap();
         // enough in flight to fill the class's queue: a sender descheduled on a busy
         // machine must not let the shaper run dry
         setsockopt(&s, sockopt::SndBufForce, &(16 << 20)).unwrap();
         let buf = vec![7u8; payload];
-        let end = Instant::now() + SEND_FOR;
+        let end = Instant::now() + send_for;
         while Instant::now() < end {
             let _ = s.send_to(&buf, SocketAddrV4::new(dst, port));
         }
@@ -75,6 +110,20 @@ fn blast(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: usize) -> std::thread
 
 /// Receives on `dst:port` and returns the wire rate in bit/s seen after the warm-up.
 fn measure(dst: Ipv4Addr, port: u16, payload: usize) -> std::thread::JoinHandle<f64> {
+    let arrived = arrivals(dst, port, payload, SEND_FOR);
+    std::thread::spawn(move || {
+        let (start, times) = arrived.join().unwrap();
+        rate(&times, start + WARMUP, start + SEND_FOR, payload)
+    })
+}
+
+/// Receives on `dst:port` for `listen_for`: the start time and every datagram's arrival time.
+fn arrivals(
+    dst: Ipv4Addr,
+    port: u16,
+    payload: usize,
+    listen_for: Duration,
+) -> std::thread::JoinHandle<(Instant, Vec<Instant>)> {
     let s = UdpSocket::bind(SocketAddrV4::new(dst, port)).unwrap();
     // a busy test machine must not drop at the receiving socket what the shaper let through
     setsockopt(&s, sockopt::RcvBufForce, &(16 << 20)).unwrap();
@@ -83,21 +132,34 @@ fn measure(dst: Ipv4Addr, port: u16, payload: usize) -> std::thread::JoinHandle<
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 65536];
         let start = Instant::now();
-        let (mut first, mut last, mut n) = (None, start, 0u64);
-        while start.elapsed() < SEND_FOR {
+        let mut times = vec![];
+        while start.elapsed() < listen_for {
             if let Ok(len) = s.recv(&mut buf) {
                 assert_eq!(len, payload);
-                let now = Instant::now();
-                if now - start >= WARMUP {
-                    first.get_or_insert(now);
-                    last = now;
-                    n += 1;
-                }
+                times.push(Instant::now());
             }
         }
-        let span = (last - first.expect("no packet arrived")).as_secs_f64();
-        (n - 1) as f64 * ((payload + HEADERS) * 8) as f64 / span
+        (start, times)
     })
+}
+
+/// The wire rate in bit/s of the datagrams that arrived between `from` and `to`.
+fn rate(times: &[Instant], from: Instant, to: Instant, payload: usize) -> f64 {
+    let inside: Vec<&Instant> = times.iter().filter(|&&t| t >= from && t < to).collect();
+    assert!(inside.len() >= 2, "too few packets arrived");
+    let span = (*inside[inside.len() - 1] - *inside[0]).as_secs_f64();
+    (inside.len() - 1) as f64 * ((payload + HEADERS) * 8) as f64 / span
+}
+
+/// Brings `m` up as network `name` on `lo` (rates only: no delay engine).
+fn up(m: &Model, name: &str) {
+    let opts = UpOptions {
+        name: name.into(),
+        dev: "lo".into(),
+        shaping: Shaping::Force(Backend::Nfqueue),
+        local: None,
+    };
+    shaping::up(m.clone(), &opts, &|_| Err("no engine needed".into())).unwrap();
 }
 
 fn sh(cmd: &str) {
@@ -116,17 +178,10 @@ fn sh(cmd: &str) {
 fn upload_and_download_rates_within_3_percent() {
     let failures = in_new_netns(|| {
         sh("ip link set lo up");
-        let dir = tempfile::tempdir().unwrap();
-        std::env::set_var("P2PLAB_RUN_DIR", dir.path());
-        let m = model();
+        run_dir();
+        let m = rates_model();
         let ip = |k: usize| m.nodes[k - 1].ip;
-        let opts = UpOptions {
-            name: "rates".into(),
-            dev: "lo".into(),
-            shaping: Shaping::Force(Backend::Nfqueue),
-            local: None,
-        };
-        shaping::up(m.clone(), &opts, &|_| Err("no engine needed".into())).unwrap();
+        up(&m, "rates");
         // (label, expected bit/s, sender nodes, receiver node)
         let flows: Vec<(&str, u64, Vec<usize>, usize)> = vec![
             ("upload 128kbit", 128_000, vec![1], 7),
@@ -172,5 +227,99 @@ fn upload_and_download_rates_within_3_percent() {
         failures
     })
     .unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+#[test]
+fn rates_changed_mid_flow_hold_from_then_on() {
+    let (before, after) = in_new_netns(|| {
+        sh("ip link set lo up");
+        run_dir();
+        // n1 uploads at 2 mbit, then 1 mbit; n4 downloads at 1 mbit, then 4 mbit
+        let m = model(
+            8,
+            vec![
+                node(1, 2_000_000, G),
+                node(2, G, G),
+                node(3, G, G),
+                node(4, G, 1_000_000),
+            ],
+        );
+        let ip = |k: usize| m.nodes[k - 1].ip;
+        up(&m, "change");
+        let (payload, total) = (1000, Duration::from_millis(7000));
+        let change_at = Duration::from_millis(3500);
+        let meters = [
+            arrivals(ip(2), 6000, payload, total),
+            arrivals(ip(4), 6001, payload, total),
+        ];
+        let senders = [
+            blast_for(ip(1), ip(2), 6000, payload, total),
+            blast_for(ip(3), ip(4), 6001, payload, total),
+        ];
+        std::thread::sleep(change_at);
+        let change = |nodes, up_bps, down_bps| shaping::runtime::Change::Link {
+            nodes,
+            up_bps,
+            down_bps,
+            latency_us: None,
+            loss: None,
+        };
+        let no_engine = |_: &shaping::State| Err("no engine needed".to_string());
+        shaping::runtime::apply(
+            "change",
+            &change(vec![0], Some(1_000_000), None),
+            &no_engine,
+        )
+        .unwrap();
+        shaping::runtime::apply(
+            "change",
+            &change(vec![3], None, Some(4_000_000)),
+            &no_engine,
+        )
+        .unwrap();
+        let got: Vec<(Instant, Vec<Instant>)> =
+            meters.into_iter().map(|h| h.join().unwrap()).collect();
+        senders.into_iter().for_each(|h| h.join().unwrap());
+        let state = shaping::lifecycle::load("change").unwrap();
+        assert_eq!(
+            (state.model.nodes[0].up_bps, state.model.nodes[3].down_bps),
+            (1_000_000, 4_000_000)
+        );
+        assert!(shaping::down("change").unwrap());
+        let window = |(start, times): &(Instant, Vec<Instant>), from: u64, to: u64| {
+            rate(
+                times,
+                *start + Duration::from_millis(from),
+                *start + Duration::from_millis(to),
+                payload,
+            )
+        };
+        // before: 1.0-3.5 s; after: from 4.0 s (the change, then 0.5 s of margin) to the end
+        let before: Vec<f64> = got.iter().map(|g| window(g, 1000, 3500)).collect();
+        let after: Vec<f64> = got.iter().map(|g| window(g, 4000, 7000)).collect();
+        (before, after)
+    })
+    .unwrap();
+    let want = [
+        ("upload", 2_000_000.0, 1_000_000.0),
+        ("download", 1_000_000.0, 4_000_000.0),
+    ];
+    let mut failures = vec![];
+    for (k, (label, old, new)) in want.iter().enumerate() {
+        for (when, got, wanted) in [("before", before[k], old), ("after", after[k], new)] {
+            let err = (got - wanted) / wanted;
+            eprintln!(
+                "{label} {when} the change: {got:.0} bit/s ({:+.2} %)",
+                err * 100.0
+            );
+            if err.abs() > 0.03 {
+                failures.push(format!(
+                    "{label} {when}: {got:.0} bit/s, {:+.2} %",
+                    err * 100.0
+                ));
+            }
+        }
+    }
     assert!(failures.is_empty(), "{failures:?}");
 }

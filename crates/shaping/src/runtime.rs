@@ -1,0 +1,491 @@
+//! Changes to a network while it is up: new link parameters for nodes, a new delay or loss
+//! for a group pair, cutting nodes off and restoring them.
+//!
+//! Like `up`, a change is first written to the state file (the model, the cut nodes and
+//! every kernel object as it will be), then made. Rates: the nodes' HTB classes get new
+//! parameters (`tc class change`, burst and quantum as `up` computes them). Delay and
+//! loss: with the netem backend the nodes' netem leaves (`L(v)`, `p(v)`) or the pair's
+//! netem leaf in the device's pair stage (`G(a,b)`, `q(a,b)`) change, a pair without a class
+//! yet gets one (and a network without a pair stage gets one); with the nfqueue backend the
+//! delay engine re-reads the model on SIGHUP (a network brought up without delay or loss
+//! gets its engine and NFQUEUE rules now). Cut: both of a node's classes get a leaf that
+//! drops every packet (`pfifo limit 0`, grafted with `tc qdisc replace`), so nothing is
+//! created outside the network's IFB trees and `down` needs nothing more; restore grafts
+//! the node's own leaf back, with the current parameters.
+
+use crate::lifecycle::{self, is_engine, lock, networks, queue_rules, save, start_engine};
+use crate::lifecycle::{Error, State};
+use crate::plan::{
+    leaf_handle, local_groups, netem_leaf, pair_leaf, pair_stage, pair_table, places, rate_of,
+    PairHash,
+};
+use netctl::probe::Backend;
+use netctl::{Field, Handle, Host, Object, Op, Parent, QdiscKind, Target, U32};
+
+/// One change to a running network. Node indices are into the model's nodes, group
+/// indices into its groups; nodes not placed on this host change only in the model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// New link parameters for `nodes`; `None` keeps a value.
+    Link {
+        /// The nodes.
+        nodes: Vec<usize>,
+        /// New `U(v)`, bits per second.
+        up_bps: Option<u64>,
+        /// New `D(v)`, bits per second.
+        down_bps: Option<u64>,
+        /// New `L(v)`, one way, microseconds.
+        latency_us: Option<u64>,
+        /// New `p(v)`, fraction.
+        loss: Option<f64>,
+    },
+    /// New `G(from,to)` and/or `q(from,to)`, one direction.
+    Delay {
+        /// Source group.
+        from: usize,
+        /// Destination group.
+        to: usize,
+        /// New one-way delay, microseconds.
+        delay_us: Option<u64>,
+        /// New loss, fraction.
+        loss: Option<f64>,
+    },
+    /// Drop every packet from and to these nodes.
+    Cut(Vec<usize>),
+    /// Undo a cut of these nodes.
+    Restore(Vec<usize>),
+}
+
+/// The kernel side of a change: objects and what to do with them, in order.
+type Steps = Vec<(Op, Object)>;
+
+/// Applies `change` to network `name`; `engine` starts a delay engine when a nfqueue
+/// network that had none needs one (as for `up`). Returns the state as recorded.
+pub fn apply(
+    name: &str,
+    change: &Change,
+    engine: &dyn Fn(&State) -> Result<u32, String>,
+) -> Result<State, Error> {
+    if !lifecycle::is_net_admin() {
+        return Err(Error::NotAdmin);
+    }
+    let _lock = lock()?;
+    let mut state = lifecycle::load(name)?;
+    if !state.complete {
+        return Err(Error::Change(format!(
+            "network {name} did not come up completely; run `p2plab down {name}` and bring it up again"
+        )));
+    }
+    let before = state.model.clone();
+    let steps = plan_change(&mut state, change)?;
+    let new_rules = (state.backend == Backend::Nfqueue
+        && state.rules.is_none()
+        && state.model.has_delay_or_loss())
+    .then(|| queue_rules(&state.model, &state.layout()));
+    if let Some(r) = &new_rules {
+        state.rules = Some(r.clone());
+    }
+    save(&state)?;
+    let mut host = Host::open()?;
+    // consecutive steps of one kind go in one batch
+    for run in steps.chunk_by(|a, b| a.0 == b.0) {
+        let objs: Vec<Object> = run.iter().map(|(_, o)| o.clone()).collect();
+        host.apply(&objs, run[0].0)?;
+    }
+    match (new_rules, state.engine_pid) {
+        (Some(rules), _) => start_engine(&mut state, &rules, engine)?,
+        (None, Some(pid)) if state.model != before && is_engine(pid, name) => {
+            // SAFETY: kill(2) on a pid we verified runs this network's engine, which
+            // handles SIGHUP by re-reading the state file saved above.
+            unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+        }
+        _ => {}
+    }
+    Ok(state)
+}
+
+/// Updates `state` (model, cut nodes, recorded objects) for `change` and returns the kernel
+/// steps that make it so.
+fn plan_change(state: &mut State, change: &Change) -> Result<Steps, Error> {
+    let (nn, ng) = (state.model.nodes.len(), state.model.groups.len());
+    let bad_node = |nodes: &[usize]| nodes.iter().find(|&&i| i >= nn).copied();
+    let mut steps = Steps::new();
+    match change {
+        Change::Link {
+            nodes,
+            up_bps,
+            down_bps,
+            latency_us,
+            loss,
+        } => {
+            if let Some(i) = bad_node(nodes) {
+                return Err(no_such("node", i, nn));
+            }
+            for &i in nodes {
+                let n = &mut state.model.nodes[i];
+                n.up_bps = up_bps.unwrap_or(n.up_bps);
+                n.down_bps = down_bps.unwrap_or(n.down_bps);
+                n.latency_us = latency_us.unwrap_or(n.latency_us);
+                n.loss = loss.unwrap_or(n.loss);
+                for (field, new_rate) in [(Field::Src, up_bps), (Field::Dst, down_bps)] {
+                    let Some((ifb, class)) = node_class(state, i, field) else {
+                        continue;
+                    };
+                    let n = &state.model.nodes[i];
+                    if new_rate.is_some() {
+                        let c = Object::HtbClass {
+                            dev: ifb.clone(),
+                            classid: class,
+                            parent: Handle::new(1, 0),
+                            rate_bps: rate_of(n, field),
+                        };
+                        steps.push((Op::Change, record(&mut state.objects, c)));
+                    }
+                    // a cut node's leaf comes back with these values at restore
+                    if state.backend == Backend::Netem && !state.cut.contains(&i) {
+                        let leaf = leaf(&ifb, class, netem_leaf(n, rate_of(n, field)));
+                        steps.push((Op::Change, record(&mut state.objects, leaf)));
+                    }
+                }
+            }
+        }
+        Change::Delay {
+            from,
+            to,
+            delay_us,
+            loss,
+        } => {
+            if let Some(g) = [*from, *to].into_iter().find(|&g| g >= ng) {
+                return Err(no_such("group", g, ng));
+            }
+            let (a, b) = (*from, *to);
+            let m = &mut state.model;
+            m.group_delay_us[a][b] = delay_us.unwrap_or(m.group_delay_us[a][b]);
+            m.group_loss[a][b] = loss.unwrap_or(m.group_loss[a][b]);
+            if state.backend == Backend::Netem {
+                pair_steps(state, a, b, &mut steps)?;
+            }
+        }
+        Change::Cut(nodes) | Change::Restore(nodes) => {
+            if let Some(i) = bad_node(nodes) {
+                return Err(no_such("node", i, nn));
+            }
+            let cut = matches!(change, Change::Cut(_));
+            for &i in nodes {
+                if state.cut.contains(&i) == cut {
+                    continue; // already so
+                }
+                if cut {
+                    state.cut.push(i);
+                } else {
+                    state.cut.retain(|&c| c != i);
+                }
+                for field in [Field::Src, Field::Dst] {
+                    let Some((ifb, class)) = node_class(state, i, field) else {
+                        continue;
+                    };
+                    let n = &state.model.nodes[i];
+                    let leaf = match (cut, state.backend) {
+                        (true, _) => Object::Qdisc {
+                            dev: ifb,
+                            parent: Parent::Of(class),
+                            handle: cut_handle(class),
+                            kind: QdiscKind::Pfifo { limit: 0 },
+                        },
+                        (false, Backend::Netem) => {
+                            leaf(&ifb, class, netem_leaf(n, rate_of(n, field)))
+                        }
+                        // the explicit form of HTB's default leaf (the IFB's txqueuelen is
+                        // the most common queue limit of its nodes)
+                        (false, Backend::Nfqueue) => leaf(
+                            &ifb,
+                            class,
+                            QdiscKind::Pfifo {
+                                limit: n.queue_packets,
+                            },
+                        ),
+                    };
+                    steps.push((Op::Replace, record(&mut state.objects, leaf)));
+                }
+            }
+        }
+    }
+    Ok(steps)
+}
+
+fn no_such(what: &str, i: usize, count: usize) -> Error {
+    Error::Change(format!(
+        "no {what} {i} in this network (it has {count}); name one of the topology's"
+    ))
+}
+
+/// Handle of the dropping leaf that replaces a cut node's own leaf.
+fn cut_handle(class: Handle) -> u16 {
+    0x1000 + class.minor()
+}
+
+fn leaf(ifb: &str, class: Handle, kind: QdiscKind) -> Object {
+    Object::Qdisc {
+        dev: ifb.to_string(),
+        parent: Parent::Of(class),
+        handle: leaf_handle(class),
+        kind,
+    }
+}
+
+/// The IFB and class shaping node `i` in direction `field`, `None` if it is not local.
+fn node_class(state: &State, i: usize, field: Field) -> Option<(String, Handle)> {
+    let k = state.local.iter().position(|&l| l == i)?;
+    let place = places(&state.model, &state.local)[k];
+    Some((state.layout().ifb(field, place.cell), place.class))
+}
+
+/// Records `obj` in `objects` in place of the object it supersedes (the class with its id,
+/// the qdisc under its parent on its device), or at the end; returns it.
+fn record(objects: &mut Vec<Object>, obj: Object) -> Object {
+    let same = |o: &Object| match (o, &obj) {
+        (
+            Object::HtbClass { dev, classid, .. },
+            Object::HtbClass {
+                dev: d, classid: c, ..
+            },
+        ) => dev == d && classid == c,
+        (
+            Object::Qdisc { dev, parent, .. },
+            Object::Qdisc {
+                dev: d, parent: p, ..
+            },
+        ) => dev == d && parent == p && *p != Parent::Root,
+        _ => false,
+    };
+    match objects.iter().position(same) {
+        Some(k) => objects[k] = obj.clone(),
+        None => objects.push(obj.clone()),
+    }
+    obj
+}
+
+/// netem backend: the steps that give pair (a, b) its current delay and loss in the pair
+/// stage on the device. Only traffic from local nodes passes this host's stage.
+fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) -> Result<(), Error> {
+    let groups = local_groups(&state.model, &state.local);
+    if !groups.contains(&a) {
+        return Ok(());
+    }
+    let dev = state.dev.clone();
+    let root = Parent::Of(Handle::new(1, 0));
+    let has_stage = state
+        .objects
+        .iter()
+        .any(|o| matches!(o, Object::Qdisc { dev: d, parent: Parent::Root, .. } if *d == dev));
+    if !has_stage {
+        if let Some(other) = networks().into_iter().find(|s| {
+            s.name != state.name
+                && s.dev == dev
+                && s.objects.iter().any(|o| {
+                    matches!(o, Object::Qdisc { dev: d, parent: Parent::Root, .. } if *d == dev)
+                })
+        }) {
+            return Err(Error::RootTaken {
+                other: other.name,
+                dev,
+            });
+        }
+        let objs = pair_stage(&state.model, &groups, &dev);
+        state.objects.extend(objs.iter().cloned());
+        steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
+        return Ok(());
+    }
+    let class = state.objects.iter().find_map(|o| match o {
+        Object::Filter {
+            dev: d,
+            parent,
+            u32:
+                U32::Entry {
+                    ht: Some((t, _)),
+                    node,
+                    target: Target::Class(c),
+                    ..
+                },
+            ..
+        } if *d == dev && *parent == root && *t == pair_table(a) && *node == b as u16 + 1 => {
+            Some(*c)
+        }
+        _ => None,
+    });
+    match class {
+        Some(class) => {
+            let l = leaf(&dev, class, pair_leaf(&state.model, a, b));
+            steps.push((Op::Change, record(&mut state.objects, l)));
+        }
+        None => {
+            let minor = state
+                .objects
+                .iter()
+                .filter_map(|o| match o {
+                    Object::HtbClass {
+                        dev: d, classid, ..
+                    } if *d == dev => Some(classid.minor()),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let objs = PairHash::new(&state.model).pair(&state.model, &dev, a, b, minor);
+            state.objects.extend(objs.iter().cloned());
+            steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+    use crate::plan::{plan, Layout};
+
+    fn state(backend: Backend, model: Model) -> State {
+        let local: Vec<usize> = (0..model.nodes.len()).collect();
+        let layout = Layout {
+            dev: "lo".into(),
+            slot: 0,
+            backend,
+        };
+        State {
+            name: "t".into(),
+            dev: "lo".into(),
+            backend,
+            slot: 0,
+            objects: plan(&model, &local, &layout),
+            model,
+            local,
+            clsact_foreign: false,
+            rules: None,
+            engine_pid: None,
+            cut: vec![],
+            complete: true,
+        }
+    }
+
+    fn commands(steps: &Steps) -> Vec<String> {
+        steps.iter().map(|(op, o)| o.command(*op)).collect()
+    }
+
+    #[test]
+    fn netem_link_change_is_class_and_leaf_changes() {
+        let mut s = state(
+            Backend::Netem,
+            Model::uniform(2, 2, 128_000, 2_000_000, 5_000),
+        );
+        let change = Change::Link {
+            nodes: vec![1],
+            up_bps: Some(64_000),
+            down_bps: None,
+            latency_us: Some(20_000),
+            loss: Some(0.01),
+        };
+        let steps = plan_change(&mut s, &change).unwrap();
+        assert_eq!(
+            commands(&steps),
+            [
+                "tc class change dev p2p0u0 parent 1:0 classid 1:3 htb rate 64kbit ceil 64kbit burst 1608b cburst 1608b quantum 1600",
+                "tc qdisc change dev p2p0u0 parent 1:3 handle 4: netem limit 100 delay 20000us loss 1%",
+                "tc qdisc change dev p2p0d0 parent 1:3 handle 4: netem limit 103 delay 20000us loss 1%",
+            ]
+        );
+        // the state file shows the objects as they now are
+        for (_, o) in &steps {
+            assert!(s.objects.contains(o), "{o}");
+        }
+        assert_eq!(s.model.nodes[1].up_bps, 64_000);
+        assert_eq!(s.model.nodes[1].latency_us, 20_000);
+    }
+
+    #[test]
+    fn netem_pair_delay_changes_the_pair_leaf_or_adds_a_pair() {
+        let mut m = Model::uniform(2, 2, 128_000, 2_000_000, 0);
+        m.group_delay_us[0][1] = 10_000;
+        let mut s = state(Backend::Netem, m);
+        let n = s.objects.len();
+        let delay = |from, to, us| Change::Delay {
+            from,
+            to,
+            delay_us: Some(us),
+            loss: None,
+        };
+        let steps = plan_change(&mut s, &delay(0, 1, 40_000)).unwrap();
+        assert_eq!(
+            commands(&steps),
+            ["tc qdisc change dev lo parent 1:1 handle 2: netem limit 100000 delay 40000us"]
+        );
+        assert_eq!(s.objects.len(), n);
+        // (1, 0) had no delay: it gets a class, leaf and entry of its own
+        let steps = plan_change(&mut s, &delay(1, 0, 7_000)).unwrap();
+        assert_eq!(
+            commands(&steps),
+            [
+                "tc class add dev lo parent 1:0 classid 1:2 htb rate 100gbit ceil 100gbit burst 12501600b cburst 12501600b quantum 200000",
+                "tc qdisc add dev lo parent 1:2 handle 3: netem limit 100000 delay 7000us",
+                "tc filter add dev lo parent 1:0 prio 1 handle 3:1:1 protocol ip u32 ht 3:1: match ip dst 10.1.0.0/16 flowid 1:2",
+            ]
+        );
+        assert_eq!(s.objects.len(), n + 3);
+    }
+
+    #[test]
+    fn netem_pair_stage_is_added_when_missing() {
+        let mut s = state(Backend::Netem, Model::uniform(2, 2, 128_000, 2_000_000, 0));
+        let change = Change::Delay {
+            from: 0,
+            to: 1,
+            delay_us: Some(10_000),
+            loss: Some(0.1),
+        };
+        let steps = plan_change(&mut s, &change).unwrap();
+        let text = commands(&steps);
+        assert_eq!(
+            text[0],
+            "tc qdisc add dev lo root handle 1: htb direct_qlen 10000"
+        );
+        assert!(text.contains(
+            &"tc qdisc add dev lo parent 1:1 handle 2: netem limit 100000 delay 10000us loss 10%"
+                .to_string()
+        ));
+    }
+
+    #[test]
+    fn cut_and_restore_graft_leaves() {
+        let mut s = state(
+            Backend::Nfqueue,
+            Model::uniform(1, 2, 128_000, 2_000_000, 0),
+        );
+        let n = s.objects.len();
+        let steps = plan_change(&mut s, &Change::Cut(vec![0])).unwrap();
+        assert_eq!(
+            commands(&steps),
+            [
+                "tc qdisc replace dev p2p0u0 parent 1:2 handle 1002: pfifo limit 0",
+                "tc qdisc replace dev p2p0d0 parent 1:2 handle 1002: pfifo limit 0",
+            ]
+        );
+        assert_eq!(s.cut, [0]);
+        assert!(plan_change(&mut s, &Change::Cut(vec![0]))
+            .unwrap()
+            .is_empty());
+        let steps = plan_change(&mut s, &Change::Restore(vec![0])).unwrap();
+        assert_eq!(
+            commands(&steps),
+            [
+                "tc qdisc replace dev p2p0u0 parent 1:2 handle 3: pfifo limit 100",
+                "tc qdisc replace dev p2p0d0 parent 1:2 handle 3: pfifo limit 100",
+            ]
+        );
+        assert!(s.cut.is_empty());
+        assert_eq!(s.objects.len(), n + 2);
+        assert!(matches!(
+            plan_change(&mut s, &Change::Cut(vec![5])),
+            Err(Error::Change(_))
+        ));
+    }
+}
