@@ -401,12 +401,17 @@ fn delivered(src: &str, dst: &str) -> u32 {
     counter.join().unwrap()
 }
 
-/// Median UDP round trip from `src` to an echo on `dst`, in ms.
+/// UDP round trip from `src` to an echo on `dst`, in ms: the smallest of 20, after 5 that
+/// let a model change that was just signalled to the engine take effect. The shaper never
+/// releases a packet early, and the measuring threads' scheduling on a loaded machine only
+/// adds, so the smallest round trip is the emulated one.
 fn rtt_ms(src: &str, dst: &str) -> f64 {
+    const WARM_UP: usize = 5;
+    const SAMPLES: usize = 20;
     let echo = UdpSocket::bind(format!("{dst}:9000")).unwrap();
     let t = std::thread::spawn(move || {
         let mut buf = [0u8; 64];
-        for _ in 0..20 {
+        for _ in 0..WARM_UP + SAMPLES {
             let (n, from) = echo.recv_from(&mut buf).unwrap();
             echo.send_to(&buf[..n], from).unwrap();
         }
@@ -414,15 +419,14 @@ fn rtt_ms(src: &str, dst: &str) -> f64 {
     let s = UdpSocket::bind(format!("{src}:0")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut v = vec![];
-    for i in 0..20u8 {
+    for i in 0..(WARM_UP + SAMPLES) as u8 {
         let start = Instant::now();
         s.send_to(&[i], format!("{dst}:9000")).unwrap();
         s.recv(&mut [0u8; 64]).unwrap();
         v.push(start.elapsed().as_secs_f64() * 1000.0);
     }
     t.join().unwrap();
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    v[WARM_UP..].iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 #[test]
@@ -532,7 +536,7 @@ fn kill_9_while_the_engine_starts_then_down_stops_it() {
     });
 }
 
-/// Asserts that the median RTT from `src` to `dst` is `want` ms within 1 ms.
+/// Asserts that the RTT from `src` to `dst` is `want` ms within 1 ms.
 fn assert_rtt(src: &str, dst: &str, want: f64, when: &str) {
     let got = rtt_ms(src, dst);
     eprintln!("RTT {src} -> {dst} {when}: {got:.2} ms (want {want})");
