@@ -245,7 +245,10 @@ impl RunGroup {
             layout: Layout {
                 group: below(&self.layout.group),
                 cpu_stat: self.layout.cpu_stat.as_ref().map(below),
-                cpu_limit: self.layout.cpu_limit.as_ref().map(below),
+                // Joined only when limited: every hierarchy joined is one more cgroup
+                // migration per process start, and they are slow (a v1 cpu hierarchy
+                // that only accounts what v2 already does is pure cost).
+                cpu_limit: cpu_percent.and(self.layout.cpu_limit.as_ref().map(below)),
                 memory: self.layout.memory.as_ref().map(below),
             },
         };

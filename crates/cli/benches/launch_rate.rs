@@ -6,7 +6,7 @@
 //!
 //! `cargo bench -p cli --bench launch_rate` (root).
 
-use std::process::Command;
+mod common;
 
 const PROCESSES: usize = 1000;
 const RUN_S: u64 = 15;
@@ -24,32 +24,12 @@ fn main() {
         ),
     )
     .unwrap();
-    let shim = std::env::current_exe()
-        .unwrap()
-        .with_file_name("libp2plab_shim.so");
     let timing = work.path().join("time.txt");
-    let status = Command::new("unshare")
-        .args(["-n", "sh", "-c"])
-        .arg(format!(
-            "ip link set lo up && /usr/bin/time -f '%e %U %S %M' -o {} {} run --quiet --shim {} --results {} {}",
-            timing.display(),
-            env!("CARGO_BIN_EXE_p2plab"),
-            shim.display(),
-            work.path().join("results").display(),
-            exp.display()
-        ))
-        .env("P2PLAB_RUN_DIR", work.path().join("state"))
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let dir = std::fs::read_dir(work.path().join("results"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let results = report::load(&dir).unwrap();
+    let results = common::run(
+        &exp,
+        work.path(),
+        &format!("/usr/bin/time -f '%e %U %S %M' -o {}", timing.display()),
+    );
     let starts: Vec<f64> = results.processes.iter().map(|p| p.start_s).collect();
     let first = starts.iter().copied().fold(f64::INFINITY, f64::min);
     let last = starts.iter().copied().fold(0.0, f64::max);
@@ -71,8 +51,5 @@ fn main() {
         "controller_peak_rss_mb": t[3] / 1024.0,
         "run_s": RUN_S,
     });
-    println!("{json:#}");
-    let out =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/launch-rate.json");
-    let _ = std::fs::write(out, json.to_string());
+    common::publish("launch-rate", &json);
 }

@@ -12,7 +12,7 @@
 //!
 //! `cargo bench -p cli --bench virtualization` (root; a few minutes).
 
-use std::process::Command;
+mod common;
 
 const SIZES: &[usize] = &[10, 20, 40, 80, 160];
 const FILE_BYTES: f64 = 2_000_000.0;
@@ -70,35 +70,12 @@ fn main() {
     if std::env::args().all(|a| a != "--bench") {
         return;
     }
-    let shim = std::env::current_exe()
-        .unwrap()
-        .with_file_name("libp2plab_shim.so");
     let mut rows = Vec::new();
     for &n in SIZES {
         let work = tempfile::tempdir().unwrap();
         let exp = work.path().join(format!("swarm{n}.yaml"));
         std::fs::write(&exp, experiment(n)).unwrap();
-        let status = Command::new("unshare")
-            .args(["-n", "sh", "-c"])
-            .arg(format!(
-                "ip link set lo up && {} run --quiet --shim {} --results {} {}",
-                env!("CARGO_BIN_EXE_p2plab"),
-                shim.display(),
-                work.path().join("results").display(),
-                exp.display()
-            ))
-            .env("P2PLAB_RUN_DIR", work.path().join("state"))
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "swarm of {n}");
-        let dir = std::fs::read_dir(work.path().join("results"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let results = report::load(&dir).unwrap();
+        let results = common::run(&exp, work.path(), "");
         let done: Vec<f64> = results
             .processes
             .iter()
@@ -129,8 +106,5 @@ fn main() {
         })).collect::<Vec<_>>(),
         "largest_within_5_percent": largest,
     });
-    println!("{json:#}");
-    let out =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/virtualization.json");
-    let _ = std::fs::write(out, json.to_string());
+    common::publish("virtualization", &json);
 }

@@ -84,6 +84,20 @@ pub enum RunError {
     Cgroup { role: String, error: std::io::Error },
 }
 
+/// Spawner threads for a large batch of starts, and the batch size that uses them.
+const SPAWNERS: usize = 4;
+const PARALLEL_FROM: usize = 16;
+
+/// A process about to be started.
+struct Job {
+    role: usize,
+    node: usize,
+    argv: Vec<String>,
+    dir: PathBuf,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
 /// One started (or failed) process.
 struct Proc {
     role: usize,
@@ -110,6 +124,13 @@ fn setup_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     }
 }
 
+/// `logs/<node>.<ext>` of a run.
+fn log_path(exp: &Experiment, run_dir: &Path, node: usize, ext: &str) -> PathBuf {
+    run_dir
+        .join("logs")
+        .join(format!("{}.{ext}", exp.plan.nodes[node].name))
+}
+
 /// Links (or, across file systems, copies) `from` to `to`.
 fn place_file(from: &Path, to: &Path) -> std::io::Result<()> {
     if to.exists() {
@@ -126,6 +147,8 @@ struct Engine<'a> {
     procs: Vec<Proc>,
     /// Index in `procs` of each node's running process.
     running: Vec<Option<usize>>,
+    /// Whether a process was ever started on each node.
+    started: Vec<bool>,
     /// How many processes of each role run.
     running_by_role: Vec<usize>,
     /// Latest value of the stop rule's metric for each node (NEG_INFINITY before any).
@@ -138,10 +161,7 @@ struct Engine<'a> {
 
 impl Engine<'_> {
     fn log(&self, node: usize, ext: &str) -> PathBuf {
-        self.opts
-            .run_dir
-            .join("logs")
-            .join(format!("{}.{ext}", self.exp.plan.nodes[node].name))
+        log_path(self.exp, &self.opts.run_dir, node, ext)
     }
 
     fn usage(&self, node: usize) -> cgroup::Usage {
@@ -151,26 +171,79 @@ impl Engine<'_> {
             .unwrap_or_default()
     }
 
+    /// Starts role `role` on node `node`, unless the node runs a process already.
     fn start(&mut self, role: usize, node: usize) -> Result<(), String> {
-        if self.running[node].is_some() {
-            return Ok(());
-        }
+        self.start_all(&[(role, node)]).into_iter().collect()
+    }
+
+    /// Starts every `(role, node)` of `due` (skipping nodes that already run a process).
+    /// Large batches are spawned from several threads: a spawn waits until its child has
+    /// exec'd, and on a busy machine that wait, not our work, bounds the launch rate.
+    fn start_all(&mut self, due: &[(usize, usize)]) -> Vec<Result<(), String>> {
         let exp = self.exp;
-        let dir = exp.node_dir(&self.opts.run_dir, node);
-        let argv = exp.command(role, node, &self.opts.run_dir);
-        let (stdout, stderr) = (self.log(node, "out"), self.log(node, "err"));
-        let spec = Spec {
-            argv: &argv,
-            env: &exp.roles[role].env,
-            ip: exp.plan.nodes[node].ip,
-            node: &exp.plan.nodes[node].name,
-            dir: &dir,
-            stdout: &stdout,
-            stderr: &stderr,
-            cgroup: self.groups[node].as_ref(),
+        let mut seen = std::collections::HashSet::new();
+        let jobs: Vec<Job> = due
+            .iter()
+            .filter(|&&(_, node)| self.running[node].is_none() && seen.insert(node))
+            .map(|&(role, node)| Job {
+                role,
+                node,
+                argv: exp.command(role, node, &self.opts.run_dir),
+                dir: exp.node_dir(&self.opts.run_dir, node),
+                stdout: self.log(node, "out"),
+                stderr: self.log(node, "err"),
+            })
+            .collect();
+        let t0 = self.t0;
+        let spawn = |job: &Job| {
+            let pid = self.launcher.start(&Spec {
+                argv: &job.argv,
+                env: &exp.roles[job.role].env,
+                ip: exp.plan.nodes[job.node].ip,
+                node: &exp.plan.nodes[job.node].name,
+                dir: &job.dir,
+                stdout: &job.stdout,
+                stderr: &job.stderr,
+                cgroup: self.groups[job.node].as_ref(),
+            });
+            (pid, t0.elapsed())
         };
-        let started = self.launcher.start(&spec);
-        let start = self.t0.elapsed();
+        let results: Vec<(std::io::Result<u32>, Duration)> = if jobs.len() < PARALLEL_FROM {
+            jobs.iter().map(spawn).collect()
+        } else {
+            let chunk = jobs.len().div_ceil(SPAWNERS);
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = jobs
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().map(spawn).collect::<Vec<_>>()))
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().unwrap_or_default())
+                    .collect()
+            })
+        };
+        jobs.into_iter()
+            .zip(results)
+            .map(|(job, (started, start))| self.record_start(job, started, start))
+            .collect()
+    }
+
+    /// Records a spawn made `start` after the run began.
+    fn record_start(
+        &mut self,
+        job: Job,
+        started: std::io::Result<u32>,
+        start: Duration,
+    ) -> Result<(), String> {
+        let Job {
+            role,
+            node,
+            stdout,
+            stderr,
+            ..
+        } = job;
+        let usage_known = std::mem::replace(&mut self.started[node], true);
         let mut p = Proc {
             role,
             node,
@@ -181,7 +254,12 @@ impl Engine<'_> {
             exit_code: None,
             signal: None,
             ended_by: None,
-            usage_at_start: self.usage(node),
+            // A node's cgroup has used nothing before its first process.
+            usage_at_start: if usage_known {
+                self.usage(node)
+            } else {
+                cgroup::Usage::default()
+            },
             usage_at_end: None,
             bytes_at_start: self.bytes.get(node).copied().unwrap_or_default(),
             bytes_at_end: None,
@@ -201,7 +279,7 @@ impl Engine<'_> {
                 p.end = Some(start);
                 self.procs.push(p);
                 let _ = std::fs::write(&stderr, format!("p2plab: {e}\n"));
-                Err(format!("node {}: {e}", exp.plan.nodes[node].name))
+                Err(format!("node {}: {e}", self.exp.plan.nodes[node].name))
             }
         }
     }
@@ -424,6 +502,12 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
             }
             let dir = exp.node_dir(&opts.run_dir, node);
             std::fs::create_dir_all(&dir).map_err(setup_err(&dir))?;
+            // Made now, not at the start: creating files costs the file system more than
+            // starting the process does.
+            for ext in ["out", "err"] {
+                let log = log_path(exp, &opts.run_dir, node, ext);
+                std::fs::File::create(&log).map_err(setup_err(&log))?;
+            }
             for file in &role.files {
                 let (from, to) = (
                     opts.run_dir.join(file),
@@ -445,6 +529,7 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         groups,
         procs: Vec::with_capacity(exp.starts.len()),
         running: vec![None; n],
+        started: vec![false; n],
         running_by_role: vec![0; exp.roles.len()],
         stop_metric: vec![f64::NEG_INFINITY; n],
         bytes: net.bytes().unwrap_or_default(),
@@ -469,16 +554,23 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
             break StopReason::Interrupted;
         }
         let mut aborted = None;
-        while let Some(s) = exp
+        let first_due = next_start;
+        while exp
             .starts
             .get(next_start)
-            .filter(|s| s.at_us <= now.as_micros() as u64)
+            .is_some_and(|s| s.at_us <= now.as_micros() as u64)
         {
+            pending_by_role[exp.starts[next_start].role] -= 1;
             next_start += 1;
-            pending_by_role[s.role] -= 1;
-            if let (Err(why), FailurePolicy::Abort) = (e.start(s.role, s.node), exp.on_failure) {
+        }
+        let due: Vec<(usize, usize)> = exp.starts[first_due..next_start]
+            .iter()
+            .map(|s| (s.role, s.node))
+            .collect();
+        if !due.is_empty() {
+            let failed = e.start_all(&due).into_iter().find_map(Result::err);
+            if let (Some(why), FailurePolicy::Abort) = (failed, exp.on_failure) {
                 aborted = Some(why);
-                break;
             }
         }
         if let Some(why) = aborted {

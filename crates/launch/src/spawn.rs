@@ -3,6 +3,7 @@
 //! its own process group (so signals reach its children) and its node cgroup.
 
 use cgroup::NodeGroup;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -10,6 +11,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 /// What to start for one node.
 pub struct Spec<'a> {
@@ -29,6 +31,8 @@ pub struct Spec<'a> {
 pub struct Launcher {
     /// `LD_PRELOAD` for every process: the controller's own preloads, then the shim.
     preload: OsString,
+    /// Programs resolved on `PATH` once, so that no child searches `PATH` at exec.
+    resolved: Mutex<HashMap<String, PathBuf>>,
 }
 
 fn append(path: &Path) -> io::Result<File> {
@@ -43,6 +47,7 @@ impl Launcher {
     pub fn new(shim: &Path) -> Launcher {
         Launcher {
             preload: crate::wrap::ld_preload(std::env::var_os("LD_PRELOAD").as_deref(), shim),
+            resolved: Mutex::new(HashMap::new()),
         }
     }
 
@@ -58,8 +63,29 @@ impl Launcher {
             .argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
+        let known = self
+            .resolved
+            .lock()
+            .ok()
+            .and_then(|r| r.get(program).cloned());
+        let path = match known {
+            Some(path) => path,
+            None => {
+                let path = resolve(program).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{program}: not found on PATH"),
+                    )
+                })?;
+                if let Ok(mut r) = self.resolved.lock() {
+                    r.insert(program.clone(), path.clone());
+                }
+                path
+            }
+        };
+        let mut cmd = Command::new(path);
+        cmd.arg0(program)
+            .args(args)
             .current_dir(spec.dir)
             .stdin(Stdio::null())
             .stdout(append(spec.stdout)?)

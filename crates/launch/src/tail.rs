@@ -3,6 +3,7 @@
 //! (first capture group, as a number) and the `P2PLAB name=value ...` line protocol.
 
 use experiment::Metric;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ struct Watched {
 #[derive(Default)]
 pub struct Tail {
     watched: Vec<Watched>,
+    paths: HashSet<PathBuf>,
 }
 
 /// Values in one line of output.
@@ -59,7 +61,7 @@ pub fn parse_line(line: &str, metrics: &[Metric], mut found: impl FnMut(&str, f6
 impl Tail {
     /// Follows `path` (which may not exist yet) for `node` of `role`.
     pub fn watch(&mut self, node: usize, role: usize, path: PathBuf) {
-        if !self.watched.iter().any(|w| w.path == path) {
+        if self.paths.insert(path.clone()) {
             self.watched.push(Watched {
                 node,
                 role,
