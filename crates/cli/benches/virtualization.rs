@@ -1,7 +1,8 @@
 //! A first virtualization-ratio figure: BitTorrent swarms of growing size on this one
-//! machine, at a fixed per-peer profile (2 mbit down, 1 mbit up, 30 ms, a 5-packet queue:
+//! machine, at a fixed per-peer profile (2 mbit down, 1 mbit up, 30 ms, a 30-packet queue:
 //! with P2PLab's 128 kbit uplink and a deep queue, queued uploads delay every request and
-//! ACK by seconds and the swarm is far from any bandwidth model at any size), each run
+//! ACK by seconds, and with a queue shorter than the path's bandwidth-delay product TCP
+//! cannot fill the link; either way the swarm is far from any bandwidth model), each run
 //! with `p2plab run` in a scratch network namespace. For each size the median completion
 //! time is compared with the fluid bandwidth model's prediction
 //! `T = max(F/D, N F / (U_seeds + N U))` (Kumar and Ross): the swarm is faithful while
@@ -30,7 +31,7 @@ fn experiment(n: usize) -> String {
         "topology:
   address_plan: {{base: 10.120.0.0/16}}
   profiles:
-    adsl: {{up: 1mbit, down: 2mbit, latency: 30ms, queue: 5}}
+    adsl: {{up: 1mbit, down: 2mbit, latency: 30ms, queue: 30}}
     seed: {{up: 8mbit, down: 8mbit, latency: 1ms}}
   groups:
     - {{name: tracker, nodes: [tracker], profile: seed}}

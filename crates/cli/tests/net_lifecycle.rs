@@ -82,7 +82,7 @@ fn scratch(f: impl FnOnce(&Path, &Path) + Send + 'static) {
     with_lo(move || {
         let run = tempfile::tempdir().unwrap();
         let topo = tempfile::tempdir().unwrap();
-        f(run.path(), topo.path())
+        downing_all(run.path(), || f(run.path(), topo.path()))
     })
 }
 
@@ -91,8 +91,26 @@ fn scratch_shared(f: impl FnOnce(&Path, &Path) + Send + 'static) {
     with_lo(move || {
         let (_one, run) = shared_run_dir();
         let topo = tempfile::tempdir().unwrap();
-        f(run, topo.path())
+        downing_all(run, || f(run, topo.path()))
     })
+}
+
+/// Runs `f`, then, also when it panics, takes down every network still recorded in `run`:
+/// a failed test must not leave a delay engine running (it would keep its namespace alive).
+fn downing_all(run: &Path, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let states = std::fs::read_dir(run).into_iter().flatten().flatten();
+        for state in states.map(|e| e.path()) {
+            let name = state
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"));
+            if let Some(name) = name.filter(|n| !n.contains('.')) {
+                let _ = p2plab(run, &["down", name]);
+            }
+        }
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Runs `f` in a fresh namespace with `lo` up.
