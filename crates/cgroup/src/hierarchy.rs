@@ -101,7 +101,11 @@ impl Hierarchies {
             let relative = relative.strip_prefix("/").unwrap_or(relative);
             mounted.push(Mounted {
                 v1_controllers,
-                own: Path::new(point).join(relative),
+                own: if relative.as_os_str().is_empty() {
+                    PathBuf::from(point)
+                } else {
+                    Path::new(point).join(relative)
+                },
             });
         }
         Hierarchies { mounted }

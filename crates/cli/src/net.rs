@@ -250,15 +250,14 @@ pub fn doctor(_: &DoctorArgs) -> Result<()> {
     s += &line("u32 hash tables", &caps.u32_hash);
     s += &line("netem (sch_netem)", &caps.netem);
     s += &line("iptables NFQUEUE", &caps.nfqueue);
-    let _ = writeln!(
-        s,
-        "cgroups: {}",
-        match &caps.cgroup {
-            netctl::probe::Cgroups::V2(c) => format!("v2, controllers: {}", c.join(" ")),
-            netctl::probe::Cgroups::V1(c) => format!("v1, controllers: {}", c.join(" ")),
-            netctl::probe::Cgroups::None => "none found".into(),
+    match cgroup::Hierarchies::detect() {
+        Ok(h) => {
+            let _ = writeln!(s, "{}", h.describe());
         }
-    );
+        Err(e) => {
+            let _ = writeln!(s, "cgroups: cannot read /proc/self/mountinfo: {e}");
+        }
+    }
     match caps.pick() {
         Ok(b) => {
             let _ = writeln!(s, "`p2plab up` will use the {b} backend");

@@ -1,6 +1,6 @@
 //! Capability probe for `p2plab doctor` and backend selection: tries, in a scratch network
 //! namespace that lives only as long as the probe, to create each kind of object shaping
-//! needs, and reads which cgroup controllers (v1 or v2) this host offers.
+//! needs (cgroups are crate `cgroup`'s to describe).
 
 use crate::object::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
 use crate::{Host, Op};
@@ -25,19 +25,6 @@ pub struct Capabilities {
     pub netem: Check,
     /// An iptables NFQUEUE rule.
     pub nfqueue: Check,
-    /// The cgroup hierarchy.
-    pub cgroup: Cgroups,
-}
-
-/// The cgroup hierarchy and its controllers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cgroups {
-    /// Unified hierarchy, with the controllers enabled at the root.
-    V2(Vec<String>),
-    /// Legacy hierarchies, with the enabled controllers.
-    V1(Vec<String>),
-    /// Neither found.
-    None,
 }
 
 /// Shaping backends.
@@ -91,20 +78,16 @@ impl Capabilities {
 
 /// Runs every probe in a scratch namespace (needs root).
 pub fn probe() -> Capabilities {
-    let cgroup = cgroups();
     let res = crate::scratch::in_new_netns(probe_here)
         .map_err(|e| format!("cannot create a scratch network namespace: {e}; run as root"));
-    let mut caps = res.unwrap_or_else(|e| Capabilities {
+    res.unwrap_or_else(|e| Capabilities {
         htb: Err(e.clone()),
         ifb: Err(e.clone()),
         clsact_mirred: Err(e.clone()),
         u32_hash: Err(e.clone()),
         netem: Err(e.clone()),
         nfqueue: Err(e),
-        cgroup: Cgroups::None,
-    });
-    caps.cgroup = cgroup;
-    caps
+    })
 }
 
 fn try_create(host: &mut Option<Host>, objs: &[Object]) -> Check {
@@ -205,7 +188,6 @@ fn probe_here() -> Capabilities {
         u32_hash,
         netem,
         nfqueue: nfqueue_rule(),
-        cgroup: Cgroups::None,
     }
 }
 
@@ -234,23 +216,5 @@ fn nfqueue_rule() -> Check {
             "iptables NFQUEUE rule refused: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ))
-    }
-}
-
-fn cgroups() -> Cgroups {
-    if let Ok(c) = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers") {
-        return Cgroups::V2(c.split_whitespace().map(str::to_string).collect());
-    }
-    match std::fs::read_to_string("/proc/cgroups") {
-        Ok(t) => Cgroups::V1(
-            t.lines()
-                .filter(|l| !l.starts_with('#'))
-                .filter_map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    (f.len() >= 4 && f[3] == "1").then(|| f[0].to_string())
-                })
-                .collect(),
-        ),
-        Err(_) => Cgroups::None,
     }
 }
