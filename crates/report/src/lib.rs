@@ -79,8 +79,13 @@ pub fn html(results: &Results, analysis: &Analysis) -> Result<String, Error> {
 /// Reads `dir`, renders `dir/report.html` (replacing an older one) and returns its path.
 pub fn write_html(dir: &Path) -> Result<PathBuf, Error> {
     let results = load(dir)?;
-    let page = html(&results, &analyse(&results))?;
-    let path = dir.join("report.html");
+    write_page(&results, &analyse(&results))
+}
+
+/// Writes `report.html` of results already read and analysed into their directory.
+pub fn write_page(results: &Results, analysis: &Analysis) -> Result<PathBuf, Error> {
+    let page = html(results, analysis)?;
+    let path = results.dir.join("report.html");
     std::fs::write(&path, page).map_err(|error| Error::Write {
         path: path.clone(),
         error,

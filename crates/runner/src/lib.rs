@@ -261,9 +261,10 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         experiment: experiment_json(&exp),
     };
     report::write_results(&dir, &run, &outcome.processes, &outcome.metrics)?;
-    let report_path = report::write_html(&dir)?;
     let results = report::load(&dir).map_err(report::Error::from)?;
-    let summary = report::text(&report::analyse(&results));
+    let analysis = report::analyse(&results);
+    let report_path = report::write_page(&results, &analysis)?;
+    let summary = report::text(&analysis);
     Ok(Done {
         dir,
         report: report_path,
