@@ -39,15 +39,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
         quiet: args.quiet,
     })?;
     crate::output::emit(&format!(
-        "{}\nstopped: {:?}; backend {}\nresults: {}\nreport:  {}\n",
+        "{}\nresults: {}\nreport:  {}\n",
         done.summary.trim_end(),
-        done.stop,
-        done.backend,
         done.dir.display(),
         done.report.display()
     ))?;
     match done.stop {
         runner::StopReason::Aborted(why) => Err(anyhow::anyhow!("the run was aborted: {why}")),
+        runner::StopReason::NetworkFailed(why) => Err(anyhow::anyhow!(
+            "the run was stopped, its network failed: {why}; the results up to then are in {}",
+            done.dir.display()
+        )),
         _ => Ok(()),
     }
 }

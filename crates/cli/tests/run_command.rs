@@ -196,8 +196,8 @@ fn ctrl_c_stops_the_run_and_keeps_its_results() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped: Interrupted"));
     let results = report::load(&only_dir(&work.path().join("results"))).unwrap();
+    assert_eq!(results.run.stopped, "interrupted");
     assert_eq!(results.processes.len(), 4);
     for p in &results.processes {
         assert_eq!(
@@ -206,6 +206,41 @@ fn ctrl_c_stops_the_run_and_keeps_its_results() {
             "{p:?}"
         );
         assert!(p.end_s.unwrap() >= 2.5, "{p:?}");
+    }
+    no_cgroups_left("sleepers");
+}
+
+/// The delay engine killed mid-run: the run stops at once (its traffic would otherwise wait
+/// in the queue for ever), says why, keeps its results and leaves nothing behind.
+#[test]
+fn a_run_whose_delay_engine_dies_stops_and_says_so() {
+    let work = tempfile::tempdir().unwrap();
+    let delayed = SLEEPERS.replace("down: 1mbit}", "down: 1mbit, latency: 5ms}");
+    std::fs::write(work.path().join("sleepers.yaml"), delayed).unwrap();
+    let out = in_netns(
+        "\"$P2PLAB\" run --quiet --shim \"$SHIM\" --shaping nfqueue sleepers.yaml & pid=$!; sleep 3;
+         kill -9 $(sed -n 's/.*\"engine_pid\":\\([0-9]*\\).*/\\1/p' \"$P2PLAB_RUN_DIR/sleepers.json\");
+         wait $pid; echo \"exit: $?\"; ip -4 -o addr show dev lo | grep -c 172.31.0. || true",
+        &work.path().join("state"),
+        work.path(),
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("exit: 1\n0\n"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("its network failed: the delay engine of network sleepers exited"),
+        "{stderr}"
+    );
+    let results = report::load(&only_dir(&work.path().join("results"))).unwrap();
+    assert!(
+        results.run.stopped.starts_with("the network failed"),
+        "{}",
+        results.run.stopped
+    );
+    for p in &results.processes {
+        assert!(p.end_s.unwrap() < 10.0, "stopped promptly: {p:?}");
     }
     no_cgroups_left("sleepers");
 }

@@ -98,6 +98,11 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
+/// Most bytes given to one `send`: the kernel refuses a netlink datagram larger than the
+/// socket's send buffer (EMSGSIZE, 212 KB by default), and after a busy moment thousands of
+/// single verdicts (32 bytes each) can be due at once.
+const SEND_CHUNK: usize = 64 << 10;
+
 /// Appends netlink messages for the queue subsystem to a byte buffer.
 #[derive(Debug, Default)]
 pub struct MsgWriter {
@@ -170,9 +175,22 @@ impl MsgWriter {
         &self.buf
     }
 
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+    /// The encoded messages in runs of whole messages, each at most `max` bytes (a single
+    /// longer message alone), in order.
+    pub fn chunks(&self, max: usize) -> impl Iterator<Item = &[u8]> {
+        let buf = &self.buf[..];
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let start = at;
+            while at < buf.len() {
+                let len = align4(ne_u32(buf, at) as usize);
+                if at > start && at + len - start > max {
+                    break;
+                }
+                at += len;
+            }
+            (at > start).then(|| &buf[start..at])
+        })
     }
 
     /// Forget the encoded messages, keeping the allocation.
@@ -402,12 +420,12 @@ impl QueueSocket {
         Ok(n)
     }
 
-    /// Sends everything in `w` with one `send` and clears it.
+    /// Sends everything in `w`, [`SEND_CHUNK`] bytes at most per `send`, and clears it.
     pub fn send(&self, w: &mut MsgWriter) -> io::Result<()> {
-        if !w.is_empty() {
-            self.sock.send(w.as_bytes(), 0)?;
-            w.clear();
+        for chunk in w.chunks(SEND_CHUNK) {
+            self.sock.send(chunk, 0)?;
         }
+        w.clear();
         Ok(())
     }
 }
@@ -450,6 +468,49 @@ mod tests {
         assert_eq!(ne_u16(b, 20), 12);
         assert_eq!(ne_u16(b, 22), NFQA_VERDICT_HDR);
         assert_eq!(&b[24..32], &[0, 0, 0, 1, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn chunks_are_whole_messages_within_the_limit() {
+        let mut w = MsgWriter::default();
+        for id in 0..100 {
+            w.verdict(1, id, Verdict::Accept);
+        }
+        w.config(2, 1, NFQA_CFG_PARAMS, &[0, 0, 0, 40, NFQNL_COPY_PACKET]);
+        let chunks: Vec<&[u8]> = w.chunks(100).collect();
+        assert_eq!(chunks.len(), 34); // 3 verdicts (96 bytes) per chunk, then the config
+        assert!(chunks.iter().all(|c| c.len() <= 100));
+        assert_eq!(chunks.concat(), w.as_bytes());
+        assert_eq!(
+            w.chunks(1).count(),
+            101,
+            "a message longer than the limit goes alone"
+        );
+        assert_eq!(MsgWriter::default().chunks(100).count(), 0);
+    }
+
+    /// 40,000 verdicts (1.3 MB) at once, as after a stall under load: sent without EMSGSIZE.
+    #[test]
+    fn a_burst_of_verdicts_larger_than_the_send_buffer_is_sent() {
+        std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("unshare(CLONE_NEWNET) failed: run the tests as root");
+            let setup = QueueSetup {
+                queue_num: 77,
+                copy_range: 20,
+                queue_maxlen: 1024,
+                rcvbuf: 1 << 20,
+            };
+            let sock = QueueSocket::bind(&setup).expect("bind queue 77");
+            let mut w = MsgWriter::default();
+            for id in 0..40_000 {
+                w.verdict(77, id, Verdict::Accept);
+            }
+            sock.send(&mut w).expect("send 1.3 MB of verdicts");
+            assert!(w.as_bytes().is_empty());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub trait Network {
     fn apply(&mut self, action: &Action, nodes: &[usize]) -> Result<(), String>;
     /// Bytes sent and received by every node of the plan so far, if measured.
     fn bytes(&mut self) -> Option<Vec<(u64, u64)>>;
+    /// Why the network no longer emulates the topology (its delay engine exited), if so.
+    fn failure(&mut self) -> Option<String>;
 }
 
 /// How to run.
@@ -56,6 +58,22 @@ pub enum StopReason {
     Interrupted,
     /// A process failed to start under `on_failure: abort`.
     Aborted(String),
+    /// The emulated network failed: what followed would not have been measured on it.
+    NetworkFailed(String),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::RolesExited => f.write_str("the stop rule's roles exited"),
+            StopReason::AllExited => f.write_str("every process exited"),
+            StopReason::MetricReached => f.write_str("the stop metric was reached"),
+            StopReason::DurationCap => f.write_str("the duration cap was reached"),
+            StopReason::Interrupted => f.write_str("interrupted"),
+            StopReason::Aborted(why) => write!(f, "aborted: {why}"),
+            StopReason::NetworkFailed(why) => write!(f, "the network failed: {why}"),
+        }
+    }
 }
 
 /// What a run produced.
@@ -612,6 +630,9 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
             last_poll = Instant::now();
             e.poll(net);
             progress.update(now, e.counts());
+            if let Some(why) = net.failure() {
+                break StopReason::NetworkFailed(why);
+            }
         }
 
         let all_started = next_start == exp.starts.len();

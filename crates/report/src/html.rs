@@ -75,7 +75,7 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
          <title>p2plab report: {name}</title><style>{STYLE}</style></head><body>\n\
          <h1>p2plab report: {name}</h1>\n<p class=\"meta\">backend <b>{backend}</b>, kernel \
          <b>{kernel}</b>, duration {duration:.1} s, topology {topology}, seed {seed}, p2plab \
-         {version}, started at Unix time {started:.0}</p>\n",
+         {version}, started at Unix time {started:.0}; stopped: <b>{stopped}</b></p>\n",
         name = esc(&r.name),
         backend = r.backend,
         kernel = esc(&r.kernel),
@@ -84,6 +84,7 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
         seed = r.seed,
         version = esc(&r.p2plab_version),
         started = r.started_unix,
+        stopped = esc(&r.stopped),
     );
     let inputs = serde_json::to_string_pretty(&r.experiment).unwrap_or_default();
     let _ = writeln!(

@@ -8,7 +8,7 @@
 //! - `run.json`: one object,
 //!   `{"name": str, "started_unix": f64, "duration_s": f64, "topology": str (path),
 //!   "backend": "netem"|"nfqueue"|"none", "kernel": str, "p2plab_version": str,
-//!   "seed": u64, "experiment": <any JSON: the inputs>}`.
+//!   "seed": u64, "stopped": str (why the run ended), "experiment": <any JSON: the inputs>}`.
 //! - `processes.csv`, with this header row (columns may come in any order):
 //!   `node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received`.
 //!   Times are seconds since the run started. `status` is one of

@@ -17,6 +17,9 @@ pub struct RunInfo {
     pub kernel: String,
     pub p2plab_version: String,
     pub seed: u64,
+    /// Why the run ended, in words (empty in results written before it was recorded).
+    #[serde(default)]
+    pub stopped: String,
     pub experiment: serde_json::Value,
 }
 

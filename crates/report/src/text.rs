@@ -13,6 +13,7 @@ pub(crate) fn render(a: &Analysis) -> String {
     let (r, t) = (&a.run, &a.totals);
     let mut out = format!(
         "run {}: backend {}, kernel {}, {:.1} s, seed {}, p2plab {}\n\
+         stopped: {}\n\
          {} processes: {} exited ok, {} failed, {} killed, {} running\n\n",
         r.name,
         r.backend,
@@ -20,6 +21,7 @@ pub(crate) fn render(a: &Analysis) -> String {
         r.duration_s,
         r.seed,
         r.p2plab_version,
+        r.stopped,
         t.processes,
         t.exited_ok,
         t.failed,

@@ -68,6 +68,7 @@ mod tests {
             kernel: "6.1".into(),
             p2plab_version: "0.1.0".into(),
             seed: 3,
+            stopped: "every process exited".into(),
             experiment: serde_json::json!({"roles": 1}),
         };
         let p = Process {

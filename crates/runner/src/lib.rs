@@ -35,7 +35,6 @@ pub struct Done {
     pub dir: PathBuf,
     pub report: PathBuf,
     pub stop: StopReason,
-    pub backend: Backend,
     /// The report's text summary.
     pub summary: String,
 }
@@ -258,6 +257,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         ),
         p2plab_version: env!("CARGO_PKG_VERSION").into(),
         seed: exp.seed,
+        stopped: outcome.stop.to_string(),
         experiment: experiment_json(&exp),
     };
     report::write_results(&dir, &run, &outcome.processes, &outcome.metrics)?;
@@ -269,7 +269,6 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         dir,
         report: report_path,
         stop: outcome.stop,
-        backend,
         summary,
     })
 }

@@ -1,6 +1,6 @@
 //! The running network as the launch engine sees it: run-time changes (cut, restore,
-//! set_link, set_delay) through `shaping::runtime`, and traffic counters per node from the
-//! shaping classes.
+//! set_link, set_delay) through `shaping::runtime`, traffic counters per node from the
+//! shaping classes, and whether its delay engine still runs.
 
 use experiment::Action;
 use shaping::runtime::Change;
@@ -71,5 +71,9 @@ impl launch::Network for Shaped {
             out[i] = (c.up.bytes, c.down.bytes);
         }
         Some(out)
+    }
+
+    fn failure(&mut self) -> Option<String> {
+        shaping::lifecycle::engine_failure(&self.state)
     }
 }

@@ -572,6 +572,22 @@ pub fn engine_alive(state: &State) -> Option<bool> {
     state.engine_pid.map(running)
 }
 
+/// Why the network of `state` no longer emulates its topology: its delay engine exited
+/// (packets to the virtual prefixes then wait in the queue forever), with the engine's last
+/// words from its log.
+pub fn engine_failure(state: &State) -> Option<String> {
+    if engine_alive(state)? {
+        return None;
+    }
+    let log = std::fs::read_to_string(engine_log(&state.name)).unwrap_or_default();
+    let last = log.lines().last().unwrap_or("no message");
+    Some(format!(
+        "the delay engine of network {} exited ({last}); see {}",
+        state.name,
+        engine_log(&state.name).display()
+    ))
+}
+
 /// Whether process `pid` exists and has not exited (a zombie has).
 fn running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
