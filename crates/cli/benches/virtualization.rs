@@ -132,7 +132,7 @@ fn main() {
         return;
     }
     let model = FILE_BYTES * 8.0 / DOWN_BPS;
-    let (mut base, mut lone_medians) = (Vec::new(), Vec::new());
+    let (mut base, mut lone_medians): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     for i in 0..BASE_RUNS {
         let (done, busy) = run(1);
         eprintln!(
