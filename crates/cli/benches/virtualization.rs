@@ -147,6 +147,7 @@ fn main() {
             LEECHERS,
             "every leecher of the lone swarm completes"
         );
+        lone_medians.push(median(done.clone()));
         base.extend(done);
     }
     let predicted = median(base);

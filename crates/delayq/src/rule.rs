@@ -12,7 +12,9 @@ pub struct RuleError {
     what: String,
 }
 
-/// An `OUTPUT ... -j NFQUEUE` rule, deleted on drop.
+/// A `PREROUTING ... -j NFQUEUE` rule of the mangle table (where p2plab's nfqueue backend
+/// holds packets: on arrival, so that TCP Small Queues does not count held packets against
+/// their sender), deleted on drop.
 #[derive(Debug)]
 pub struct QueueRule {
     spec: Vec<String>,
@@ -37,22 +39,36 @@ fn iptables(op: &str, spec: &[String]) -> Result<(), RuleError> {
 }
 
 impl QueueRule {
-    /// Queues locally sent packets from `src` to `dst` (CIDR prefixes) to the queues in
+    /// Queues arriving packets from `src` to `dst` (CIDR prefixes) to the queues in
     /// `queues`, one engine each. Over several queues the kernel picks by a hash of
     /// (source, destination, protocol), so a pair's packets of one protocol always meet
     /// the same engine and keep their order.
-    pub fn output(queues: RangeInclusive<u16>, src: &str, dst: &str) -> Result<Self, RuleError> {
+    pub fn prerouting(
+        queues: RangeInclusive<u16>,
+        src: &str,
+        dst: &str,
+    ) -> Result<Self, RuleError> {
         let (first, last) = (*queues.start(), *queues.end());
         let target = if first == last {
             ["--queue-num".to_string(), first.to_string()]
         } else {
             ["--queue-balance".to_string(), format!("{first}:{last}")]
         };
-        let spec = ["OUTPUT", "-s", src, "-d", dst, "-j", "NFQUEUE"]
-            .into_iter()
-            .map(String::from)
-            .chain(target)
-            .collect::<Vec<_>>();
+        let spec = [
+            "PREROUTING",
+            "-t",
+            "mangle",
+            "-s",
+            src,
+            "-d",
+            dst,
+            "-j",
+            "NFQUEUE",
+        ]
+        .into_iter()
+        .map(String::from)
+        .chain(target)
+        .collect::<Vec<_>>();
         iptables("-A", &spec)?;
         Ok(Self { spec })
     }

@@ -217,7 +217,7 @@ fn pair_order_is_kept_while_its_delay_changes() {
 #[test]
 fn nothing_is_left_once_the_engine_is_gone() {
     in_netns(&ADDRS, || {
-        let rules_before = run("iptables", &["-S"]);
+        let rules_before = run("iptables", &["-t", "mangle", "-S"]);
         let engine = start_engine(
             cfg(4),
             PREFIX,
@@ -253,7 +253,7 @@ fn nothing_is_left_once_the_engine_is_gone() {
             "queue 4 not bound: {bound}"
         );
         assert_eq!(
-            run("iptables", &["-S"]),
+            run("iptables", &["-t", "mangle", "-S"]),
             rules_before,
             "a rule outlived the engine"
         );
@@ -277,7 +277,7 @@ fn nothing_is_left_once_the_engine_is_gone() {
             constant(PairParams::default()),
         ));
         assert_eq!(
-            run("iptables", &["-S"]),
+            run("iptables", &["-t", "mangle", "-S"]),
             rules_before,
             "a rule outlived a dropped engine"
         );

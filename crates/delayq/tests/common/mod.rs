@@ -104,7 +104,7 @@ pub fn start_engines(
         }));
         counters.push(rx.recv().expect("engine failed to start"));
     }
-    let rule = QueueRule::output(queues, prefix, prefix).unwrap_or_else(|e| panic!("{e}"));
+    let rule = QueueRule::prerouting(queues, prefix, prefix).unwrap_or_else(|e| panic!("{e}"));
     Running {
         stop,
         threads,
