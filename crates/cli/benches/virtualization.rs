@@ -25,7 +25,7 @@
 mod common;
 
 /// Copies of the swarm per run; the first is repeated `BASE_RUNS` times for the prediction.
-const COPIES: &[usize] = &[1, 2, 4, 8, 12, 16, 24];
+const COPIES: &[usize] = &[1, 2, 4, 8, 10, 12, 16];
 const BASE_RUNS: usize = 3;
 const LEECHERS: usize = 16;
 const SEEDS: usize = 4;
