@@ -238,7 +238,7 @@ pub fn doctor(_: &DoctorArgs) -> Result<()> {
     if !lifecycle::is_net_admin() {
         bail!("p2plab doctor probes in a scratch network namespace and needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run it with sudo");
     }
-    let caps = netctl::probe::probe();
+    let caps = shaping::engine::probe();
     let line = |what: &str, c: &netctl::probe::Check| match c {
         Ok(()) => format!("  {what:<28} yes\n"),
         Err(e) => format!("  {what:<28} NO: {e}\n"),
@@ -249,7 +249,7 @@ pub fn doctor(_: &DoctorArgs) -> Result<()> {
     s += &line("clsact + u32 + mirred", &caps.clsact_mirred);
     s += &line("u32 hash tables", &caps.u32_hash);
     s += &line("netem (sch_netem)", &caps.netem);
-    s += &line("iptables NFQUEUE", &caps.nfqueue);
+    s += &line("NFQUEUE rule and queue bind", &caps.nfqueue);
     match cgroup::Hierarchies::detect() {
         Ok(h) => {
             let _ = writeln!(s, "{}", h.describe());

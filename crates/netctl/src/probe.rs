@@ -23,7 +23,7 @@ pub struct Capabilities {
     pub u32_hash: Check,
     /// netem qdisc (`sch_netem`).
     pub netem: Check,
-    /// An iptables NFQUEUE rule.
+    /// An iptables NFQUEUE rule, and a queue bound to it (by the caller's engine).
     pub nfqueue: Check,
 }
 
@@ -76,9 +76,10 @@ impl Capabilities {
     }
 }
 
-/// Runs every probe in a scratch namespace (needs root).
-pub fn probe() -> Capabilities {
-    let res = crate::scratch::in_new_netns(probe_here)
+/// Runs every probe in a scratch namespace (needs root); `bind_queue` binds and releases
+/// NFQUEUE queue 7 there, as the delay engine would (proving `nfnetlink_queue` is there).
+pub fn probe(bind_queue: fn() -> Check) -> Capabilities {
+    let res = crate::scratch::in_new_netns(move || probe_here(bind_queue))
         .map_err(|e| format!("cannot create a scratch network namespace: {e}; run as root"));
     res.unwrap_or_else(|e| Capabilities {
         htb: Err(e.clone()),
@@ -95,7 +96,7 @@ fn try_create(host: &mut Option<Host>, objs: &[Object]) -> Check {
     h.apply(objs, Op::Create).map_err(|e| e.to_string())
 }
 
-fn probe_here() -> Capabilities {
+fn probe_here(bind_queue: fn() -> Check) -> Capabilities {
     let mut host = Host::open().ok();
     let lo = || "lo".to_string();
     let htb = try_create(
@@ -187,7 +188,7 @@ fn probe_here() -> Capabilities {
         clsact_mirred,
         u32_hash,
         netem,
-        nfqueue: nfqueue_rule(),
+        nfqueue: nfqueue_rule().and_then(|()| bind_queue()),
     }
 }
 

@@ -68,32 +68,6 @@ fn batch_files(
     (ip, tc)
 }
 
-fn run_batch(ip: &std::path::Path, tc: &std::path::Path, ip_first: bool) {
-    let ipc = || {
-        assert!(Command::new("ip")
-            .arg("-batch")
-            .arg(ip)
-            .status()
-            .unwrap()
-            .success())
-    };
-    let tcc = || {
-        assert!(Command::new("tc")
-            .arg("-batch")
-            .arg(tc)
-            .status()
-            .unwrap()
-            .success())
-    };
-    if ip_first {
-        ipc();
-        tcc();
-    } else {
-        tcc();
-        ipc();
-    }
-}
-
 /// This thread's (user, system) CPU seconds: netlink requests run in the kernel in the
 /// sender's context, so system time is the kernel's share of our setup.
 fn thread_cpu() -> (f64, f64) {
@@ -117,6 +91,18 @@ fn count_objects() -> (usize, usize) {
     )
 }
 
+/// Times `f`, in seconds.
+fn timed(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+/// Whether `o` is an `ip` object (address, IFB), not a `tc` one.
+fn is_ip(o: &Object) -> bool {
+    o.to_string().starts_with("ip ")
+}
+
 fn main() {
     let m = model();
     let local: Vec<usize> = (0..m.nodes.len()).collect();
@@ -128,6 +114,10 @@ fn main() {
     let objs = plan(&m, &local, &layout);
     let mut down = teardown_list(&objs);
     down.push(objs[0].clone()); // the clsact qdisc, deleted last
+                                // The batch tools run `ip` first on the way up and `tc` first on the way down; so do we
+                                // (timed apart, to show where the time goes).
+    let (up_ip, up_tc): (Vec<Object>, Vec<Object>) = objs.iter().cloned().partition(is_ip);
+    let (down_ip, down_tc): (Vec<Object>, Vec<Object>) = down.iter().cloned().partition(is_ip);
     let results = in_new_netns(move || {
         assert!(Command::new("ip")
             .args(["link", "set", "lo", "up"])
@@ -135,37 +125,59 @@ fn main() {
             .unwrap()
             .success());
         let dir = tempfile::tempdir().unwrap();
-        let (up_ip, up_tc) = batch_files(objs.iter().map(|o| o.to_string()), dir.path(), "up");
+        let (up_ip_file, up_tc_file) =
+            batch_files(objs.iter().map(|o| o.to_string()), dir.path(), "up");
         // IFBs go by group, like netctl deletes them: one line per group
         let mut seen = std::collections::HashSet::new();
         let down_lines = down
             .iter()
             .map(delete_line)
             .filter(|l| seen.insert(l.clone()));
-        let (dn_ip, dn_tc) = batch_files(down_lines, dir.path(), "down");
+        let (dn_ip_file, dn_tc_file) = batch_files(down_lines, dir.path(), "down");
+        let batch = |tool: &str, file: &std::path::Path| {
+            timed(|| {
+                assert!(Command::new(tool)
+                    .arg("-batch")
+                    .arg(file)
+                    .status()
+                    .unwrap()
+                    .success())
+            })
+        };
         let mut host = Host::open().unwrap();
         let mut rows = vec![];
         for _ in 0..ROUNDS {
-            let (t, cpu) = (Instant::now(), thread_cpu());
-            host.apply(&objs, Op::Create).unwrap();
-            let ours_up = t.elapsed().as_secs_f64();
+            let cpu = thread_cpu();
+            let ours_up_ip = timed(|| host.apply(&up_ip, Op::Create).unwrap());
+            let ours_up_tc = timed(|| host.apply(&up_tc, Op::Create).unwrap());
             let after = thread_cpu();
             let (user, sys) = (after.0 - cpu.0, after.1 - cpu.1);
             assert_eq!(count_objects(), (1 + 5000, 100));
-            let t = Instant::now();
-            host.apply(&down[..down.len() - 1], Op::Delete).unwrap();
-            host.apply(&down[down.len() - 1..], Op::Delete).unwrap();
-            let ours_down = t.elapsed().as_secs_f64();
+            let ours_down_tc = timed(|| host.apply(&down_tc, Op::Delete).unwrap());
+            let ours_down_ip = timed(|| host.apply(&down_ip, Op::Delete).unwrap());
             assert_eq!(count_objects(), (1, 0));
-            let t = Instant::now();
-            run_batch(&up_ip, &up_tc, true);
-            let tools_up = t.elapsed().as_secs_f64();
+            let tools_up_ip = batch("ip", &up_ip_file);
+            let tools_up_tc = batch("tc", &up_tc_file);
             assert_eq!(count_objects(), (1 + 5000, 100));
-            let t = Instant::now();
-            run_batch(&dn_ip, &dn_tc, false);
-            let tools_down = t.elapsed().as_secs_f64();
+            let tools_down_tc = batch("tc", &dn_tc_file);
+            let tools_down_ip = batch("ip", &dn_ip_file);
             assert_eq!(count_objects(), (1, 0));
-            rows.push([ours_up, ours_down, tools_up, tools_down, user, sys]);
+            rows.push([
+                ours_up_ip + ours_up_tc,
+                ours_down_tc + ours_down_ip,
+                tools_up_ip + tools_up_tc,
+                tools_down_tc + tools_down_ip,
+                user,
+                sys,
+                ours_up_ip,
+                ours_up_tc,
+                tools_up_ip,
+                tools_up_tc,
+                ours_down_ip,
+                ours_down_tc,
+                tools_down_ip,
+                tools_down_tc,
+            ]);
         }
         rows
     })
@@ -182,12 +194,23 @@ fn main() {
     println!("{:<22} {:>9.3}s {:>9.3}s", "p2plab netlink", ou, od);
     println!("{:<22} {:>9.3}s {:>9.3}s", "ip -batch + tc -batch", tu, td);
     println!("{:<22} {:>9.1}x {:>9.1}x", "speed-up", tu / ou, td / od);
+    for (what, k) in [
+        ("  addresses, IFBs (ip)", 6),
+        ("  qdiscs, classes, filters (tc)", 7),
+    ] {
+        let (o_up, t_up, o_dn, t_dn) = (median(k), median(k + 2), median(k + 4), median(k + 6));
+        println!(
+            "{what}: set up {o_up:.3}s vs {t_up:.3}s ({:.1}x), tear down {o_dn:.3}s vs {t_dn:.3}s ({:.1}x)",
+            t_up / o_up,
+            t_dn / o_dn
+        );
+    }
     let (user, sys) = (median(4), median(5));
     println!(
         "p2plab set up CPU: {user:.3}s user (building, sending, reading acks), {sys:.3}s kernel"
     );
     let json = format!(
-        "{{\"nodes\":5000,\"groups\":50,\"objects\":{n_objs},\"rounds\":{ROUNDS},\"ours_up_s\":{ou},\"ours_down_s\":{od},\"batch_up_s\":{tu},\"batch_down_s\":{td},\"speedup_up\":{},\"speedup_down\":{},\"ours_up_user_s\":{},\"ours_up_kernel_s\":{},\"all_rounds\":{:?}}}\n",
+        "{{\"nodes\":5000,\"groups\":50,\"objects\":{n_objs},\"rounds\":{ROUNDS},\"ours_up_s\":{ou},\"ours_down_s\":{od},\"batch_up_s\":{tu},\"batch_down_s\":{td},\"speedup_up\":{},\"speedup_down\":{},\"ours_up_user_s\":{},\"ours_up_kernel_s\":{},\"columns\":\"ours_up ours_down tools_up tools_down user sys ours_up_ip ours_up_tc tools_up_ip tools_up_tc ours_down_ip ours_down_tc tools_down_ip tools_down_tc\",\"all_rounds\":{:?}}}\n",
         tu / ou,
         td / od,
         median(4),

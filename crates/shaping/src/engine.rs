@@ -23,6 +23,21 @@ type Lookup = Box<dyn Fn(Ipv4Addr, Ipv4Addr) -> Option<(u64, f64)> + Send + Sync
 /// and takes the CPU the peers need: at 100k/s it stalled the sender in most repetitions.
 const SPIN: Duration = Duration::ZERO;
 
+/// What this kernel can do, tried in a scratch namespace, the NFQUEUE check including a
+/// queue bound by the engine itself.
+pub fn probe() -> netctl::probe::Capabilities {
+    netctl::probe::probe(|| {
+        let config = EngineConfig {
+            queue_num: 7,
+            rt_priority: None,
+            ..EngineConfig::default()
+        };
+        Engine::new(config, |_, _| PairParams::default())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// Runs the engine of `state` until SIGTERM or SIGINT; blocks.
 pub fn run(state: &State) -> Result<(), String> {
     let rules = state

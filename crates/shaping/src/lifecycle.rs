@@ -9,7 +9,7 @@
 use crate::firewall::QueueRules;
 use crate::model::Model;
 use crate::plan::{places, plan, Layout};
-use netctl::probe::{self, Backend};
+use netctl::probe::Backend;
 use netctl::{Field, Host, Object, Op, Parent, QdiscKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -221,7 +221,7 @@ pub fn is_net_admin() -> bool {
 }
 
 fn pick_backend(shaping: Shaping) -> Result<Backend, Error> {
-    let caps = probe::probe();
+    let caps = crate::engine::probe();
     match shaping {
         Shaping::Auto => caps.pick().map_err(|e| Error::Backend(Backend::Nfqueue, e)),
         Shaping::Force(b) => caps
