@@ -28,7 +28,6 @@ fn main() {
     let results = common::run(
         &exp,
         work.path(),
-        "",
         &format!("/usr/bin/time -f '%e %U %S %M' -o {}", timing.display()),
     );
     let starts: Vec<f64> = results.processes.iter().map(|p| p.start_s).collect();

@@ -16,8 +16,8 @@
 //! (from /proc/stat), which shows why it drifts, and the ratio of its median to the model.
 //!
 //! Swarm: 16 leechers (2 mbit down, 1 mbit up, 30 ms, 30-packet queue) and 4 seeds
-//! (10 mbit, 1 ms), a 2 MB file, `lo` with Ethernet-size packets (MTU 1500, no 64 KB GSO
-//! segments), each run with `p2plab run` in a scratch network namespace.
+//! (10 mbit, 1 ms), a 2 MB file, Ethernet-size packets (the topology's `mtu: 1500`: no
+//! 64 KB GSO segments on `lo`), each run with `p2plab run` in a scratch network namespace.
 //!
 //! `cargo bench -p cli --bench virtualization` (root; about ten minutes). JSON on stdout and
 //! in target/virtualization.json.
@@ -38,6 +38,7 @@ fn experiment(copies: usize) -> String {
         .join("../../examples/bittorrent/prepare.sh");
     let mut s = String::from(
         "topology:
+  mtu: 1500
   address_plan: {base: 10.120.0.0/16}
   profiles:
     adsl: {up: 1mbit, down: 2mbit, latency: 30ms, queue: 30}
@@ -110,12 +111,7 @@ fn run(copies: usize) -> (Vec<f64>, f64) {
     let exp = work.path().join(format!("swarms{copies}.yaml"));
     std::fs::write(&exp, experiment(copies)).unwrap();
     let before = cpu_jiffies();
-    let results = common::run(
-        &exp,
-        work.path(),
-        "mtu 1500 gso_max_size 1500 gso_max_segs 1",
-        "",
-    );
+    let results = common::run(&exp, work.path(), "");
     let after = cpu_jiffies();
     let busy = (after.0 - before.0) as f64 / (after.1 - before.1) as f64;
     let done = results
@@ -173,7 +169,7 @@ fn main() {
     let json = serde_json::json!({
         "swarm": {"leechers": LEECHERS, "seeds": SEEDS, "file_bytes": FILE_BYTES,
                   "leecher": {"down_bps": DOWN_BPS, "up_bps": 1e6, "latency_ms": 30, "queue_packets": 30},
-                  "seed": {"up_bps": 10e6, "latency_ms": 1}, "lo_mtu": 1500},
+                  "seed": {"up_bps": 10e6, "latency_ms": 1}, "mtu": 1500},
         "model_s": model,
         "lone_run_medians_s": lone_medians,
         "predicted_s": predicted,

@@ -102,7 +102,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
             Shaping::Auto if !lifecycle::is_net_admin() => Some(Backend::Nfqueue),
             Shaping::Auto => None,
         };
-        let state = lifecycle::prepare(model, &opts, backend)?;
+        let mut state = lifecycle::prepare(model, &opts, backend)?;
+        lifecycle::add_packet_size(&mut state)?;
         return crate::output::emit(&dry_run(&state));
     }
     let state = shaping::up(model, &opts, &shaping::engine::spawn)?;

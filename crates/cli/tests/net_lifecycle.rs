@@ -705,32 +705,55 @@ fn change_by_hand_cuts_restores_and_refuses_in_one_line() {
 
 #[test]
 fn nfqueue_tcp_with_full_size_packets_fills_the_link() {
-    // Ethernet-size packets (lo's 64 KB MTU and GSO hide the problem): while the engine
-    // held packets in OUTPUT, TCP Small Queues let a flow have two packets below its socket,
-    // so through a 60 ms hold it ran at 2 packets per 60 ms, a fifth of this 2 mbit link.
+    // Ethernet-size packets from the topology's `mtu` (lo's 64 KB MTU and GSO hide the
+    // problem): while the engine held packets in OUTPUT, TCP Small Queues let a flow have
+    // two packets below its socket, so through a 60 ms hold it ran at 2 packets per 60 ms,
+    // a fifth of this 2 mbit link.
     scratch(|run, dir| {
-        for args in [
-            ["mtu", "1500"],
-            ["gso_max_size", "1500"],
-            ["gso_max_segs", "1"],
-        ] {
-            let set = Command::new("ip")
-                .args(["link", "set", "lo"])
-                .args(args)
-                .status();
-            assert!(set.unwrap().success());
-        }
+        let lo = || {
+            let d = String::from_utf8(
+                Command::new("ip")
+                    .args(["-d", "link", "show", "lo"])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap();
+            ["mtu", "gso_max_size", "gso_max_segs"]
+                .map(|f| {
+                    let at = d.find(&format!(" {f} ")).unwrap() + f.len() + 2;
+                    d[at..].split_whitespace().next().unwrap().to_string()
+                })
+                .join(" ")
+        };
+        let before = lo();
         up_nfqueue(run, dir, "15ms", "0%");
         let t = dir.join("delays.yaml");
         let slow = std::fs::read_to_string(&t)
             .unwrap()
             .replace("100mbit", "2mbit");
         ok(p2plab(run, &["down"]));
-        std::fs::write(&t, slow).unwrap();
+        std::fs::write(&t, format!("mtu: 1500\n{slow}")).unwrap();
+        let dry = ok(p2plab(
+            run,
+            &[
+                "up",
+                t.to_str().unwrap(),
+                "--shaping",
+                "nfqueue",
+                "--dry-run",
+            ],
+        ));
+        assert!(
+            dry.contains("ip link set dev lo mtu 1500 gso_max_size 1500 gso_max_segs 1"),
+            "{dry}"
+        );
+        assert_eq!(lo(), before, "a dry run changes nothing");
         ok(p2plab(
             run,
             &["up", t.to_str().unwrap(), "--shaping", "nfqueue"],
         ));
+        assert_eq!(lo(), "1500 1500 1");
 
         const BYTES: usize = 1_000_000;
         let listener = std::net::TcpListener::bind("10.70.0.5:9100").unwrap();
@@ -751,6 +774,30 @@ fn nfqueue_tcp_with_full_size_packets_fills_the_link() {
         assert_eq!(got.len(), BYTES);
         assert!(mbit >= 1.6, "TCP reached {mbit:.2} of 2 mbit/s");
         ok(p2plab(run, &["down"]));
+        assert_eq!(lo(), before, "down gives lo its packet size back");
+    });
+}
+
+/// A network that sets the device's packet size shares the device with no other, either
+/// way round, and the refusal changes nothing.
+#[test]
+fn a_packet_size_is_not_imposed_on_another_network() {
+    scratch(|run, dir| {
+        let t = |name: &str, net: u8, mtu: &str| {
+            let p = dir.join(format!("{name}.yaml"));
+            std::fs::write(&p, format!("{mtu}address_plan: {{base: 10.{net}.0.0/16}}\nprofiles: {{p: {{up: 1mbit, down: 1mbit}}}}\ndefaults: {{profile: p}}\ngroups: [{{name: g, nodes: 2}}]\n")).unwrap();
+            p
+        };
+        let (sized, plain) = (t("sized", 81, "mtu: 1500\n"), t("plain", 82, ""));
+        let up = |p: &Path, name: &str| p2plab(run, &["up", p.to_str().unwrap(), "--name", name]);
+        ok(up(&plain, "plain"));
+        let refused = err(up(&sized, "sized"));
+        assert_eq!(refused, "mtu 1500 would change the packets of network plain on lo too; take it down first or use another --dev\n");
+        ok(p2plab(run, &["down", "plain"]));
+        ok(up(&sized, "sized"));
+        let refused = err(up(&plain, "plain"));
+        assert_eq!(refused, "network sized set the packet size of lo (its topology's mtu); take it down first or use another --dev\n");
+        ok(p2plab(run, &["down", "sized"]));
     });
 }
 

@@ -11,7 +11,7 @@ pub mod scratch;
 pub mod socket;
 pub mod tcopt;
 
-pub use object::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
+pub use object::{Field, Handle, Object, PacketSize, Parent, QdiscKind, Target, U32};
 pub use request::Op;
 pub use socket::{Failure, Netlink};
 
@@ -243,6 +243,31 @@ impl Host {
                 _ => None,
             })
             .collect())
+    }
+
+    /// The packet size device `dev` has now.
+    pub fn packet_size(&mut self, dev: &str) -> Result<PacketSize, Error> {
+        let replies =
+            self.nl
+                .query(request::get_link(dev), false)
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENODEV) => Error::NoDevice(dev.to_string()),
+                    _ => Error::Socket(e),
+                })?;
+        let mut size = PacketSize::plain(0);
+        for m in replies {
+            if let RouteNetlinkMessage::NewLink(l) = m {
+                for a in l.attributes {
+                    match a {
+                        LinkAttribute::Mtu(v) => size.mtu = v,
+                        LinkAttribute::GsoMaxSize(v) => size.gso_max_size = v,
+                        LinkAttribute::GsoMaxSegs(v) => size.gso_max_segs = v,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(size)
     }
 
     /// The kinds of the qdiscs attached to device `dev` (e.g. `["noqueue", "clsact"]`).

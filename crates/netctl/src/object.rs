@@ -184,6 +184,39 @@ pub enum U32 {
     },
 }
 
+/// How large a device's packets are: its MTU, and the largest packet the stack may build
+/// for it by GSO, in bytes and in segments.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketSize {
+    /// MTU in bytes.
+    pub mtu: u32,
+    /// Largest GSO packet in bytes.
+    pub gso_max_size: u32,
+    /// Largest GSO packet in segments.
+    pub gso_max_segs: u32,
+}
+
+impl PacketSize {
+    /// Packets of `mtu` bytes and no larger: GSO builds nothing bigger than one segment.
+    pub fn plain(mtu: u32) -> PacketSize {
+        PacketSize {
+            mtu,
+            gso_max_size: mtu,
+            gso_max_segs: 1,
+        }
+    }
+}
+
+impl fmt::Display for PacketSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "mtu {} gso_max_size {} gso_max_segs {}",
+            self.mtu, self.gso_max_size, self.gso_max_segs
+        )
+    }
+}
+
 /// One kernel object.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "object", rename_all = "snake_case")]
@@ -240,6 +273,16 @@ pub enum Object {
         /// Table or entry.
         u32: U32,
     },
+    /// The packet size of an existing device, `ip link set dev DEV mtu ...`; deleting it
+    /// sets `restore` (what the device had before) back.
+    PacketSize {
+        /// Device name.
+        dev: String,
+        /// What creating it sets.
+        set: PacketSize,
+        /// What deleting it sets.
+        restore: PacketSize,
+    },
     /// A route for a virtual prefix via a gateway (cluster mode).
     Route {
         /// Destination prefix.
@@ -292,8 +335,14 @@ impl Object {
     /// The equivalent command line of `op` on the object (`Display` gives the `add` form),
     /// e.g. `tc qdisc change dev p2p0u0 parent 1:2 handle 3: netem ...`.
     pub fn command(&self, op: crate::Op) -> String {
-        self.to_string()
-            .replacen(" add ", &format!(" {} ", op.verb()), 1)
+        match (self, op) {
+            (Object::PacketSize { dev, restore, .. }, crate::Op::Delete) => {
+                format!("ip link set dev {dev} {restore}")
+            }
+            _ => self
+                .to_string()
+                .replacen(" add ", &format!(" {} ", op.verb()), 1),
+        }
     }
 
     /// The device the object lives on (for an IFB, the IFB itself).
@@ -304,6 +353,7 @@ impl Object {
             | Object::Qdisc { dev, .. }
             | Object::HtbClass { dev, .. }
             | Object::Filter { dev, .. }
+            | Object::PacketSize { dev, .. }
             | Object::Route { dev, .. } => dev,
         }
     }
@@ -435,6 +485,7 @@ impl fmt::Display for Object {
             } => {
                 write!(f, "tc filter add dev {dev} {parent} prio {prio} {u32}")
             }
+            Object::PacketSize { dev, set, .. } => write!(f, "ip link set dev {dev} {set}"),
             Object::Route { dst, via, dev } => {
                 write!(f, "ip route add {}/{} via {via} dev {dev}", dst.0, dst.1)
             }

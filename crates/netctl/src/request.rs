@@ -1,7 +1,7 @@
 //! Typed request builders: an [`Object`] becomes the rtnetlink message that creates or
 //! deletes it (netavark style: one small function per message kind).
 
-use crate::object::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
+use crate::object::{Field, Handle, Object, PacketSize, Parent, QdiscKind, Target, U32};
 use crate::tcopt;
 use netlink_packet_core::DefaultNla;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -123,6 +123,10 @@ pub fn message(obj: &Object, op: Op, ifindex: &dyn Fn(&str) -> u32) -> RouteNetl
                 M::DelTrafficFilter(tc_msg(ifindex(dev), *parent, Handle(0), filter_info(*prio)))
             }
         }
+        Object::PacketSize { dev, set, restore } => M::SetLink(packet_size_msg(
+            ifindex(dev),
+            if create { set } else { restore },
+        )),
         Object::Route { dst, via, dev } => {
             let m = route_msg(*dst, *via, ifindex(dev));
             if create {
@@ -132,6 +136,18 @@ pub fn message(obj: &Object, op: Op, ifindex: &dyn Fn(&str) -> u32) -> RouteNetl
             }
         }
     }
+}
+
+/// `RTM_SETLINK` of a device's MTU and GSO limits.
+fn packet_size_msg(index: u32, size: &PacketSize) -> LinkMessage {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.attributes.extend([
+        LinkAttribute::Mtu(size.mtu),
+        LinkAttribute::GsoMaxSize(size.gso_max_size),
+        LinkAttribute::GsoMaxSegs(size.gso_max_segs),
+    ]);
+    m
 }
 
 /// `RTM_GETLINK` for one device by name.

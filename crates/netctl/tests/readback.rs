@@ -3,7 +3,7 @@
 //! exactly what `tc` itself would have sent; so must our `change` and `replace` requests.
 
 use netctl::scratch::in_new_netns;
-use netctl::{Error, Field, Handle, Host, Object, Op, Parent, QdiscKind, Target, U32};
+use netctl::{Error, Field, Handle, Host, Object, Op, PacketSize, Parent, QdiscKind, Target, U32};
 use std::net::Ipv4Addr;
 use std::process::Command;
 
@@ -338,4 +338,45 @@ fn change_and_replace_mean_what_tc_change_and_replace_mean() {
         );
         h.apply(&objs[..1], Op::Delete).unwrap();
     })
+}
+
+#[test]
+fn packet_size_is_set_and_restored() {
+    ns(|| {
+        let mut h = Host::open().unwrap();
+        let before = h.packet_size("lo").unwrap();
+        let shown = |h: &mut Host| {
+            let d = sh("ip -d link show dev lo");
+            let field = |name: &str| {
+                let at = d.find(&format!(" {name} ")).unwrap() + name.len() + 2;
+                d[at..].split_whitespace().next().unwrap().to_string()
+            };
+            (
+                [field("mtu"), field("gso_max_size"), field("gso_max_segs")].join(" "),
+                h.packet_size("lo").unwrap().to_string(),
+            )
+        };
+        assert_eq!(
+            shown(&mut h).0,
+            format!(
+                "{} {} {}",
+                before.mtu, before.gso_max_size, before.gso_max_segs
+            )
+        );
+        let o = Object::PacketSize {
+            dev: lo(),
+            set: PacketSize::plain(1500),
+            restore: before,
+        };
+        assert_eq!(
+            o.to_string(),
+            "ip link set dev lo mtu 1500 gso_max_size 1500 gso_max_segs 1"
+        );
+        h.apply(std::slice::from_ref(&o), Op::Create).unwrap();
+        let (tool, ours) = shown(&mut h);
+        assert_eq!(tool, "1500 1500 1");
+        assert_eq!(ours, "mtu 1500 gso_max_size 1500 gso_max_segs 1");
+        h.apply(&[o], Op::Delete).unwrap();
+        assert_eq!(h.packet_size("lo").unwrap(), before);
+    });
 }

@@ -10,7 +10,7 @@ use crate::firewall::QueueRules;
 use crate::model::Model;
 use crate::plan::{places, plan, Layout};
 use netctl::probe::Backend;
-use netctl::{Field, Host, Object, Op, Parent, QdiscKind};
+use netctl::{Field, Host, Object, Op, PacketSize, Parent, QdiscKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::Write;
@@ -74,6 +74,10 @@ pub enum Error {
     /// The NFQUEUE rules or the engine failed.
     #[error("{0}")]
     Engine(String),
+    /// The device's packet size cannot be set (or kept) for this network: another network
+    /// on the device would see it change.
+    #[error("{0}")]
+    PacketSize(String),
     /// A run-time change cannot be made.
     #[error("{0}")]
     Change(String),
@@ -318,6 +322,7 @@ pub fn up(
         return Err(netctl::Error::NoDevice(opts.dev.clone()).into());
     }
     let mut state = prepare(model, opts, None)?;
+    add_packet_size(&mut state)?;
     refuse_existing(&mut host, &state)?;
     let kinds = host.qdisc_kinds(&state.dev)?;
     let clsact_there = kinds.iter().any(|k| k == "clsact");
@@ -335,6 +340,53 @@ pub fn up(
             Err(e)
         }
     }
+}
+
+/// Puts first in `state` the packet size its topology asks for (`mtu`: MTU, and GSO no
+/// larger, so that queues hold packets of that size), with what the device has now, which
+/// `down` sets back; nothing when the device has it already. A device's packet size is
+/// every network's on it, so a network that sets it shares its device with no other.
+pub fn add_packet_size(state: &mut State) -> Result<(), Error> {
+    let others: Vec<State> = networks()
+        .into_iter()
+        .filter(|s| s.dev == state.dev && s.name != state.name)
+        .collect();
+    let sets = |s: &State| {
+        s.objects
+            .iter()
+            .any(|o| matches!(o, Object::PacketSize { .. }))
+    };
+    if let Some(o) = others.iter().find(|s| sets(s)) {
+        return Err(Error::PacketSize(format!(
+            "network {} set the packet size of {} (its topology's mtu); take it down first or use another --dev",
+            o.name, state.dev
+        )));
+    }
+    let Some(mtu) = state.model.mtu else {
+        return Ok(());
+    };
+    let (now, want) = (
+        Host::open()?.packet_size(&state.dev)?,
+        PacketSize::plain(mtu),
+    );
+    if now == want {
+        return Ok(());
+    }
+    if let Some(o) = others.first() {
+        return Err(Error::PacketSize(format!(
+            "mtu {mtu} would change the packets of network {} on {} too; take it down first or use another --dev",
+            o.name, state.dev
+        )));
+    }
+    state.objects.insert(
+        0,
+        Object::PacketSize {
+            dev: state.dev.clone(),
+            set: want,
+            restore: now,
+        },
+    );
+    Ok(())
 }
 
 /// Refuses when an address or device `up` would create is already there: `down` and
@@ -452,7 +504,7 @@ pub fn teardown_list(objects: &[Object]) -> Vec<Object> {
                 !(roots.contains(dev.as_str()) && matches!(parent, Parent::Of(_)))
                     && seen.insert((dev.clone(), *parent, *prio))
             }
-            Object::Addr { .. } | Object::Route { .. } => true,
+            Object::Addr { .. } | Object::Route { .. } | Object::PacketSize { .. } => true,
         })
         .cloned()
         .collect()

@@ -47,6 +47,9 @@ pub struct Model {
     pub group_delay_us: Vec<Vec<u64>>,
     /// q(a,b), fraction.
     pub group_loss: Vec<Vec<f64>>,
+    /// Packet size of the links in bytes, set on the device while the network is up.
+    #[serde(default)]
+    pub mtu: Option<u32>,
 }
 
 impl Model {
@@ -82,6 +85,7 @@ impl Model {
             group_loss: (0..ng)
                 .map(|a| (0..ng).map(|b| plan.group_loss(a, b)).collect())
                 .collect(),
+            mtu: plan.mtu,
         }
     }
 
@@ -150,6 +154,7 @@ impl Model {
                 .collect(),
             group_delay_us: vec![vec![0; groups]; groups],
             group_loss: vec![vec![0.0; groups]; groups],
+            mtu: None,
         }
     }
 

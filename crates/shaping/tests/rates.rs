@@ -58,6 +58,7 @@ fn model(net: u8, mut nodes: Vec<Node>) -> Model {
         }],
         group_delay_us: vec![vec![0]],
         group_loss: vec![vec![0.0]],
+        mtu: None,
     }
 }
 

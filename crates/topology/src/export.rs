@@ -108,10 +108,13 @@ pub fn plan_table(plan: &Plan) -> String {
 pub fn summary(plan: &Plan) -> String {
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut out = format!(
-        "{}, {}, {}\n",
+        "{}, {}, {}{}\n",
         count(plan.groups.len(), "group"),
         count(plan.nodes.len(), "node"),
-        count(plan.profiles.len(), "profile")
+        count(plan.profiles.len(), "profile"),
+        plan.mtu
+            .map(|m| format!(", packets of {m} bytes"))
+            .unwrap_or_default()
     );
     for (g, group) in plan.groups.iter().enumerate() {
         let nodes = plan.group_nodes(g);

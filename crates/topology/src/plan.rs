@@ -52,6 +52,8 @@ pub struct Node {
 /// A whole planned topology.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Packet size of the emulated links in bytes (`mtu`), if the topology sets one.
+    pub mtu: Option<u32>,
     pub profiles: Vec<Profile>,
     pub groups: Vec<Group>,
     pub nodes: Vec<Node>,

@@ -18,6 +18,7 @@ pub struct RawTopology {
     #[serde(default)]
     pub delays: Vec<RawDelay>,
     pub delay_matrix: Option<RawMatrix>,
+    pub mtu: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,6 +15,9 @@ use std::path::Path;
 
 /// Queue limit of a profile that gives none, packets.
 pub const DEFAULT_QUEUE_PACKETS: u32 = 1000;
+/// Packet sizes a topology may ask for (`mtu`): IPv4's minimum datagram every host must take,
+/// up to `lo`'s default.
+pub const MTU_RANGE: std::ops::RangeInclusive<u32> = 576..=65536;
 /// Address block the plan allocates from when the file gives none.
 pub const DEFAULT_BASE: &str = "10.0.0.0/8";
 
@@ -24,6 +27,17 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
     let raw: RawTopology =
         serde_yaml_ng::from_str(source).map_err(|e| Diagnostics(vec![syntax_error(file, &e)]))?;
     let mut c = Checker::new(file, source);
+    if let Some(mtu) = raw.mtu.filter(|m| !MTU_RANGE.contains(m)) {
+        c.error(
+            "mtu",
+            format!(
+                "{mtu} bytes is outside {}..={}",
+                MTU_RANGE.start(),
+                MTU_RANGE.end()
+            ),
+            "give a packet size in bytes, e.g. 1500 for Ethernet",
+        );
+    }
 
     let profiles: Vec<Profile> = raw
         .profiles
@@ -307,6 +321,7 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
         pair_loss.clear();
     }
     Ok(Plan {
+        mtu: raw.mtu,
         profiles,
         groups,
         nodes,

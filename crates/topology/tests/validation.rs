@@ -187,3 +187,14 @@ fn shipped_topologies_are_valid() {
     .unwrap();
     assert_eq!(big.nodes.len(), 5760);
 }
+
+#[test]
+fn a_packet_size_must_be_one_ip_can_carry() {
+    let src = format!(
+        "mtu: 100\n{}",
+        with_group("    up: 1mbit\n    down: 2mbit\n", "")
+    );
+    assert_eq!(one_error(&src), "t.yaml:1:6: mtu: 100 bytes is outside 576..=65536; give a packet size in bytes, e.g. 1500 for Ethernet");
+    let plan = topology::parse(Path::new("t.yaml"), &src.replace("mtu: 100", "mtu: 1500")).unwrap();
+    assert_eq!(plan.mtu, Some(1500));
+}

@@ -5,16 +5,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Runs `experiment` with the p2plab of this package (under `wrapper`, e.g. `/usr/bin/time
-/// ...`, or nothing) after `lo_options` (`ip link set lo ...` arguments, e.g. an MTU),
-/// state and results in `work`; returns the results.
-pub fn run(experiment: &Path, work: &Path, lo_options: &str, wrapper: &str) -> report::Results {
+/// ...`, or nothing), state and results in `work`; returns the results.
+pub fn run(experiment: &Path, work: &Path, wrapper: &str) -> report::Results {
     let shim = std::env::current_exe()
         .unwrap()
         .with_file_name("libp2plab_shim.so");
     let status = Command::new("unshare")
         .args(["-n", "sh", "-c"])
         .arg(format!(
-            "ip link set lo up {lo_options} && {wrapper} {} run --quiet --shim {} --results {} {}",
+            "ip link set lo up && {wrapper} {} run --quiet --shim {} --results {} {}",
             env!("CARGO_BIN_EXE_p2plab"),
             shim.display(),
             work.join("results").display(),
