@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// Bring a topology up on this host: address aliases, rate shaping, delay and loss.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run"
+    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run\n  # one host of two: groups a here, b on the host at 192.168.1.12\n  p2plab up t.yaml --dev eth0 --local a --route b=192.168.1.12"
 )]
 pub struct UpArgs {
     /// The topology file (YAML).
@@ -20,9 +20,16 @@ pub struct UpArgs {
     /// Name of the network (several with disjoint ranges can be up at once).
     #[arg(long, default_value = "default")]
     pub name: String,
-    /// Device that carries the virtual addresses.
+    /// Device that carries the virtual addresses (on a cluster host, the interface the
+    /// other hosts are reached through).
     #[arg(long, default_value = "lo")]
     pub dev: String,
+    /// Groups whose nodes run on this host, comma-separated (default: every group).
+    #[arg(long, value_delimiter = ',')]
+    pub local: Vec<String>,
+    /// A group on another host and that host's address, GROUP=GATEWAY; one per remote group.
+    #[arg(long = "route", value_name = "GROUP=GATEWAY", value_parser = parse_route)]
+    pub routes: Vec<(String, std::net::Ipv4Addr)>,
     /// Shaping backend.
     #[arg(long, value_enum, default_value_t = ShapingArg::Auto)]
     pub shaping: ShapingArg,
@@ -94,7 +101,8 @@ pub fn up(args: &UpArgs) -> Result<()> {
         name: args.name.clone(),
         dev: args.dev.clone(),
         shaping: args.shaping.choice(),
-        local: None,
+        local: local_nodes(&plan, &args.local, &args.topology)?,
+        routes: args.routes.clone(),
     };
     if args.dry_run {
         let backend = match opts.shaping {
@@ -115,6 +123,43 @@ pub fn up(args: &UpArgs) -> Result<()> {
         state.backend,
         state.objects.len()
     ))
+}
+
+/// `GROUP=GATEWAY` of `--route`.
+fn parse_route(s: &str) -> Result<(String, std::net::Ipv4Addr), String> {
+    let (group, gw) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not GROUP=GATEWAY, e.g. b=192.168.1.12"))?;
+    let gw = gw
+        .parse()
+        .map_err(|_| format!("`{gw}` in `{s}` is not an IPv4 address"))?;
+    Ok((group.to_string(), gw))
+}
+
+/// The nodes of the `--local` groups (`None`: every node).
+fn local_nodes(
+    plan: &topology::Plan,
+    groups: &[String],
+    file: &std::path::Path,
+) -> Result<Option<Vec<usize>>> {
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let mut nodes = Vec::new();
+    for g in groups {
+        let Some(k) = plan.group_by_name(g) else {
+            let known: Vec<&str> = plan.groups.iter().map(|x| x.name.as_str()).collect();
+            bail!(
+                "--local {g}: {} has no group {g}; its groups are {}",
+                file.display(),
+                known.join(", ")
+            );
+        };
+        nodes.extend(plan.groups[k].nodes.clone());
+    }
+    nodes.sort_unstable();
+    nodes.dedup();
+    Ok(Some(nodes))
 }
 
 fn dry_run(state: &State) -> String {

@@ -459,6 +459,30 @@ fn nfqueue_rtt_is_twice_the_one_way_delay() {
         );
         assert!((across - 28.0).abs() < 1.0, "across {across}");
         assert!((inside - 8.0).abs() < 1.0, "inside {inside}");
+        // ping reads kernel receive timestamps, taken before PREROUTING: ICMP is held in
+        // OUTPUT so that ping sees the whole round trip too
+        let ping = Command::new("ping")
+            .args([
+                "-n",
+                "-q",
+                "-c",
+                "10",
+                "-i",
+                "0.2",
+                "-I",
+                "10.70.0.1",
+                "10.70.0.5",
+            ])
+            .output()
+            .unwrap();
+        let ping = String::from_utf8_lossy(&ping.stdout);
+        let min: f64 = ping
+            .split(" = ")
+            .nth(1)
+            .and_then(|v| v.split('/').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no RTT in ping's output: {ping}"));
+        eprintln!("ping across groups {min:.2} ms (want 28)");
+        assert!((min - 28.0).abs() < 1.0, "ping {min}");
         let state: serde_json::Value =
             serde_json::from_slice(&std::fs::read(run.join("default.json")).unwrap()).unwrap();
         let pid = state["engine_pid"].as_u64().unwrap();

@@ -168,6 +168,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         dev: args.dev.clone(),
         shaping: args.shaping,
         local: None,
+        routes: vec![],
     };
     let state = shaping::up(model, &opts, &shaping::engine::spawn)?;
     let backend = state.backend;

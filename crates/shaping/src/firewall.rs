@@ -7,6 +7,10 @@
 //! TCP flow with 1500-byte packets through a 60 ms hold ran at 2 packets per 60 ms (0.38 of
 //! a 2 mbit link). On arrival (after `lo`, after the download shaping) the packet is
 //! orphaned, and the sender's window, not the hold, paces it.
+//!
+//! ICMP is held in OUTPUT instead: a packet's receive timestamp (`SO_TIMESTAMP`, which
+//! `ping` reads) is taken when it reaches the host, before PREROUTING, so a hold there is
+//! invisible to it and `ping` showed half the round trip. ICMP has no Small Queues.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -24,6 +28,9 @@ pub struct QueueRules {
     pub prefixes: Vec<(Ipv4Addr, u8)>,
 }
 
+/// Where the chain is jumped to from: (built-in chain, match).
+const JUMPS: [(&str, &str); 2] = [("PREROUTING", "! -p icmp"), ("OUTPUT", "-p icmp")];
+
 impl QueueRules {
     /// The rules as `iptables-restore` input that adds them.
     pub fn add_script(&self) -> String {
@@ -34,7 +41,10 @@ impl QueueRules {
                 self.chain, self.queue
             );
         }
-        s += &format!("-A PREROUTING -j {}\nCOMMIT\n", self.chain);
+        for (from, matching) in JUMPS {
+            s += &format!("-A {from} {matching} -j {}\n", self.chain);
+        }
+        s += "COMMIT\n";
         s
     }
 
@@ -67,15 +77,19 @@ impl QueueRules {
         if !present {
             return Ok(());
         }
-        let jump = Command::new("iptables")
-            .args(["-w", "-t", "mangle", "-C", "PREROUTING", "-j", &self.chain])
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
         let mut s = "*mangle\n".to_string();
-        if jump {
-            s += &format!("-D PREROUTING -j {}\n", self.chain);
+        for (from, matching) in JUMPS {
+            let jump = Command::new("iptables")
+                .args(["-w", "-t", "mangle", "-C", from])
+                .args(matching.split(' '))
+                .args(["-j", &self.chain])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if jump {
+                s += &format!("-D {from} {matching} -j {}\n", self.chain);
+            }
         }
         s += &format!("-F {c}\n-X {c}\nCOMMIT\n", c = self.chain);
         restore(&s)

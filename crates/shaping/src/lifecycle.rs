@@ -14,6 +14,7 @@ use netctl::{Field, Host, Object, Op, PacketSize, Parent, QdiscKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -74,6 +75,9 @@ pub enum Error {
     /// The NFQUEUE rules or the engine failed.
     #[error("{0}")]
     Engine(String),
+    /// The placement on this host and the routes to other hosts do not fit together.
+    #[error("{0}")]
+    Cluster(String),
     /// The device's packet size cannot be set (or kept) for this network: another network
     /// on the device would see it change.
     #[error("{0}")]
@@ -109,8 +113,10 @@ pub struct State {
     pub local: Vec<usize>,
     /// Every object `up` creates, in creation order.
     pub objects: Vec<Object>,
-    /// Whether the device's clsact qdisc was there before any p2plab network (then never ours to delete).
-    pub clsact_foreign: bool,
+    /// Hook devices whose clsact qdisc was there before any p2plab network (never ours to
+    /// delete).
+    #[serde(default)]
+    pub foreign_clsact: Vec<String>,
     /// NFQUEUE rules, if the backend needs them.
     pub rules: Option<QueueRules>,
     /// Pid of the delay engine process.
@@ -123,6 +129,11 @@ pub struct State {
 }
 
 impl State {
+    /// Whether this network's filters hook device `dev` (see [`Layout::hook_devs`]).
+    fn hooks(&self, dev: &str) -> bool {
+        self.layout().hook_devs().iter().any(|d| d == dev)
+    }
+
     /// The layout this network was planned with.
     pub fn layout(&self) -> Layout {
         Layout {
@@ -144,6 +155,8 @@ pub struct UpOptions {
     pub shaping: Shaping,
     /// Nodes on this host; `None` means all.
     pub local: Option<Vec<usize>>,
+    /// Groups on other hosts and the address of the host each is on (cluster mode).
+    pub routes: Vec<(String, Ipv4Addr)>,
 }
 
 /// The directory holding state files.
@@ -253,10 +266,21 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
             });
         }
     }
+    // Delays between hosts are the engine's: netem's group delays live on lo only.
+    let shaping = match opts.shaping {
+        Shaping::Auto if opts.dev != "lo" => Shaping::Force(Backend::Nfqueue),
+        s => s,
+    };
     let backend = match backend {
         Some(b) => b,
-        None => pick_backend(opts.shaping)?,
+        None => pick_backend(shaping)?,
     };
+    if backend == Backend::Netem && opts.dev != "lo" && model.has_delay_or_loss() {
+        return Err(Error::Cluster(format!(
+            "the netem backend applies delays on lo only (one host); with --dev {} use --shaping nfqueue",
+            opts.dev
+        )));
+    }
     let used: HashSet<u16> = others.iter().map(|s| s.slot).collect();
     let slot = (0..).find(|k| !used.contains(k)).unwrap_or(0);
     let local = opts
@@ -268,7 +292,8 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         slot,
         backend,
     };
-    let objects = plan(&model, &local, &layout);
+    let mut objects = plan(&model, &local, &layout);
+    objects.extend(remote_routes(&model, &local, opts)?);
     let rules = (backend == Backend::Nfqueue && model.has_delay_or_loss())
         .then(|| queue_rules(&model, &layout));
     let same_dev: Vec<&State> = others.iter().filter(|s| s.dev == opts.dev).collect();
@@ -293,12 +318,58 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         model,
         local,
         objects,
-        clsact_foreign: same_dev.first().is_some_and(|s| s.clsact_foreign),
+        foreign_clsact: others
+            .iter()
+            .flat_map(|s| s.foreign_clsact.iter())
+            .filter(|d| layout.hook_devs().contains(d))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
         rules,
         engine_pid: None,
         cut: vec![],
         complete: false,
     })
+}
+
+/// Routes to the groups on other hosts: each group without a node on this host needs
+/// `--route GROUP=GATEWAY` (the address of its host), and only such groups may have one.
+fn remote_routes(model: &Model, local: &[usize], opts: &UpOptions) -> Result<Vec<Object>, Error> {
+    let here: HashSet<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
+    let mut via = std::collections::HashMap::new();
+    for (g, gw) in &opts.routes {
+        let k = model
+            .groups
+            .iter()
+            .position(|x| x.name == *g)
+            .ok_or_else(|| {
+                Error::Cluster(format!("--route {g}={gw}: the topology has no group {g}"))
+            })?;
+        if here.contains(&k) {
+            return Err(Error::Cluster(format!(
+                "--route {g}={gw}: group {g} has nodes on this host (--local); route only groups on other hosts"
+            )));
+        }
+        via.insert(k, *gw);
+    }
+    (0..model.groups.len())
+        .filter(|k| !here.contains(k))
+        .map(|k| {
+            let g = &model.groups[k];
+            let gw = via.get(&k).ok_or_else(|| {
+                Error::Cluster(format!(
+                    "group {0} has no node on this host (--local) and no --route {0}=GATEWAY: its nodes would be unreachable",
+                    g.name
+                ))
+            })?;
+            Ok(Object::Route {
+                dst: g.prefix,
+                via: *gw,
+                dev: opts.dev.clone(),
+            })
+        })
+        .collect()
 }
 
 fn fmt_net(p: (std::net::Ipv4Addr, u8)) -> String {
@@ -324,12 +395,14 @@ pub fn up(
     let mut state = prepare(model, opts, None)?;
     add_packet_size(&mut state)?;
     refuse_existing(&mut host, &state)?;
-    let kinds = host.qdisc_kinds(&state.dev)?;
-    let clsact_there = kinds.iter().any(|k| k == "clsact");
-    if clsact_there {
-        // shared with another network, or someone else's: not ours to create
-        state.clsact_foreign |= !networks().iter().any(|s| s.dev == state.dev);
-        state.objects.retain(|o| !is_clsact(o));
+    for d in state.layout().hook_devs() {
+        if host.qdisc_kinds(&d)?.iter().any(|k| k == "clsact") {
+            // shared with another network, or someone else's: not ours to create
+            if !networks().iter().any(|s| s.hooks(&d)) && !state.foreign_clsact.contains(&d) {
+                state.foreign_clsact.push(d.clone());
+            }
+            state.objects.retain(|o| !(is_clsact(o) && o.dev() == d));
+        }
     }
     save(&state)?;
     match create(&mut host, &mut state, engine) {
@@ -518,12 +591,12 @@ fn teardown(host: &mut Host, state: &State) -> Result<(), Error> {
         r.remove().map_err(Error::Engine)?;
     }
     host.apply(&teardown_list(&state.objects), Op::Delete)?;
-    let others_on_dev = networks()
-        .iter()
-        .any(|s| s.dev == state.dev && s.name != state.name);
-    if !state.clsact_foreign && !others_on_dev {
-        let clsact = Object::clsact(&state.dev);
-        host.apply(&[clsact], Op::Delete)?;
+    let others = networks();
+    for d in state.layout().hook_devs() {
+        let shared = others.iter().any(|s| s.name != state.name && s.hooks(&d));
+        if !shared && !state.foreign_clsact.contains(&d) {
+            host.apply(&[Object::clsact(&d)], Op::Delete)?;
+        }
     }
     let p = state_path(&state.name);
     match std::fs::remove_file(&p) {

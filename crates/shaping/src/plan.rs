@@ -14,6 +14,12 @@
 //! from growing quadratically. With the netem backend the group-to-group delays and losses
 //! live in the device's root qdisc: one class per (source group, destination group) pair
 //! with a netem leaf.
+//!
+//! Cluster host (`--dev eth0`, some groups on other hosts): the aliases of this host's nodes
+//! go on the device, and both the device's hooks (traffic to and from other hosts) and
+//! `lo`'s (traffic between this host's nodes) feed the same IFBs, so each node keeps one
+//! upload and one download queue. Other hosts' groups are reached by routes via their hosts;
+//! their packets are delayed where they arrive (nfqueue backend only).
 
 use crate::model::{Model, Node};
 use netctl::probe::Backend;
@@ -61,6 +67,16 @@ impl Layout {
     /// hook (both hooks share one table id space).
     fn clsact_table(&self, field: Field) -> u16 {
         0x10 + 2 * self.slot + u16::from(field == Field::Dst)
+    }
+    /// The devices whose clsact hooks send packets into the shaping IFBs: the device (on a
+    /// cluster host, the traffic to and from other hosts) and `lo` (the traffic between this
+    /// host's nodes), once when they are the same.
+    pub fn hook_devs(&self) -> Vec<String> {
+        let mut devs = vec![self.dev.clone()];
+        if self.dev != "lo" {
+            devs.push("lo".into());
+        }
+        devs
     }
     /// The NFQUEUE queue number of this network's delay engine.
     pub fn queue_num(&self) -> u16 {
@@ -144,11 +160,12 @@ pub fn local_groups(model: &Model, local: &[usize]) -> Vec<usize> {
 }
 
 /// The objects for `local` (indices into `model.nodes`) shaped per `layout`. The first
-/// object is the device's clsact qdisc, which networks on the same device share.
+/// objects are the hook devices' clsact qdiscs, which networks on the same device share.
 pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
     let dev = &layout.dev;
+    let hooks = layout.hook_devs();
     let cells = cells(model, local);
-    let mut out = vec![Object::clsact(dev)];
+    let mut out: Vec<Object> = hooks.iter().map(|d| Object::clsact(d)).collect();
     out.extend(local.iter().map(|&i| Object::Addr {
         dev: dev.clone(),
         ip: model.nodes[i].ip,
@@ -167,27 +184,29 @@ pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
                 field,
             );
         }
-        let filter = |u32| Object::Filter {
-            dev: dev.clone(),
-            parent: hook,
-            prio: layout.clsact_prio(),
-            u32,
-        };
-        let table = layout.clsact_table(field);
-        out.push(filter(U32::Table {
-            id: table,
-            divisor: 256,
-        }));
-        for (c, (net, _)) in cells.iter().enumerate() {
-            out.push(filter(U32::Entry {
-                ht: Some((table, ((net << 8) >> shift) as u8)),
-                node: c as u16 + 1,
-                field,
-                net: (Ipv4Addr::from(net << 8), 24),
-                target: Target::Redirect(layout.ifb(field, c)),
+        for d in &hooks {
+            let filter = |u32| Object::Filter {
+                dev: d.clone(),
+                parent: hook,
+                prio: layout.clsact_prio(),
+                u32,
+            };
+            let table = layout.clsact_table(field);
+            out.push(filter(U32::Table {
+                id: table,
+                divisor: 256,
             }));
+            for (c, (net, _)) in cells.iter().enumerate() {
+                out.push(filter(U32::Entry {
+                    ht: Some((table, ((net << 8) >> shift) as u8)),
+                    node: c as u16 + 1,
+                    field,
+                    net: (Ipv4Addr::from(net << 8), 24),
+                    target: Target::Redirect(layout.ifb(field, c)),
+                }));
+            }
+            out.push(filter(U32::hash_all(field, table, 0xff << shift)));
         }
-        out.push(filter(U32::hash_all(field, table, 0xff << shift)));
     }
     if layout.backend == Backend::Netem && model.has_delay_or_loss() {
         out.extend(pair_stage(model, &local_groups(model, local), dev));

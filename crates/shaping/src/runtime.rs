@@ -360,7 +360,7 @@ mod tests {
             objects: plan(&model, &local, &layout),
             model,
             local,
-            clsact_foreign: false,
+            foreign_clsact: vec![],
             rules: None,
             engine_pid: None,
             cut: vec![],

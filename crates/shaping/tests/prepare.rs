@@ -24,6 +24,7 @@ fn second_netem_network_with_group_delays_on_one_device_is_refused() {
         dev: "lo".into(),
         shaping: Shaping::Force(Backend::Netem),
         local: None,
+        routes: vec![],
     };
     let a = prepare(with_delays(0), &opts("a"), Some(Backend::Netem)).unwrap();
     std::fs::write(dir.path().join("a.json"), serde_json::to_vec(&a).unwrap()).unwrap();

@@ -159,6 +159,7 @@ fn up(m: &Model, name: &str) {
         dev: "lo".into(),
         shaping: Shaping::Force(Backend::Nfqueue),
         local: None,
+        routes: vec![],
     };
     shaping::up(m.clone(), &opts, &|_| Err("no engine needed".into())).unwrap();
 }
