@@ -272,6 +272,12 @@ fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) -> Resul
     if !groups.contains(&a) {
         return Ok(());
     }
+    if state.dev != "lo" {
+        return Err(Error::Cluster(format!(
+            "the netem backend applies group delays on lo only (one host); network {} is on {}: bring it up with --shaping nfqueue",
+            state.name, state.dev
+        )));
+    }
     let dev = state.dev.clone();
     let root = Parent::Of(Handle::new(1, 0));
     let has_stage = state
@@ -452,6 +458,20 @@ mod tests {
             &"tc qdisc add dev lo parent 1:1 handle 2: netem limit 100000 delay 10000us loss 10%"
                 .to_string()
         ));
+    }
+
+    #[test]
+    fn netem_group_delays_are_refused_off_lo() {
+        let mut s = state(Backend::Netem, Model::uniform(2, 2, 128_000, 2_000_000, 0));
+        s.dev = "eth0".into();
+        let change = Change::Delay {
+            from: 0,
+            to: 1,
+            delay_us: Some(10_000),
+            loss: None,
+        };
+        let e = plan_change(&mut s, &change).unwrap_err().to_string();
+        assert_eq!(e, "the netem backend applies group delays on lo only (one host); network t is on eth0: bring it up with --shaping nfqueue");
     }
 
     #[test]
