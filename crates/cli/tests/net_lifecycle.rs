@@ -78,7 +78,7 @@ fn snapshot() -> String {
 }
 
 /// How a test shares this machine with the others of this file: the ones that measure
-/// delays run alone (on 2 busy cores the IFBs' softirq work and the engine's wake-ups wait
+/// delays run alone (on 2 busy cores the IFBs' softirq work and the measuring threads wait
 /// for a core, which adds tenths of a millisecond to a round trip), the others side by side.
 #[derive(Clone, Copy)]
 enum Share {
@@ -449,7 +449,6 @@ fn rtt_ms(src: &str, dst: &str) -> f64 {
     const SAMPLES: usize = 20;
     let echo = UdpSocket::bind(format!("{dst}:9000")).unwrap();
     let t = std::thread::spawn(move || {
-        measuring_priority();
         let mut buf = [0u8; 64];
         for _ in 0..WARM_UP + SAMPLES {
             let (n, from) = echo.recv_from(&mut buf).unwrap();
@@ -458,31 +457,15 @@ fn rtt_ms(src: &str, dst: &str) -> f64 {
     });
     let s = UdpSocket::bind(format!("{src}:0")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let dst = dst.to_string();
-    let probe = std::thread::spawn(move || {
-        measuring_priority();
-        let mut v = vec![];
-        for i in 0..(WARM_UP + SAMPLES) as u8 {
-            let start = Instant::now();
-            s.send_to(&[i], format!("{dst}:9000")).unwrap();
-            s.recv(&mut [0u8; 64]).unwrap();
-            v.push(start.elapsed().as_secs_f64() * 1000.0);
-        }
-        v
-    });
-    let v = probe.join().unwrap();
+    let mut v = vec![];
+    for i in 0..(WARM_UP + SAMPLES) as u8 {
+        let start = Instant::now();
+        s.send_to(&[i], format!("{dst}:9000")).unwrap();
+        s.recv(&mut [0u8; 64]).unwrap();
+        v.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
     t.join().unwrap();
     v[WARM_UP..].iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-/// `SCHED_FIFO` below the delay engine's priority for a measuring thread: under the whole
-/// test suite the cores are busy, and a probe or echo thread waiting for a core would add
-/// its wait to the round trip.
-fn measuring_priority() {
-    let param = libc::sched_param { sched_priority: 5 };
-    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is this thread.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-    assert_eq!(rc, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
 }
 
 #[test]

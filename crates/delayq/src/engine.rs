@@ -21,6 +21,8 @@ use crate::window::Window;
 const TICK_SHIFT: u32 = 14;
 /// 2^14 slots of 16.4 us: one wheel rotation is 268 ms; longer delays wait extra rotations.
 const SLOTS_LOG2: u32 = 14;
+/// Span over which the packet rate that turns polling off is measured.
+const RATE_WINDOW: Duration = Duration::from_millis(50);
 /// Longest sleep, so that a stop request is seen promptly.
 const IDLE: Duration = Duration::from_millis(20);
 /// Datagrams (one per packet) read by one `recvmmsg`.
@@ -57,6 +59,10 @@ pub struct EngineConfig {
     /// 30-130 us late on a busy (virtual) machine, polling is within a few us; costs up
     /// to this much CPU per distinct due time. Zero always sleeps.
     pub spin: Duration,
+    /// Packets per second above which the engine sleeps instead of polling: a verdict is
+    /// due every few microseconds anyway, and polling would take the core that the
+    /// traffic's senders and receivers need (measured over the last 50 ms).
+    pub spin_below_pps: u64,
     /// Seed of the loss random generator.
     pub seed: u64,
     /// `SCHED_FIFO` priority of the engine thread (it sleeps between verdicts, and must
@@ -72,6 +78,7 @@ impl Default for EngineConfig {
             copy_range: 20,
             rcvbuf: 32 << 20,
             spin: Duration::from_micros(200),
+            spin_below_pps: 20_000,
             seed: 0x5eed,
             rt_priority: Some(10),
         }
@@ -333,6 +340,8 @@ where
         };
         let slot = self.cfg.copy_range as usize + MSG_OVERHEAD;
         let mut batch = RecvBatch::new(RECV_BATCH, slot);
+        let window_ns = RATE_WINDOW.as_nanos() as u64;
+        let (mut window_start, mut window_packets, mut spin) = (0, 0, self.cfg.spin);
         loop {
             let now = elapsed_ns(start);
             let stopping = stop.load(Relaxed);
@@ -343,7 +352,13 @@ where
             if stopping {
                 return Ok(());
             }
-            self.wait(st.sched.next_wake_ns(), start, now)
+            if now - window_start >= window_ns {
+                let busy =
+                    window_packets * 1_000_000_000 > self.cfg.spin_below_pps * (now - window_start);
+                spin = if busy { Duration::ZERO } else { self.cfg.spin };
+                (window_start, window_packets) = (now, 0);
+            }
+            self.wait(st.sched.next_wake_ns(), start, now, spin)
                 .map_err(self.err("wait for packets"))?;
             for _ in 0..MAX_BATCHES_PER_ROUND {
                 let n = self
@@ -351,6 +366,7 @@ where
                     .recv_batch(&mut batch)
                     .map_err(self.err("receive packets"))?;
                 let now = elapsed_ns(start);
+                window_packets += n as u64;
                 for d in batch.datagrams() {
                     parse_datagram(d, |ev| st.on_event(ev, now, &self.lookup));
                 }
@@ -361,23 +377,29 @@ where
         }
     }
 
-    /// Waits until packets arrive or `wake_ns` comes: sleeps, except for the last
-    /// `cfg.spin` before the deadline, which it spends polling without sleeping.
-    fn wait(&self, wake_ns: Option<u64>, start: Instant, now: u64) -> io::Result<()> {
+    /// Waits until packets arrive or `wake_ns` comes: sleeps, except for the last `spin`
+    /// before the deadline, which it spends polling without sleeping.
+    fn wait(
+        &self,
+        wake_ns: Option<u64>,
+        start: Instant,
+        now: u64,
+        spin: Duration,
+    ) -> io::Result<()> {
         let left = wake_ns.map_or(IDLE, |w| {
             Duration::from_nanos(w.saturating_sub(now)).min(IDLE)
         });
         let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
-        let spin = !left.is_zero() && left <= self.cfg.spin;
-        let timeout = if spin {
+        let polling = !left.is_zero() && left <= spin;
+        let timeout = if polling {
             Duration::ZERO
         } else {
-            left.saturating_sub(self.cfg.spin)
+            left.saturating_sub(spin)
         };
         let deadline = now + left.as_nanos() as u64;
         loop {
             match ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None) {
-                Ok(0) if spin && elapsed_ns(start) < deadline => std::hint::spin_loop(),
+                Ok(0) if polling && elapsed_ns(start) < deadline => std::hint::spin_loop(),
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => return Ok(()),
                 Err(e) => return Err(e.into()),

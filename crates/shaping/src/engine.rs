@@ -17,11 +17,11 @@ use std::time::Duration;
 /// The model's per-pair lookup: (one-way delay in µs, loss) by (source, destination).
 type Lookup = Box<dyn Fn(Ipv4Addr, Ipv4Addr) -> Option<(u64, f64)> + Send + Sync>;
 
-/// No polling before due verdicts, only sleeps: delayq's bench (three repetitions each, 2
-/// cores shared by sender, engine and receiver) sustains 100k packets/s and more this way at
-/// 60-90 us mean added error, while polling (50 or 200 us) adds little accuracy (30-60 us)
-/// and takes the CPU the peers need: at 100k/s it stalled the sender in most repetitions.
-const SPIN: Duration = Duration::ZERO;
+/// Polling for the last 50 us before each due verdict while the engine sees under 20k
+/// packets/s (delayq's default), sleeping only above: polling keeps wake-ups on time on a
+/// busy virtual machine (the RTT tests need it), while at 100k packets/s it took the core
+/// the sender needed (delayq's bench, three repetitions each: sleeping sustained 100k+).
+const SPIN: Duration = Duration::from_micros(50);
 
 /// What this kernel can do, tried in a scratch namespace, the NFQUEUE check including a
 /// queue bound by the engine itself.
