@@ -53,7 +53,7 @@ delays:
         (70.0..71.0).contains(&rtt),
         "RTT {rtt} ms, want 70\n{stderr}"
     );
-    let down = figure("down_bps") / 1e6;
+    let down = figure("down_bytes_per_s") * 8.0 / 1e6;
     let up = figure("up_bps") / 1e6;
     eprintln!("a1 across hosts: download {down:.3} mbit/s of 2, upload {up:.3} of 1");
     assert!((1.6..=2.06).contains(&down), "download {down} mbit/s of 2");

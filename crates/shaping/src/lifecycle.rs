@@ -8,7 +8,7 @@
 
 use crate::firewall::QueueRules;
 use crate::model::Model;
-use crate::plan::{places, plan, Layout};
+use crate::plan::{places, plan, Layout, LOOPBACK};
 use netctl::probe::Backend;
 use netctl::{Field, Host, Object, Op, PacketSize, Parent, QdiscKind};
 use serde::{Deserialize, Serialize};
@@ -268,14 +268,14 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
     }
     // Delays between hosts are the engine's: netem's group delays live on lo only.
     let shaping = match opts.shaping {
-        Shaping::Auto if opts.dev != "lo" => Shaping::Force(Backend::Nfqueue),
+        Shaping::Auto if opts.dev != LOOPBACK => Shaping::Force(Backend::Nfqueue),
         s => s,
     };
     let backend = match backend {
         Some(b) => b,
         None => pick_backend(shaping)?,
     };
-    if backend == Backend::Netem && opts.dev != "lo" && model.has_delay_or_loss() {
+    if backend == Backend::Netem && opts.dev != LOOPBACK && model.has_delay_or_loss() {
         return Err(Error::Cluster(format!(
             "the netem backend applies delays on lo only (one host); with --dev {} use --shaping nfqueue",
             opts.dev
@@ -297,6 +297,14 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
     let rules = (backend == Backend::Nfqueue && model.has_delay_or_loss())
         .then(|| queue_rules(&model, &layout));
     let same_dev: Vec<&State> = others.iter().filter(|s| s.dev == opts.dev).collect();
+    let mut foreign_clsact: Vec<String> = others
+        .iter()
+        .flat_map(|s| &s.foreign_clsact)
+        .filter(|d| layout.hook_devs().contains(d))
+        .cloned()
+        .collect();
+    foreign_clsact.sort_unstable();
+    foreign_clsact.dedup();
     let root_of = |objs: &[Object]| {
         objs.iter().any(
             |o| matches!(o, Object::Qdisc { parent: Parent::Root, dev, .. } if *dev == opts.dev),
@@ -318,14 +326,7 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         model,
         local,
         objects,
-        foreign_clsact: others
-            .iter()
-            .flat_map(|s| s.foreign_clsact.iter())
-            .filter(|d| layout.hook_devs().contains(d))
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect(),
+        foreign_clsact,
         rules,
         engine_pid: None,
         cut: vec![],

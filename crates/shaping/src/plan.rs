@@ -27,6 +27,9 @@ use netctl::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+/// The loopback device: traffic between this host's nodes goes through it, whatever device
+/// carries their addresses.
+pub const LOOPBACK: &str = "lo";
 /// Queue length of the HTB direct queue (unclassified, unshaped traffic).
 const DIRECT_QLEN: u32 = 10_000;
 /// Rate of a group-pair class: the pair stage delays, it does not limit.
@@ -73,8 +76,8 @@ impl Layout {
     /// host's nodes), once when they are the same.
     pub fn hook_devs(&self) -> Vec<String> {
         let mut devs = vec![self.dev.clone()];
-        if self.dev != "lo" {
-            devs.push("lo".into());
+        if self.dev != LOOPBACK {
+            devs.push(LOOPBACK.into());
         }
         devs
     }

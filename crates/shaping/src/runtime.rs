@@ -272,7 +272,7 @@ fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) -> Resul
     if !groups.contains(&a) {
         return Ok(());
     }
-    if state.dev != "lo" {
+    if state.dev != crate::plan::LOOPBACK {
         return Err(Error::Cluster(format!(
             "the netem backend applies group delays on lo only (one host); network {} is on {}: bring it up with --shaping nfqueue",
             state.name, state.dev

@@ -39,7 +39,7 @@ http=$!
 ip netns exec $B python3 $HERE/sink.py 10.91.2.1 9000 > $W/up.txt &
 sink=$!
 sleep 1
-echo "down_bps $(ip netns exec $A curl -sS --interface 10.91.1.1 -o $W/got -w '%{speed_download}' http://10.91.2.1:8000/f | awk '{print $1 * 8}')"
+echo "down_bytes_per_s $(ip netns exec $A curl -sS --interface 10.91.1.1 -o $W/got -w '%{speed_download}' http://10.91.2.1:8000/f)"
 cmp -s $W/f $W/got && echo "download identical"
 ip netns exec $A python3 $HERE/send.py 10.91.1.1 10.91.2.1 9000 250000
 wait $sink
