@@ -3,11 +3,13 @@
 //! HTB/netem tree exists, the RTT between nodes of two groups is twice the configured one-way
 //! delay (and within groups twice the access latencies only), run-time changes (`p2plab
 //! change`: a pair's delay, a node's latency, cut and restore) take effect, and `down` leaves the
-//! addresses, links and qdiscs as they were before `up`.
+//! addresses, links and qdiscs as they were before `up`; and the same over two hosts (two
+//! namespaces of the guest joined by a veth pair), where traffic to the other host gets its
+//! group delay in the pair stage on the veth's root.
 //! The kernel comes from `.ci/vmtest-kernel` (run by `.ci/install`); see crate `vmtest`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use vmtest::{Rtt, Vm};
@@ -67,23 +69,7 @@ fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
     let dir = tempfile::tempdir().unwrap();
     let topology = dir.path().join("topo.yaml");
     std::fs::write(&topology, TOPOLOGY).unwrap();
-    let out = Vm::builder()
-        .binary(p2plab())
-        .binary("/usr/sbin/tc")
-        .binary("/usr/sbin/ip")
-        .file(&topology, "/root/topo.yaml")
-        .script(SCRIPT)
-        .timeout(Duration::from_secs(180))
-        .run()
-        .unwrap();
-    let s = sections(&out.stdout);
-    let failed: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("!! "))
-        .collect();
-    assert!(failed.is_empty(), "{failed:?}\n{}", out.stdout);
-
+    let s = boot(&topology, &[], SCRIPT);
     assert!(
         s["doctor"].contains("will use the netem backend"),
         "{}",
@@ -102,22 +88,15 @@ fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
         assert_eq!(classes, 4, "HTB classes with {rate}: {}", s["classes"]);
     }
 
-    for (section, configured) in [
-        ("between", 2.0 * BETWEEN_GROUPS_MS),
-        ("within", 2.0 * WITHIN_GROUP_MS),
-        ("changed", CHANGED_RTT_MS),
-    ] {
-        let rtt = Rtt::from_ping(&s[section]).expect(&s[section]);
-        println!("{section}: configured RTT {configured} ms, measured {rtt:?}");
-        assert!(
-            rtt.min_ms >= configured,
-            "{section}: RTT below {configured} ms: {rtt:?}"
-        );
-        assert!(
-            rtt.min_ms < configured + SLACK_MS,
-            "{section}: RTT far above {configured} ms: {rtt:?}"
-        );
-    }
+    assert_rtts(
+        &s,
+        &[
+            ("between", 2.0 * BETWEEN_GROUPS_MS),
+            ("within", 2.0 * WITHIN_GROUP_MS),
+            ("changed", CHANGED_RTT_MS),
+        ],
+        SLACK_MS,
+    );
     // A cut node answers nothing; restored, it answers again.
     let replies = |section: &str| s[section].matches("bytes from").count();
     assert_eq!(replies("cut"), 0, "{}", s["cut"]);
@@ -125,20 +104,130 @@ fn netem_backend_builds_the_tree_and_delays_by_the_link_model() {
     assert_eq!(s["after"], s["before"], "down left something behind");
 }
 
-/// The p2plab binary to put into the guest: this package's, built for this test.
-fn p2plab() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_p2plab"))
+/// One topology over two hosts (two network namespaces of the guest joined by a veth pair),
+/// test `two_hosts`'s: groups a (`L` 5 ms) and b (`L` 10 ms) 20 ms apart, each host bringing
+/// up its group with `--dev <its veth> --local <group> --route <other group>=<other host>`.
+const TWO_HOSTS_TOPOLOGY: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/two_hosts/topology.yaml");
+/// a-1 -> b-1: 5 + 20 + 10 ms each way; a-1 -> a-2 (both on host A): 5 + 5.
+const ACROSS_HOSTS_RTT_MS: f64 = 70.0;
+const ON_HOST_A_RTT_MS: f64 = 20.0;
+/// After `change set_delay from=a to=b delay=40ms` on host A: 5 + 40 + 10 there, 35 back.
+const ACROSS_CHANGED_RTT_MS: f64 = 90.0;
+/// How far above the configured RTT a minimum may lie across hosts (2-3 ms seen here).
+const ACROSS_SLACK_MS: f64 = 15.0;
+
+/// Hosts A and B, `p2plab up` on each, pings from a-1 (10.91.1.1) to b-1 (10.91.2.1) and
+/// to a-2, a run-time change of G(a,b) on A, `down` on each; each host's addresses, routes,
+/// qdiscs and links before `up` and after `down`.
+const TWO_HOSTS_SCRIPT: &str = r#"
+section() { name=$1; shift; echo "== $name"; "$@" 2>&1 || echo "!! $name failed: exit $?"; }
+on() { h=$1; shift; P2PLAB_RUN_DIR=/run/p2plab-$h ip netns exec $h "$@"; }
+snap() { on $1 sh -c 'ip -4 -o addr show; ip -4 route show table all; tc qdisc show; ip -o link show | cut -d" " -f2,3,5'; }
+ip netns add A && ip netns add B || echo "!! namespaces failed"
+ip link add va netns A type veth peer name vb netns B || echo "!! veth failed"
+ip -n A addr add 172.31.9.1/24 dev va
+ip -n B addr add 172.31.9.2/24 dev vb
+for h in A B; do ip -n $h link set lo up; done
+ip -n A link set va up
+ip -n B link set vb up
+# the snapshots show link flags: wait (at most 5 s) until both ends have their carrier
+for i in $(seq 50); do ip -n B link show vb | grep -q NO-CARRIER || break; sleep 0.1; done
+section before_a snap A
+section before_b snap B
+section foreign_root on A sh -c 'tc qdisc add dev va root handle 5: htb && p2plab up /root/topo.yaml --name hosts --dev va --local a --route b=172.31.9.2 --shaping netem; tc qdisc del dev va root'
+section up_a on A p2plab up /root/topo.yaml --name hosts --dev va --local a --route b=172.31.9.2 --shaping netem
+section up_b on B p2plab up /root/topo.yaml --name hosts --dev vb --local b --route a=172.31.9.1 --shaping netem
+section va_qdiscs on A tc qdisc show dev va
+section across on A ping -c 5 -i 0.2 -I 10.91.1.1 10.91.2.1
+section on_a on A ping -c 5 -i 0.2 -I 10.91.1.1 10.91.1.2
+section change on A p2plab change --name hosts set_delay from=a to=b delay=40ms
+section across_changed on A ping -c 5 -i 0.2 -I 10.91.1.1 10.91.2.1
+section down_a on A p2plab down hosts
+section down_b on B p2plab down hosts
+section after_a snap A
+section after_b snap B
+"#;
+
+#[test]
+fn netem_backend_delays_by_the_link_model_across_two_hosts() {
+    let s = boot(Path::new(TWO_HOSTS_TOPOLOGY), &["veth"], TWO_HOSTS_SCRIPT);
+    // someone else's root qdisc is not replaced (down would delete it)
+    assert!(
+        s["foreign_root"].contains("va has a root qdisc of its own (htb 5:) that the netem backend's group delays would replace; delete it (tc qdisc del dev va root) or use --shaping nfqueue"),
+        "{}",
+        s["foreign_root"]
+    );
+    // the group delays of traffic leaving for host B are in va's root qdisc
+    for kind in ["qdisc htb 1: root", "qdisc netem"] {
+        assert!(s["va_qdiscs"].contains(kind), "{}", s["va_qdiscs"]);
+    }
+    // tighter than SLACK_MS: a group delay applied twice (+40 ms) must fail
+    assert_rtts(
+        &s,
+        &[
+            ("across", ACROSS_HOSTS_RTT_MS),
+            ("on_a", ON_HOST_A_RTT_MS),
+            ("across_changed", ACROSS_CHANGED_RTT_MS),
+        ],
+        ACROSS_SLACK_MS,
+    );
+    assert_eq!(s["after_a"], s["before_a"], "down left something on host A");
+    assert_eq!(s["after_b"], s["before_b"], "down left something on host B");
+}
+
+/// Boots a guest holding p2plab (this package's, built for this test), `tc`, `ip`, the
+/// extra kernel `modules` and `topology` as `/root/topo.yaml`, runs `script`, and returns
+/// its sections; fails if a section says it failed (`!! `).
+fn boot(topology: &Path, modules: &[&str], script: &str) -> HashMap<String, String> {
+    let vm = modules.iter().fold(
+        Vm::builder()
+            .binary(env!("CARGO_BIN_EXE_p2plab"))
+            .binary("/usr/sbin/tc")
+            .binary("/usr/sbin/ip"),
+        |vm, m| vm.module(m),
+    );
+    let out = vm
+        .file(topology, "/root/topo.yaml")
+        .script(script)
+        .timeout(Duration::from_secs(180))
+        .run()
+        .unwrap();
+    let failed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("!! "))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}\n{}", out.stdout);
+    sections(&out.stdout)
+}
+
+/// Each (section, configured RTT) pair: the section's ping has its minimum RTT at or
+/// above the configured RTT, and less than `slack` above it.
+fn assert_rtts(s: &HashMap<String, String>, cases: &[(&str, f64)], slack: f64) {
+    for &(section, configured) in cases {
+        let rtt = Rtt::from_ping(&s[section]).expect(&s[section]);
+        println!("{section}: configured RTT {configured} ms, measured {rtt:?}");
+        assert!(
+            rtt.min_ms >= configured,
+            "{section}: RTT below {configured} ms: {rtt:?}"
+        );
+        assert!(
+            rtt.min_ms < configured + slack,
+            "{section}: RTT far above {configured} ms: {rtt:?}"
+        );
+    }
 }
 
 /// `== name` headed sections of the script's output.
-fn sections(stdout: &str) -> HashMap<&str, String> {
-    let mut map: HashMap<&str, String> = HashMap::new();
+fn sections(stdout: &str) -> HashMap<String, String> {
+    let mut map: HashMap<String, String> = HashMap::new();
     let mut current = "";
     for line in stdout.lines() {
         if let Some(name) = line.strip_prefix("== ") {
             current = name;
         } else {
-            map.entry(current)
+            map.entry(current.to_string())
                 .or_default()
                 .push_str(&format!("{line}\n"));
         }

@@ -2,37 +2,25 @@
 //! machines, each runs `p2plab up --dev <its veth> --local <its group> --route <the other
 //! group>=<the other host>`. Across the hosts the link model holds as on one host: the RTT
 //! from a node of a to a node of b is `2 x (L(a) + G(a,b) + L(b))`, a's node downloads at
-//! D(a) and uploads at U(a), and after `down` each host shows what it showed before `up`.
+//! D(a) and uploads at U(a), the topology's packet size holds on the veth and on `lo`, and
+//! after `down` each host shows what it showed before `up`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A work directory holding topology `yaml` as `t.yaml`.
-fn with_topology(yaml: &str) -> (tempfile::TempDir, PathBuf) {
-    let work = tempfile::tempdir().unwrap();
-    let topology = work.path().join("t.yaml");
-    std::fs::write(&topology, yaml).unwrap();
-    (work, topology)
+/// The topology both tests use (and test `netem_backend`'s two hosts in qemu).
+fn topology() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/two_hosts/topology.yaml")
 }
 
 #[test]
 fn the_link_model_holds_between_nodes_on_two_hosts() {
-    let (work, topology) = with_topology(
-        "profiles:
-  pa: {up: 1mbit, down: 2mbit, latency: 5ms}
-  pb: {up: 100mbit, down: 100mbit, latency: 10ms}
-groups:
-  - {name: a, nodes: 2, profile: pa, prefix: 10.91.1.0/24}
-  - {name: b, nodes: 2, profile: pb, prefix: 10.91.2.0/24}
-delays:
-  - {from: a, to: b, delay: 20ms}
-",
-    );
+    let work = tempfile::tempdir().unwrap();
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/two_hosts");
     let out = Command::new("sh")
         .arg(here.join("hosts.sh"))
         .env("P2PLAB", env!("CARGO_BIN_EXE_p2plab"))
-        .env("T", &topology)
+        .env("T", topology())
         .env("W", work.path())
         .env("HERE", &here)
         .output()
@@ -47,6 +35,11 @@ delays:
             .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("no {key} in:\n{stdout}\n{stderr}"))
     };
+    // the topology's packet size holds on both devices the nodes' packets pass
+    assert!(
+        stdout.contains("packets va mtu 1500 gso_max_size 1500 lo mtu 1500 gso_max_size 1500\n"),
+        "va's GSO, lo's MTU and GSO while up:\n{stdout}"
+    );
     let rtt = figure("rtt_ms");
     eprintln!("a1 -> b1 across hosts: RTT {rtt} ms (want 70)");
     assert!(
@@ -67,9 +60,7 @@ delays:
 /// A placement that cannot work is refused in one line before anything changes.
 #[test]
 fn a_placement_without_routes_is_refused() {
-    let (work, topology) = with_topology(
-        "profiles: {p: {up: 1mbit, down: 1mbit, latency: 5ms}}\ndefaults: {profile: p}\ngroups:\n  - {name: a, nodes: 2, prefix: 10.92.1.0/24}\n  - {name: b, nodes: 2, prefix: 10.92.2.0/24}\n",
-    );
+    let (work, topology) = (tempfile::tempdir().unwrap(), topology());
     let up = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_p2plab"))
             .args(["up", topology.to_str().unwrap(), "--dry-run"])
@@ -94,10 +85,6 @@ fn a_placement_without_routes_is_refused() {
             "--local c: {} has no group c; its groups are a, b\n",
             topology.display()
         )
-    );
-    assert_eq!(
-        up(&["--dev", "lo0", "--shaping", "netem"]),
-        "the netem backend applies delays on lo only (one host); with --dev lo0 use --shaping nfqueue\n"
     );
     assert!(
         up(&["--route", "b=nowhere"]).contains("`nowhere` in `b=nowhere` is not an IPv4 address")

@@ -57,6 +57,17 @@ impl Error {
     }
 }
 
+/// One qdisc on a device, as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QdiscInfo {
+    /// Its kind (`htb`, `noqueue`, `clsact`, ...).
+    pub kind: String,
+    /// Its handle; 0 for the kernel's default root qdisc of a device.
+    pub handle: u32,
+    /// Whether it is the device's root qdisc.
+    pub root: bool,
+}
+
 /// Counters of one HTB class.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClassStats {
@@ -270,8 +281,8 @@ impl Host {
         Ok(size)
     }
 
-    /// The kinds of the qdiscs attached to device `dev` (e.g. `["noqueue", "clsact"]`).
-    pub fn qdisc_kinds(&mut self, dev: &str) -> Result<Vec<String>, Error> {
+    /// The qdiscs attached to device `dev`, root and children.
+    pub fn qdiscs(&mut self, dev: &str) -> Result<Vec<QdiscInfo>, Error> {
         let index = self
             .link_index(dev)?
             .ok_or_else(|| Error::NoDevice(dev.to_string()))?;
@@ -283,9 +294,13 @@ impl Host {
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewQueueDiscipline(tc) if tc.header.index == index as i32 => {
-                    tc.attributes.into_iter().find_map(|a| match a {
-                        TcAttribute::Kind(k) => Some(k),
-                        _ => None,
+                    Some(QdiscInfo {
+                        handle: u32::from(tc.header.handle),
+                        root: u32::from(tc.header.parent) == Parent::Root.raw(),
+                        kind: tc.attributes.into_iter().find_map(|a| match a {
+                            TcAttribute::Kind(k) => Some(k),
+                            _ => None,
+                        })?,
                     })
                 }
                 _ => None,

@@ -8,7 +8,7 @@
 
 use crate::firewall::QueueRules;
 use crate::model::Model;
-use crate::plan::{places, plan, Layout, LOOPBACK};
+use crate::plan::{places, plan, Layout};
 use netctl::probe::Backend;
 use netctl::{Field, Host, Object, Op, PacketSize, Parent, QdiscKind};
 use serde::{Deserialize, Serialize};
@@ -62,6 +62,16 @@ pub enum Error {
         other: String,
         /// The device.
         dev: String,
+    },
+    /// The device's root qdisc is someone else's.
+    #[error("{dev} has a root qdisc of its own ({kind} {handle:x}:) that the netem backend's group delays would replace; delete it (tc qdisc del dev {dev} root) or use --shaping nfqueue")]
+    ForeignRoot {
+        /// The device.
+        dev: String,
+        /// The qdisc's kind.
+        kind: String,
+        /// Its handle's major number.
+        handle: u32,
     },
     /// The kernel lacks the backend.
     #[error("shaping backend {0} is not available here: {1}")]
@@ -266,21 +276,10 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
             });
         }
     }
-    // Delays between hosts are the engine's: netem's group delays live on lo only.
-    let shaping = match opts.shaping {
-        Shaping::Auto if opts.dev != LOOPBACK => Shaping::Force(Backend::Nfqueue),
-        s => s,
-    };
     let backend = match backend {
         Some(b) => b,
-        None => pick_backend(shaping)?,
+        None => pick_backend(opts.shaping)?,
     };
-    if backend == Backend::Netem && opts.dev != LOOPBACK && model.has_delay_or_loss() {
-        return Err(Error::Cluster(format!(
-            "the netem backend applies delays on lo only (one host); with --dev {} use --shaping nfqueue",
-            opts.dev
-        )));
-    }
     let used: HashSet<u16> = others.iter().map(|s| s.slot).collect();
     let slot = (0..).find(|k| !used.contains(k)).unwrap_or(0);
     let local = opts
@@ -296,7 +295,6 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
     objects.extend(remote_routes(&model, &local, opts)?);
     let rules = (backend == Backend::Nfqueue && model.has_delay_or_loss())
         .then(|| queue_rules(&model, &layout));
-    let same_dev: Vec<&State> = others.iter().filter(|s| s.dev == opts.dev).collect();
     let mut foreign_clsact: Vec<String> = others
         .iter()
         .flat_map(|s| &s.foreign_clsact)
@@ -305,16 +303,14 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         .collect();
     foreign_clsact.sort_unstable();
     foreign_clsact.dedup();
-    let root_of = |objs: &[Object]| {
-        objs.iter().any(
-            |o| matches!(o, Object::Qdisc { parent: Parent::Root, dev, .. } if *dev == opts.dev),
-        )
-    };
-    if root_of(&objects) {
-        if let Some(o) = same_dev.iter().find(|s| root_of(&s.objects)) {
+    for dev in stage_devs(&objects) {
+        if let Some(o) = others
+            .iter()
+            .find(|s| stage_devs(&s.objects).contains(&dev))
+        {
             return Err(Error::RootTaken {
                 other: o.name.clone(),
-                dev: opts.dev.clone(),
+                dev: dev.to_string(),
             });
         }
     }
@@ -332,6 +328,61 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         cut: vec![],
         complete: false,
     })
+}
+
+/// The devices whose root qdisc `objects` create.
+fn root_devs(objects: &[Object]) -> Vec<&str> {
+    objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Qdisc {
+                dev,
+                parent: Parent::Root,
+                ..
+            } => Some(dev.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The IFB devices `objects` create.
+fn ifb_names(objects: &[Object]) -> HashSet<&str> {
+    objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Ifb { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The devices not created by `objects` whose root qdisc they create: the netem backend's
+/// pair stages (the IFBs' roots come and go with the IFBs).
+pub(crate) fn stage_devs(objects: &[Object]) -> Vec<&str> {
+    let ifbs = ifb_names(objects);
+    root_devs(objects)
+        .into_iter()
+        .filter(|d| !ifbs.contains(d))
+        .collect()
+}
+
+/// Refuses to replace a root qdisc that someone set up (the kernel's default one has handle
+/// 0 and comes back by itself when ours is deleted): `down` would delete it.
+pub(crate) fn refuse_foreign_roots(host: &mut Host, objects: &[Object]) -> Result<(), Error> {
+    for dev in stage_devs(objects) {
+        if let Some(q) = host
+            .qdiscs(dev)?
+            .into_iter()
+            .find(|q| q.root && q.handle != 0)
+        {
+            return Err(Error::ForeignRoot {
+                dev: dev.to_string(),
+                kind: q.kind,
+                handle: q.handle >> 16,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Routes to the groups on other hosts: each group without a node on this host needs
@@ -396,8 +447,9 @@ pub fn up(
     let mut state = prepare(model, opts, None)?;
     add_packet_size(&mut state)?;
     refuse_existing(&mut host, &state)?;
+    refuse_foreign_roots(&mut host, &state.objects)?;
     for d in state.layout().hook_devs() {
-        if host.qdisc_kinds(&d)?.iter().any(|k| k == "clsact") {
+        if host.qdiscs(&d)?.iter().any(|q| q.kind == "clsact") {
             // shared with another network, or someone else's: not ours to create
             if !networks().iter().any(|s| s.hooks(&d)) && !state.foreign_clsact.contains(&d) {
                 state.foreign_clsact.push(d.clone());
@@ -417,49 +469,52 @@ pub fn up(
 }
 
 /// Puts first in `state` the packet size its topology asks for (`mtu`: MTU, and GSO no
-/// larger, so that queues hold packets of that size), with what the device has now, which
-/// `down` sets back; nothing when the device has it already. A device's packet size is
-/// every network's on it, so a network that sets it shares its device with no other.
+/// larger, so that queues hold packets of that size) on each device that its nodes'
+/// packets pass (see [`Layout::hook_devs`]), with what the device has now, which `down`
+/// sets back; nothing for a device that has it already. A device's packet size is every
+/// network's on it, so a network that sets it shares that device with no other.
 pub fn add_packet_size(state: &mut State) -> Result<(), Error> {
+    let devs = state.layout().hook_devs();
     let others: Vec<State> = networks()
         .into_iter()
-        .filter(|s| s.dev == state.dev && s.name != state.name)
+        .filter(|s| s.name != state.name && devs.iter().any(|d| s.hooks(d)))
         .collect();
-    let sets = |s: &State| {
-        s.objects
-            .iter()
-            .any(|o| matches!(o, Object::PacketSize { .. }))
-    };
-    if let Some(o) = others.iter().find(|s| sets(s)) {
-        return Err(Error::PacketSize(format!(
-            "network {} set the packet size of {} (its topology's mtu); take it down first or use another --dev",
-            o.name, state.dev
-        )));
+    for o in &others {
+        let set = o.objects.iter().find_map(|x| match x {
+            Object::PacketSize { dev, .. } if devs.contains(dev) => Some(dev),
+            _ => None,
+        });
+        if let Some(dev) = set {
+            return Err(Error::PacketSize(format!(
+                "network {} set the packet size of {dev} (its topology's mtu); take it down first or use another --dev",
+                o.name
+            )));
+        }
     }
     let Some(mtu) = state.model.mtu else {
         return Ok(());
     };
-    let (now, want) = (
-        Host::open()?.packet_size(&state.dev)?,
-        PacketSize::plain(mtu),
-    );
-    if now == want {
-        return Ok(());
-    }
-    if let Some(o) = others.first() {
-        return Err(Error::PacketSize(format!(
-            "mtu {mtu} would change the packets of network {} on {} too; take it down first or use another --dev",
-            o.name, state.dev
-        )));
-    }
-    state.objects.insert(
-        0,
-        Object::PacketSize {
-            dev: state.dev.clone(),
+    let want = PacketSize::plain(mtu);
+    let mut host = Host::open()?;
+    let mut sizes = vec![];
+    for dev in devs {
+        let now = host.packet_size(&dev)?;
+        if now == want {
+            continue;
+        }
+        if let Some(o) = others.iter().find(|s| s.hooks(&dev)) {
+            return Err(Error::PacketSize(format!(
+                "mtu {mtu} would change the packets of network {} on {dev} too; take it down first or use another --dev",
+                o.name
+            )));
+        }
+        sizes.push(Object::PacketSize {
+            dev,
             set: want,
             restore: now,
-        },
-    );
+        });
+    }
+    state.objects.splice(0..0, sizes);
     Ok(())
 }
 
@@ -539,24 +594,8 @@ fn is_clsact(o: &Object) -> bool {
 /// classes and filters go with them), clsact filters by priority, addresses. The shared
 /// clsact qdisc is left to the caller.
 pub fn teardown_list(objects: &[Object]) -> Vec<Object> {
-    let ifbs: HashSet<&str> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::Ifb { name, .. } => Some(name.as_str()),
-            _ => None,
-        })
-        .collect();
-    let roots: HashSet<&str> = objects
-        .iter()
-        .filter_map(|o| match o {
-            Object::Qdisc {
-                dev,
-                parent: Parent::Root,
-                ..
-            } => Some(dev.as_str()),
-            _ => None,
-        })
-        .collect();
+    let ifbs = ifb_names(objects);
+    let roots: HashSet<&str> = root_devs(objects).into_iter().collect();
     let mut seen = HashSet::new();
     objects
         .iter()

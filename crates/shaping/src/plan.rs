@@ -18,8 +18,12 @@
 //! Cluster host (`--dev eth0`, some groups on other hosts): the aliases of this host's nodes
 //! go on the device, and both the device's hooks (traffic to and from other hosts) and
 //! `lo`'s (traffic between this host's nodes) feed the same IFBs, so each node keeps one
-//! upload and one download queue. Other hosts' groups are reached by routes via their hosts;
-//! their packets are delayed where they arrive (nfqueue backend only).
+//! upload and one download queue. Other hosts' groups are reached by routes via their hosts.
+//! With the netem backend a packet gets `L(s)` in its upload leaf on the sending host,
+//! `G(a,b)` in the pair stage of the device it leaves by there (`lo` to a node of this host,
+//! the device to another host: each has a pair stage), and `L(d)` in its download leaf on
+//! the receiving host; with the nfqueue backend the engine of the receiving host holds it
+//! for the whole `L(s) + G(a,b) + L(d)`.
 
 use crate::model::{Model, Node};
 use netctl::probe::Backend;
@@ -212,7 +216,9 @@ pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
         }
     }
     if layout.backend == Backend::Netem && model.has_delay_or_loss() {
-        out.extend(pair_stage(model, &local_groups(model, local), dev));
+        for d in &hooks {
+            out.extend(pair_stage(model, &local_groups(model, local), d));
+        }
     }
     out
 }

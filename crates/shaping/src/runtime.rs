@@ -85,8 +85,14 @@ pub fn apply(
     if let Some(r) = &new_rules {
         state.rules = Some(r.clone());
     }
-    save(&state)?;
     let mut host = Host::open()?;
+    let created: Vec<Object> = steps
+        .iter()
+        .filter(|(op, _)| *op == Op::Create)
+        .map(|(_, o)| o.clone())
+        .collect();
+    lifecycle::refuse_foreign_roots(&mut host, &created)?;
+    save(&state)?;
     // consecutive steps of one kind go in one batch
     for run in steps.chunk_by(|a, b| a.0 == b.0) {
         let objs: Vec<Object> = run.iter().map(|(_, o)| o.clone()).collect();
@@ -266,38 +272,40 @@ fn record(objects: &mut Vec<Object>, obj: Object) -> Object {
 }
 
 /// netem backend: the steps that give pair (a, b) its current delay and loss in the pair
-/// stage on the device. Only traffic from local nodes passes this host's stage.
+/// stages (on each device the network's traffic leaves by). Only traffic from local nodes
+/// passes this host's stages.
 fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) -> Result<(), Error> {
-    let groups = local_groups(&state.model, &state.local);
-    if !groups.contains(&a) {
+    if !local_groups(&state.model, &state.local).contains(&a) {
         return Ok(());
     }
-    if state.dev != crate::plan::LOOPBACK {
-        return Err(Error::Cluster(format!(
-            "the netem backend applies group delays on lo only (one host); network {} is on {}: bring it up with --shaping nfqueue",
-            state.name, state.dev
-        )));
+    for dev in state.layout().hook_devs() {
+        dev_pair_steps(state, a, b, &dev, steps)?;
     }
-    let dev = state.dev.clone();
+    Ok(())
+}
+
+/// [`pair_steps`] on device `dev`: the pair's leaf changes, or the pair gets a class, or
+/// the device gets the whole stage.
+fn dev_pair_steps(
+    state: &mut State,
+    a: usize,
+    b: usize,
+    dev: &str,
+    steps: &mut Steps,
+) -> Result<(), Error> {
     let root = Parent::Of(Handle::new(1, 0));
-    let has_stage = state
-        .objects
-        .iter()
-        .any(|o| matches!(o, Object::Qdisc { dev: d, parent: Parent::Root, .. } if *d == dev));
-    if !has_stage {
-        if let Some(other) = networks().into_iter().find(|s| {
-            s.name != state.name
-                && s.dev == dev
-                && s.objects.iter().any(|o| {
-                    matches!(o, Object::Qdisc { dev: d, parent: Parent::Root, .. } if *d == dev)
-                })
-        }) {
+    if !lifecycle::stage_devs(&state.objects).contains(&dev) {
+        if let Some(other) = networks()
+            .into_iter()
+            .find(|s| s.name != state.name && lifecycle::stage_devs(&s.objects).contains(&dev))
+        {
             return Err(Error::RootTaken {
                 other: other.name,
-                dev,
+                dev: dev.to_string(),
             });
         }
-        let objs = pair_stage(&state.model, &groups, &dev);
+        let groups = local_groups(&state.model, &state.local);
+        let objs = pair_stage(&state.model, &groups, dev);
         state.objects.extend(objs.iter().cloned());
         steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
         return Ok(());
@@ -314,14 +322,14 @@ fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) -> Resul
                     ..
                 },
             ..
-        } if *d == dev && *parent == root && *t == pair_table(a) && *node == b as u16 + 1 => {
+        } if d == dev && *parent == root && *t == pair_table(a) && *node == b as u16 + 1 => {
             Some(*c)
         }
         _ => None,
     });
     match class {
         Some(class) => {
-            let l = leaf(&dev, class, pair_leaf(&state.model, a, b));
+            let l = leaf(dev, class, pair_leaf(&state.model, a, b));
             steps.push((Op::Change, record(&mut state.objects, l)));
         }
         None => {
@@ -331,13 +339,13 @@ fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) -> Resul
                 .filter_map(|o| match o {
                     Object::HtbClass {
                         dev: d, classid, ..
-                    } if *d == dev => Some(classid.minor()),
+                    } if d == dev => Some(classid.minor()),
                     _ => None,
                 })
                 .max()
                 .unwrap_or(0)
                 + 1;
-            let objs = PairHash::new(&state.model).pair(&state.model, &dev, a, b, minor);
+            let objs = PairHash::new(&state.model).pair(&state.model, dev, a, b, minor);
             state.objects.extend(objs.iter().cloned());
             steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
         }
@@ -461,17 +469,41 @@ mod tests {
     }
 
     #[test]
-    fn netem_group_delays_are_refused_off_lo() {
-        let mut s = state(Backend::Netem, Model::uniform(2, 2, 128_000, 2_000_000, 0));
+    fn netem_group_delays_change_on_every_device_traffic_leaves_by() {
+        let mut m = Model::uniform(2, 2, 128_000, 2_000_000, 0);
+        m.group_delay_us[0][1] = 10_000;
+        let local: Vec<usize> = vec![0, 1];
+        let layout = Layout {
+            dev: "eth0".into(),
+            slot: 0,
+            backend: Backend::Netem,
+        };
+        let mut s = state(Backend::Netem, m.clone());
         s.dev = "eth0".into();
+        s.objects = plan(&m, &local, &layout);
+        s.local = local;
         let change = Change::Delay {
             from: 0,
             to: 1,
-            delay_us: Some(10_000),
+            delay_us: Some(30_000),
             loss: None,
         };
-        let e = plan_change(&mut s, &change).unwrap_err().to_string();
-        assert_eq!(e, "the netem backend applies group delays on lo only (one host); network t is on eth0: bring it up with --shaping nfqueue");
+        let steps = plan_change(&mut s, &change).unwrap();
+        assert_eq!(
+            commands(&steps),
+            [
+                "tc qdisc change dev eth0 parent 1:1 handle 2: netem limit 100000 delay 30000us",
+                "tc qdisc change dev lo parent 1:1 handle 2: netem limit 100000 delay 30000us",
+            ]
+        );
+        // group 1 is on another host: its packets pass that host's stages, not these
+        let change = Change::Delay {
+            from: 1,
+            to: 0,
+            delay_us: Some(30_000),
+            loss: None,
+        };
+        assert!(plan_change(&mut s, &change).unwrap().is_empty());
     }
 
     #[test]

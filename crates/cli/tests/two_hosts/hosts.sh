@@ -24,7 +24,8 @@ ip -n $B link set vb up
 snap() {
     ip netns exec $1 sh -c 'ip -4 -o addr show; ip -4 route show table all; tc qdisc show;
         for d in lo va vb; do ip link show $d >/dev/null 2>&1 && tc filter show dev $d egress && tc filter show dev $d ingress; done;
-        iptables-save -t mangle | grep -v "^#"; ip -o link show | cut -d" " -f2,3,5'
+        iptables-save -t mangle | grep -v "^#"; ip -o link show | cut -d" " -f2,3,5;
+        ip -d -o link show | grep -o "^[0-9]*: [a-z]*\|gso_max_s[a-z]* [0-9]*"'
 }
 before_a=$(snap $A) before_b=$(snap $B)
 up() {
@@ -32,6 +33,8 @@ up() {
 }
 up $A va a b=172.31.9.2
 up $B vb b a=172.31.9.1
+size() { ip netns exec $A ip -d -o link show dev $1 | grep -o " mtu [0-9]*\| gso_max_size [0-9]*" | tr -d '\n'; }
+echo "packets va$(size va) lo$(size lo)"
 echo "rtt_ms $(ip netns exec $A ping -n -q -c 15 -i 0.2 -I 10.91.1.1 10.91.2.1 | sed -n 's|.*= \([0-9.]*\)/.*|\1|p')"
 head -c 500000 /dev/urandom > $W/f
 ip netns exec $B python3 -m http.server -d $W -b 10.91.2.1 8000 >/dev/null 2>&1 &
