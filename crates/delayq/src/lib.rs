@@ -22,6 +22,7 @@
 
 mod engine;
 mod nfqueue;
+mod oversleep;
 mod rule;
 mod sched;
 mod wheel;
