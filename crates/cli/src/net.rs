@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use shaping::lifecycle::{self, Shaping, State, UpOptions};
+use shaping::lifecycle::{self, RemoteNodes, Shaping, State, UpOptions};
 use shaping::{Backend, Model};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// Bring a topology up on this host: address aliases, rate shaping, delay and loss.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run\n  # one host of two: groups a here, b on the host at 192.168.1.12\n  p2plab up t.yaml --dev eth0 --local a --route b=192.168.1.12"
+    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run\n  # one host of two: groups a here, b on the host at 192.168.1.12\n  p2plab up t.yaml --dev eth0 --local a --route b=192.168.1.12\n  # a group split over two hosts\n  p2plab up t.yaml --dev eth0 --local 'a[1-250]' --route 'a[251-500]'=192.168.1.12"
 )]
 pub struct UpArgs {
     /// The topology file (YAML).
@@ -24,11 +24,13 @@ pub struct UpArgs {
     /// other hosts are reached through).
     #[arg(long, default_value = "lo")]
     pub dev: String,
-    /// Groups whose nodes run on this host, comma-separated (default: every group).
+    /// Nodes that run on this host: groups, nodes or `group[A-B]` ranges, comma-separated
+    /// (default: every node).
     #[arg(long, value_delimiter = ',')]
     pub local: Vec<String>,
-    /// A group on another host and that host's address, GROUP=GATEWAY; one per remote group.
-    #[arg(long = "route", value_name = "GROUP=GATEWAY", value_parser = parse_route)]
+    /// Nodes on another host and that host's address, NODES=GATEWAY (NODES as for
+    /// --local); every node not on this host needs one.
+    #[arg(long = "route", value_name = "NODES=GATEWAY", value_parser = parse_route)]
     pub routes: Vec<(String, std::net::Ipv4Addr)>,
     /// Shaping backend.
     #[arg(long, value_enum, default_value_t = ShapingArg::Auto)]
@@ -102,7 +104,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
         dev: args.dev.clone(),
         shaping: args.shaping.choice(),
         local: local_nodes(&plan, &args.local, &args.topology)?,
-        routes: args.routes.clone(),
+        routes: remote_nodes(&plan, &args.routes)?,
     };
     if args.dry_run {
         let backend = match opts.shaping {
@@ -125,41 +127,51 @@ pub fn up(args: &UpArgs) -> Result<()> {
     ))
 }
 
-/// `GROUP=GATEWAY` of `--route`.
+/// `NODES=GATEWAY` of `--route`.
 fn parse_route(s: &str) -> Result<(String, std::net::Ipv4Addr), String> {
-    let (group, gw) = s
+    let (nodes, gw) = s
         .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not GROUP=GATEWAY, e.g. b=192.168.1.12"))?;
+        .ok_or_else(|| format!("`{s}` is not NODES=GATEWAY, e.g. b=192.168.1.12"))?;
     let gw = gw
         .parse()
         .map_err(|_| format!("`{gw}` in `{s}` is not an IPv4 address"))?;
-    Ok((group.to_string(), gw))
+    Ok((nodes.to_string(), gw))
 }
 
-/// The nodes of the `--local` groups (`None`: every node).
+/// The nodes of `--local` (`None`: every node).
 fn local_nodes(
     plan: &topology::Plan,
-    groups: &[String],
+    terms: &[String],
     file: &std::path::Path,
 ) -> Result<Option<Vec<usize>>> {
-    if groups.is_empty() {
+    if terms.is_empty() {
         return Ok(None);
     }
-    let mut nodes = Vec::new();
-    for g in groups {
-        let Some(k) = plan.group_by_name(g) else {
-            let known: Vec<&str> = plan.groups.iter().map(|x| x.name.as_str()).collect();
-            bail!(
-                "--local {g}: {} has no group {g}; its groups are {}",
-                file.display(),
-                known.join(", ")
-            );
-        };
-        nodes.extend(plan.groups[k].nodes.clone());
-    }
+    let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
+    let mut nodes = experiment::select(plan, &terms)
+        .map_err(|e| anyhow::anyhow!("--local {} ({}): {e}", terms.join(","), file.display()))?;
     nodes.sort_unstable();
-    nodes.dedup();
     Ok(Some(nodes))
+}
+
+/// The nodes of each `--route`.
+fn remote_nodes(
+    plan: &topology::Plan,
+    routes: &[(String, std::net::Ipv4Addr)],
+) -> Result<Vec<RemoteNodes>> {
+    routes
+        .iter()
+        .map(|(what, via)| {
+            let terms: Vec<&str> = what.split(',').collect();
+            let nodes = experiment::select(plan, &terms)
+                .map_err(|e| anyhow::anyhow!("--route {what}={via}: {e}"))?;
+            Ok(RemoteNodes {
+                what: what.clone(),
+                nodes,
+                via: *via,
+            })
+        })
+        .collect()
 }
 
 fn dry_run(state: &State) -> String {

@@ -40,6 +40,7 @@ pub use model::{
     summary, Action, Event, Experiment, LinkChange, Metric, MetricStop, Role, Start, StopRule,
 };
 pub use raw::{FailurePolicy, Order};
+pub use selector::select;
 pub use validate::DEFAULT_SEED;
 
 use std::path::Path;

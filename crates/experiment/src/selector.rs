@@ -83,3 +83,18 @@ pub fn resolve(
         Err(errors)
     }
 }
+
+/// Resolves selector terms given on a command line (`*`, a group, a node or `group[A-B]`
+/// each); the error says what is wrong and how to write it.
+pub fn select(plan: &Plan, terms: &[&str]) -> Result<Vec<usize>, String> {
+    let value = serde_yaml_ng::Value::Sequence(
+        terms
+            .iter()
+            .map(|t| serde_yaml_ng::Value::String(t.to_string()))
+            .collect(),
+    );
+    resolve(plan, &value).map_err(|errors| {
+        let (_, message, fix) = &errors[0];
+        format!("{message}; {fix}")
+    })
+}

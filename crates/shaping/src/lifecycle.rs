@@ -165,8 +165,19 @@ pub struct UpOptions {
     pub shaping: Shaping,
     /// Nodes on this host; `None` means all.
     pub local: Option<Vec<usize>>,
-    /// Groups on other hosts and the address of the host each is on (cluster mode).
-    pub routes: Vec<(String, Ipv4Addr)>,
+    /// Nodes on other hosts, with the address of the host they are on (cluster mode).
+    pub routes: Vec<RemoteNodes>,
+}
+
+/// Nodes on another host, reached through it.
+#[derive(Clone, Debug)]
+pub struct RemoteNodes {
+    /// How the user named them, for messages (`b`, `a[3-4]`).
+    pub what: String,
+    /// Their indices into the model's nodes.
+    pub nodes: Vec<usize>,
+    /// The address of their host.
+    pub via: Ipv4Addr,
 }
 
 /// The directory holding state files.
@@ -385,43 +396,112 @@ pub(crate) fn refuse_foreign_roots(host: &mut Host, objects: &[Object]) -> Resul
     Ok(())
 }
 
-/// Routes to the groups on other hosts: each group without a node on this host needs
-/// `--route GROUP=GATEWAY` (the address of its host), and only such groups may have one.
+/// Routes to the nodes on other hosts: every node not on this host must be on exactly one
+/// `--route` (no node of this host may be), and each route goes to the prefixes of its
+/// nodes: a whole group's prefix, else the fewest prefixes holding exactly their addresses.
 fn remote_routes(model: &Model, local: &[usize], opts: &UpOptions) -> Result<Vec<Object>, Error> {
-    let here: HashSet<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
-    let mut via = std::collections::HashMap::new();
-    for (g, gw) in &opts.routes {
-        let k = model
-            .groups
-            .iter()
-            .position(|x| x.name == *g)
-            .ok_or_else(|| {
-                Error::Cluster(format!("--route {g}={gw}: the topology has no group {g}"))
-            })?;
-        if here.contains(&k) {
+    let here: HashSet<usize> = local.iter().copied().collect();
+    let mut on: Vec<Option<&RemoteNodes>> = vec![None; model.nodes.len()];
+    let mut out = vec![];
+    for r in &opts.routes {
+        let name = |i: usize| &model.nodes[i].name;
+        if let Some(&i) = r.nodes.iter().find(|i| here.contains(i)) {
             return Err(Error::Cluster(format!(
-                "--route {g}={gw}: group {g} has nodes on this host (--local); route only groups on other hosts"
+                "--route {}={}: node {} is on this host (--local); route only nodes on other hosts",
+                r.what,
+                r.via,
+                name(i)
             )));
         }
-        via.insert(k, *gw);
+        for &i in &r.nodes {
+            if let Some(o) = on[i].replace(r) {
+                return Err(Error::Cluster(format!(
+                    "--route {}={} and --route {}={} both hold node {}; name each node's host once",
+                    o.what,
+                    o.via,
+                    r.what,
+                    r.via,
+                    name(i)
+                )));
+            }
+        }
+        out.extend(
+            prefixes(model, &r.nodes)
+                .into_iter()
+                .map(|dst| Object::Route {
+                    dst,
+                    via: r.via,
+                    dev: opts.dev.clone(),
+                }),
+        );
     }
-    (0..model.groups.len())
-        .filter(|k| !here.contains(k))
-        .map(|k| {
-            let g = &model.groups[k];
-            let gw = via.get(&k).ok_or_else(|| {
-                Error::Cluster(format!(
-                    "group {0} has no node on this host (--local) and no --route {0}=GATEWAY: its nodes would be unreachable",
-                    g.name
-                ))
-            })?;
-            Ok(Object::Route {
-                dst: g.prefix,
-                via: *gw,
-                dev: opts.dev.clone(),
-            })
-        })
-        .collect()
+    let lost = (0..model.nodes.len()).find(|i| !here.contains(i) && on[*i].is_none());
+    if let Some(i) = lost {
+        let g = model.nodes[i].group;
+        let name = &model.groups[g].name;
+        let whole = model
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.group == g)
+            .all(|(k, _)| !here.contains(&k) && on[k].is_none());
+        return Err(Error::Cluster(if whole {
+            format!("group {name} has no node on this host (--local) and no --route {name}=GATEWAY: its nodes would be unreachable")
+        } else {
+            format!(
+                "node {} is neither on this host (--local) nor on a --route: it would be unreachable; add --route {name}[A-B]=GATEWAY for the nodes of {name} on other hosts",
+                model.nodes[i].name
+            )
+        }));
+    }
+    Ok(out)
+}
+
+/// The prefixes holding exactly the addresses of `nodes`: for each group, its prefix when
+/// all its nodes are there, else each run of consecutive addresses as aligned blocks.
+fn prefixes(model: &Model, nodes: &[usize]) -> Vec<(Ipv4Addr, u8)> {
+    let mut out = vec![];
+    for (g, group) in model.groups.iter().enumerate() {
+        let mut ips: Vec<u32> = nodes
+            .iter()
+            .map(|&i| &model.nodes[i])
+            .filter(|n| n.group == g)
+            .map(|n| u32::from(n.ip))
+            .collect();
+        if ips.is_empty() {
+            continue;
+        }
+        if ips.len() == model.nodes.iter().filter(|n| n.group == g).count() {
+            out.push(group.prefix);
+            continue;
+        }
+        ips.sort_unstable();
+        ips.dedup();
+        let mut k = 0;
+        while k < ips.len() {
+            let mut end = k;
+            while end + 1 < ips.len() && ips[end + 1] == ips[end] + 1 {
+                end += 1;
+            }
+            out.extend(blocks(ips[k], ips[end]));
+            k = end + 1;
+        }
+    }
+    out
+}
+
+/// The aligned prefixes that cover exactly `first..=last`, fewest first to last.
+fn blocks(first: u32, last: u32) -> Vec<(Ipv4Addr, u8)> {
+    let (mut at, end) = (u64::from(first), u64::from(last) + 1);
+    let mut out = vec![];
+    while at < end {
+        let align = if at == 0 { 32 } else { at.trailing_zeros() };
+        let fits = 63 - (end - at).leading_zeros();
+        let bits = align.min(fits);
+        out.push((Ipv4Addr::from(at as u32), (32 - bits) as u8));
+        at += 1 << bits;
+    }
+    out
 }
 
 fn fmt_net(p: (std::net::Ipv4Addr, u8)) -> String {
@@ -766,4 +846,46 @@ fn running(pid: u32) -> bool {
 /// Where the delay engine of network `name` writes its output.
 pub fn engine_log(name: &str) -> PathBuf {
     run_dir().join(format!("{name}.engine.log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(v: Vec<(Ipv4Addr, u8)>) -> Vec<String> {
+        v.into_iter().map(fmt_net).collect()
+    }
+
+    #[test]
+    fn a_run_of_addresses_becomes_the_fewest_aligned_prefixes() {
+        let ip = |s: &str| u32::from(s.parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            text(blocks(ip("10.1.0.3"), ip("10.1.0.12"))),
+            ["10.1.0.3/32", "10.1.0.4/30", "10.1.0.8/30", "10.1.0.12/32"]
+        );
+        assert_eq!(
+            text(blocks(ip("10.1.0.0"), ip("10.1.1.255"))),
+            ["10.1.0.0/23"]
+        );
+        assert_eq!(
+            text(blocks(ip("10.1.0.7"), ip("10.1.0.7"))),
+            ["10.1.0.7/32"]
+        );
+        assert_eq!(text(blocks(0, u32::MAX)), ["0.0.0.0/0"]);
+    }
+
+    #[test]
+    fn a_whole_group_is_its_prefix_and_part_of_one_its_addresses() {
+        let m = Model::uniform(2, 4, 1_000_000, 1_000_000, 0);
+        let whole: Vec<usize> = (0..m.nodes.len())
+            .filter(|&i| m.nodes[i].group == 1)
+            .collect();
+        let part: Vec<usize> = whole[1..3].to_vec();
+        assert_eq!(prefixes(&m, &whole), [m.groups[1].prefix]);
+        let want: Vec<(Ipv4Addr, u8)> = part.iter().map(|&i| (m.nodes[i].ip, 32)).collect();
+        let got = prefixes(&m, &part);
+        // two consecutive addresses: one /31 if aligned, else two /32
+        let covered: u64 = got.iter().map(|(_, len)| 1u64 << (32 - len)).sum();
+        assert_eq!(covered, 2, "{got:?} for {want:?}");
+    }
 }

@@ -1,9 +1,11 @@
 # Two hosts in two network namespaces joined by a veth pair (172.31.9.1 and .2), each with
-# `p2plab up` of one topology: group a on host A, group b on host B. Prints `key value`
-# lines: the RTT from a1 to b1, a1's download and upload rates across the hosts, and
-# whether each host looks after `down` as it did before `up`.
-# Environment: P2PLAB, T (the topology), W (a work directory), HERE (this folder).
-set -eu
+# `p2plab up` of one topology, its nodes placed by PLACE_A and PLACE_B (a-1 on host A, b-1
+# on host B). Prints `key value` lines: the RTT from a-1 to b-1 and to a-2, a-1's
+# download and upload rates with b-1, and whether each host looks after `down` as it did
+# before `up`.
+# Environment: P2PLAB, T (the topology), W (a work directory), HERE (this folder), PLACE_A
+# and PLACE_B (each host's --local and --route options).
+set -euf
 A=p2plab-a-$$ B=p2plab-b-$$
 cleanup() {
     for h in $A $B; do
@@ -29,13 +31,15 @@ snap() {
 }
 before_a=$(snap $A) before_b=$(snap $B)
 up() {
-    ip netns exec $1 env P2PLAB_RUN_DIR=$W/$1 "$P2PLAB" up "$T" --name hosts --dev $2 --local $3 --route $4 --shaping nfqueue >/dev/null
+    ip netns exec $1 env P2PLAB_RUN_DIR=$W/$1 "$P2PLAB" up "$T" --name hosts --dev $2 $3 --shaping nfqueue >/dev/null
 }
-up $A va a b=172.31.9.2
-up $B vb b a=172.31.9.1
+up $A va "$PLACE_A"
+up $B vb "$PLACE_B"
 size() { ip netns exec $A ip -d -o link show dev $1 | grep -o " mtu [0-9]*\| gso_max_size [0-9]*" | tr -d '\n'; }
 echo "packets va$(size va) lo$(size lo)"
-echo "rtt_ms $(ip netns exec $A ping -n -q -c 15 -i 0.2 -I 10.91.1.1 10.91.2.1 | sed -n 's|.*= \([0-9.]*\)/.*|\1|p')"
+rtt() { ip netns exec $A ping -n -q -c 15 -i 0.2 -I $1 $2 | sed -n 's|.*= \([0-9.]*\)/.*|\1|p'; }
+echo "rtt_ms $(rtt 10.91.1.1 10.91.2.1)"
+echo "rtt_in_group_ms $(rtt 10.91.1.1 10.91.1.2)"
 head -c 500000 /dev/urandom > $W/f
 ip netns exec $B python3 -m http.server -d $W -b 10.91.2.1 8000 >/dev/null 2>&1 &
 http=$!
