@@ -480,7 +480,7 @@ fn prefixes(model: &Model, nodes: &[usize]) -> Vec<(Ipv4Addr, u8)> {
         let mut k = 0;
         while k < ips.len() {
             let mut end = k;
-            while end + 1 < ips.len() && ips[end + 1] == ips[end] + 1 {
+            while end + 1 < ips.len() && ips[end].checked_add(1) == Some(ips[end + 1]) {
                 end += 1;
             }
             out.extend(blocks(ips[k], ips[end]));
