@@ -46,7 +46,6 @@ const SLACK_MS: f64 = 40.0;
 /// Runs the script's commands, each output under a `== name` line. The address plan puts
 /// a-1, a-2 at 10.60.0.1, .2 and b-1 at 10.60.0.5 (`p2plab plan`).
 const SCRIPT: &str = r#"
-section() { name=$1; shift; echo "== $name"; "$@" 2>&1 || echo "!! $name failed: exit $?"; }
 net_state() { ip -o addr show; ip -o link show; tc qdisc show; }
 section before net_state
 section doctor p2plab doctor
@@ -123,7 +122,6 @@ const ACROSS_SLACK_MS: f64 = 15.0;
 /// (10.91.1.2) and b-2 (10.91.2.2), a run-time change of G(a,b) on A, `down` on each; each
 /// host's addresses, routes, qdiscs and links before `up` and after `down`.
 const TWO_HOSTS_SCRIPT: &str = r#"
-section() { name=$1; shift; echo "== $name"; "$@" 2>&1 || echo "!! $name failed: exit $?"; }
 on() { h=$1; shift; P2PLAB_RUN_DIR=/run/p2plab-$h ip netns exec $h "$@"; }
 snap() { on $1 sh -c 'ip -4 -o addr show; ip -4 route show table all; tc qdisc show; ip -o link show | cut -d" " -f2,3,5'; }
 ip netns add A && ip netns add B || echo "!! namespaces failed"
@@ -186,9 +184,13 @@ fn netem_backend_delays_by_the_link_model_across_two_hosts() {
     assert_eq!(s["after_b"], s["before_b"], "down left something on host B");
 }
 
+/// Put before every script: `section NAME CMD...` prints `== NAME`, then the command's
+/// output, and `!! ` if it failed.
+const SECTION: &str = r#"section() { name=$1; shift; echo "== $name"; "$@" 2>&1 || echo "!! $name failed: exit $?"; }"#;
+
 /// Boots a guest holding p2plab (this package's, built for this test), `tc`, `ip`, the
-/// extra kernel `modules` and `topology` as `/root/topo.yaml`, runs `script`, and returns
-/// its sections; fails if a section says it failed (`!! `).
+/// extra kernel `modules` and `topology` as `/root/topo.yaml`, runs `script` (after
+/// [`SECTION`]), and returns its sections; fails if a section says it failed (`!! `).
 fn boot(topology: &Path, modules: &[&str], script: &str) -> HashMap<String, String> {
     let vm = modules.iter().fold(
         Vm::builder()
@@ -199,7 +201,7 @@ fn boot(topology: &Path, modules: &[&str], script: &str) -> HashMap<String, Stri
     );
     let out = vm
         .file(topology, "/root/topo.yaml")
-        .script(script)
+        .script(&format!("{SECTION}\n{script}"))
         .timeout(Duration::from_secs(180))
         .run()
         .unwrap();

@@ -314,17 +314,7 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         .collect();
     foreign_clsact.sort_unstable();
     foreign_clsact.dedup();
-    for dev in stage_devs(&objects) {
-        if let Some(o) = others
-            .iter()
-            .find(|s| stage_devs(&s.objects).contains(&dev))
-        {
-            return Err(Error::RootTaken {
-                other: o.name.clone(),
-                dev: dev.to_string(),
-            });
-        }
-    }
+    refuse_taken_roots(&objects, &others)?;
     Ok(State {
         name: opts.name.clone(),
         dev: opts.dev.clone(),
@@ -375,6 +365,23 @@ pub(crate) fn stage_devs(objects: &[Object]) -> Vec<&str> {
         .into_iter()
         .filter(|d| !ifbs.contains(d))
         .collect()
+}
+
+/// Refuses a pair stage in `objects` on a device where one of the `others` networks has
+/// its own (one network with group delays per device).
+pub(crate) fn refuse_taken_roots(objects: &[Object], others: &[State]) -> Result<(), Error> {
+    for dev in stage_devs(objects) {
+        if let Some(o) = others
+            .iter()
+            .find(|s| stage_devs(&s.objects).contains(&dev))
+        {
+            return Err(Error::RootTaken {
+                other: o.name.clone(),
+                dev: dev.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to replace a root qdisc that someone set up (the kernel's default one has handle

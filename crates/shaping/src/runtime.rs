@@ -91,6 +91,8 @@ pub fn apply(
         .filter(|(op, _)| *op == Op::Create)
         .map(|(_, o)| o.clone())
         .collect();
+    let others: Vec<State> = networks().into_iter().filter(|s| s.name != name).collect();
+    lifecycle::refuse_taken_roots(&created, &others)?;
     lifecycle::refuse_foreign_roots(&mut host, &created)?;
     save(&state)?;
     // consecutive steps of one kind go in one batch
@@ -169,7 +171,7 @@ fn plan_change(state: &mut State, change: &Change) -> Result<Steps, Error> {
             m.group_delay_us[a][b] = delay_us.unwrap_or(m.group_delay_us[a][b]);
             m.group_loss[a][b] = loss.unwrap_or(m.group_loss[a][b]);
             if state.backend == Backend::Netem {
-                pair_steps(state, a, b, &mut steps)?;
+                pair_steps(state, a, b, &mut steps);
             }
         }
         Change::Cut(nodes) | Change::Restore(nodes) => {
@@ -274,41 +276,32 @@ fn record(objects: &mut Vec<Object>, obj: Object) -> Object {
 /// netem backend: the steps that give pair (a, b) its current delay and loss in the pair
 /// stages (on each device the network's traffic leaves by). Only traffic from local nodes
 /// passes this host's stages.
-fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) -> Result<(), Error> {
-    if !local_groups(&state.model, &state.local).contains(&a) {
-        return Ok(());
+fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) {
+    let groups = local_groups(&state.model, &state.local);
+    if !groups.contains(&a) {
+        return;
     }
     for dev in state.layout().hook_devs() {
-        dev_pair_steps(state, a, b, &dev, steps)?;
+        dev_pair_steps(state, &groups, a, b, &dev, steps);
     }
-    Ok(())
 }
 
 /// [`pair_steps`] on device `dev`: the pair's leaf changes, or the pair gets a class, or
-/// the device gets the whole stage.
+/// the device gets the whole stage (for the local `groups`).
 fn dev_pair_steps(
     state: &mut State,
+    groups: &[usize],
     a: usize,
     b: usize,
     dev: &str,
     steps: &mut Steps,
-) -> Result<(), Error> {
+) {
     let root = Parent::Of(Handle::new(1, 0));
     if !lifecycle::stage_devs(&state.objects).contains(&dev) {
-        if let Some(other) = networks()
-            .into_iter()
-            .find(|s| s.name != state.name && lifecycle::stage_devs(&s.objects).contains(&dev))
-        {
-            return Err(Error::RootTaken {
-                other: other.name,
-                dev: dev.to_string(),
-            });
-        }
-        let groups = local_groups(&state.model, &state.local);
-        let objs = pair_stage(&state.model, &groups, dev);
+        let objs = pair_stage(&state.model, groups, dev);
         state.objects.extend(objs.iter().cloned());
         steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
-        return Ok(());
+        return;
     }
     let class = state.objects.iter().find_map(|o| match o {
         Object::Filter {
@@ -350,7 +343,6 @@ fn dev_pair_steps(
             steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
