@@ -93,5 +93,10 @@ fn a_memory_limit_ends_a_process_that_exceeds_it() {
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
     let peak = node.usage().memory_peak_bytes.expect("memory accounting");
-    assert!(peak <= (33 << 20), "peak {peak} above the 32 MiB limit");
+    eprintln!("memory peak {peak} bytes under a 32 MiB limit");
+    // killed at the limit, not below it: a limit set too low would end it sooner
+    assert!(
+        ((30 << 20)..=(33 << 20)).contains(&peak),
+        "peak {peak}, want 30 to 33 MiB under a 32 MiB limit"
+    );
 }

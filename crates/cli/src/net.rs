@@ -333,6 +333,5 @@ pub fn doctor(_: &DoctorArgs) -> Result<()> {
 }
 
 pub fn engine(args: &EngineArgs) -> Result<()> {
-    let state = lifecycle::load(&args.name)?;
-    shaping::engine::run(&state).map_err(anyhow::Error::msg)
+    shaping::engine::run(&args.name).map_err(anyhow::Error::msg)
 }

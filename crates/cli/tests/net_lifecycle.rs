@@ -2,15 +2,19 @@
 //! what `ip`, `tc` and `iptables` show before `up` equals what they show after `down`,
 //! also after a failed `up` and after `up` was killed with SIGKILL half-way; overlapping
 //! ranges and missing devices are refused before anything changes; without
-//! CAP_NET_ADMIN the error is one line. The nfqueue backend end to end: a UDP echo sees
-//! `RTT = 2 x (L(s) + G(a,b) + L(d))` within 1 ms inside a group and across groups, loss
-//! follows `1 - (1-p(s))(1-p(d))` within binomial bounds, `down` stops the engine and
-//! removes the NFQUEUE rules. Changes while a network runs (`shaping::runtime`): new group
+//! CAP_NET_ADMIN the error is one line; `doctor` names the backend `up` then uses. The
+//! nfqueue backend end to end: the fastest of 20 UDP echoes sees
+//! `RTT = 2 x (L(s) + G(a,b) + L(d))`, never less and less than 1 ms more, inside a group
+//! and across groups; loss follows `1 - (1-p(s))(1-p(d))` and a group pair's `q(a,b)`, in
+//! its direction only, within binomial bounds; TCP with 1500-byte packets fills a 2 mbit
+//! link and no more; `down` stops the engine and removes the NFQUEUE rules. Changes while a network runs (`shaping::runtime`): new group
 //! delays and node latencies show in the RTT, a cut node sends and receives nothing while
 //! the others go on, restore brings it back, a network without delays gets its engine,
 //! and `down` after all that leaves nothing behind.
 
 use netctl::scratch::in_new_netns;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use shaping::runtime::{self, Change};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -28,8 +32,13 @@ fn topology(dir: &Path, file: &str, base: &str, groups: usize, per_group: usize)
     for g in 0..groups {
         y += &format!("  - name: g{g}\n    nodes: {per_group}\n");
     }
+    topology_file(dir, file, &y)
+}
+
+/// Writes topology `yaml` to `dir/file` and returns its path.
+fn topology_file(dir: &Path, file: &str, yaml: &str) -> PathBuf {
     let p = dir.join(file);
-    std::fs::write(&p, y).unwrap();
+    std::fs::write(&p, yaml).unwrap();
     p
 }
 
@@ -333,6 +342,22 @@ fn kill_9_mid_up_then_down_leaves_nothing_behind() {
     });
 }
 
+/// `p2plab ARGS` as user nobody, without capabilities.
+fn unprivileged(run: &Path, args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            BIN,
+        ])
+        .args(args)
+        .env("P2PLAB_RUN_DIR", run)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn without_cap_net_admin_one_line_and_no_change() {
     scratch(|run, dir| {
@@ -340,19 +365,7 @@ fn without_cap_net_admin_one_line_and_no_change() {
         std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let before = snapshot();
         for args in [vec!["up", t.to_str().unwrap()], vec!["down", "x"]] {
-            let out = Command::new("setpriv")
-                .args([
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    "--inh-caps=-all",
-                    BIN,
-                ])
-                .args(&args)
-                .env("P2PLAB_RUN_DIR", run)
-                .output()
-                .unwrap();
-            let e = err(out);
+            let e = err(unprivileged(run, &args));
             assert_eq!(
                 e,
                 "p2plab needs CAP_NET_ADMIN to change the network: run it as root (sudo)\n"
@@ -362,17 +375,78 @@ fn without_cap_net_admin_one_line_and_no_change() {
     });
 }
 
+/// Whether this kernel takes a netem qdisc, tried by hand on this namespace's `lo`.
+fn netem_works_here() -> bool {
+    let tc = |args: &[&str]| Command::new("tc").args(args).output().unwrap().status;
+    let works = tc(&["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]).success();
+    if works {
+        assert!(tc(&["qdisc", "del", "dev", "lo", "root"]).success());
+    }
+    works
+}
+
+/// `p2plab doctor` on this host: exit status 0, every rate feature there, the backend it
+/// names is netem exactly when this kernel takes a netem qdisc (else nfqueue), and `up`
+/// then uses that backend; without root it refuses in one line.
+#[test]
+fn doctor_names_the_backend_up_then_uses() {
+    scratch(|run, dir| {
+        let report = ok(p2plab(run, &["doctor"]));
+        eprintln!("{report}");
+        for feature in [
+            "HTB qdisc and classes",
+            "IFB devices",
+            "clsact + u32 + mirred",
+            "u32 hash tables",
+        ] {
+            let line = report.lines().find(|l| l.trim_start().starts_with(feature));
+            assert!(
+                line.is_some_and(|l| l.ends_with(" yes")),
+                "{feature}: {report}"
+            );
+        }
+        let named = report
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("`p2plab up` will use the ")?
+                    .strip_suffix(" backend")
+            })
+            .unwrap_or_else(|| panic!("no backend named: {report}"));
+        let want = if netem_works_here() {
+            "netem"
+        } else {
+            "nfqueue"
+        };
+        assert_eq!(named, want, "{report}");
+        let t = topology(dir, "doc.yaml", "10.75.0.0/16", 1, 2);
+        let up = ok(p2plab(run, &["up", t.to_str().unwrap(), "--name", "doc"]));
+        assert!(up.contains(&format!(", backend {named}, ")), "{up}");
+        ok(p2plab(run, &["down", "doc"]));
+        let out = unprivileged(run, &["doctor"]);
+        assert_eq!(out.status.code(), Some(1));
+        let e = err(out);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.starts_with("p2plab doctor probes in a scratch network namespace and needs root"),
+            "{e}"
+        );
+    });
+}
+
 /// Brings up two groups of two nodes (a: 10.70.0.1, .2; b: 10.70.0.5, .6) with per-node
 /// `latency` and `loss` and 10 ms between the groups, on the nfqueue backend.
 fn up_nfqueue(run: &Path, dir: &Path, latency: &str, loss: &str) {
-    let t = dir.join("delays.yaml");
     let y = format!(
         "address_plan:\n  base: 10.70.0.0/16\nprofiles:\n  p:\n    up: 100mbit\n    down: 100mbit\n    latency: {latency}\n    loss: {loss}\n    queue: 1000\ndefaults:\n  profile: p\n  delay: 10ms\ngroups:\n  - name: a\n    nodes: 2\n  - name: b\n    nodes: 2\n"
     );
-    std::fs::write(&t, y).unwrap();
+    up_nfqueue_file(run, &topology_file(dir, "delays.yaml", &y));
+}
+
+/// `p2plab up TOPOLOGY --shaping nfqueue`, which must succeed.
+fn up_nfqueue_file(run: &Path, topology: &Path) {
     ok(p2plab(
         run,
-        &["up", t.to_str().unwrap(), "--shaping", "nfqueue"],
+        &["up", topology.to_str().unwrap(), "--shaping", "nfqueue"],
     ));
 }
 
@@ -420,6 +494,43 @@ fn shared_run_dir() -> (MutexGuard<'static, ()>, &'static Path) {
     (guard, dir.path())
 }
 
+/// Whether process `pid` is gone, or a zombie waiting for whoever inherited it.
+fn ended(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.is_empty() || status.contains("State:\tZ")
+}
+
+/// A run-time change whose SIGHUP reaches a delay engine still starting (before its handler
+/// is in place) neither ends the engine nor is lost: the engine is started with SIGHUP
+/// blocked and reads its state only once the handler can take the signal.
+#[test]
+fn a_change_signalled_while_the_engine_starts_is_taken() {
+    scratch_shared(Share::Together, |run, dir| {
+        up_nfqueue(run, dir, "0ms", "0%");
+        let state = shaping::lifecycle::load("default").unwrap();
+        let first = state.engine_pid.unwrap();
+        nix::sys::signal::kill(Pid::from_raw(first as i32), Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !ended(first) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(ended(first), "the first engine did not stop");
+        let engine = shaping::engine::spawn_exe(Path::new(BIN), &state).unwrap();
+        nix::sys::signal::kill(Pid::from_raw(engine as i32), Signal::SIGHUP).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let alive = !ended(engine);
+        let got = if alive {
+            delivered("10.70.0.1", "10.70.0.5")
+        } else {
+            0
+        };
+        let _ = nix::sys::signal::kill(Pid::from_raw(engine as i32), Signal::SIGTERM);
+        assert!(alive, "a SIGHUP at its start ended the delay engine");
+        assert_eq!(got, 50, "datagrams through the restarted engine");
+        ok(p2plab(run, &["down"]));
+    });
+}
+
 /// How many of 50 datagrams sent from `src` to `dst`, 1 ms apart, arrive.
 fn delivered(src: &str, dst: &str) -> u32 {
     let rx = UdpSocket::bind(format!("{dst}:9002")).unwrap();
@@ -440,32 +551,57 @@ fn delivered(src: &str, dst: &str) -> u32 {
     counter.join().unwrap()
 }
 
-/// UDP round trip from `src` to an echo on `dst`, in ms: the smallest of 20, after 5 that
-/// let a model change that was just signalled to the engine take effect. The shaper never
-/// releases a packet early, and the measuring threads' scheduling on a loaded machine only
-/// adds, so the smallest round trip is the emulated one.
-fn rtt_ms(src: &str, dst: &str) -> f64 {
-    const WARM_UP: usize = 5;
+/// UDP round trip from `src` to an echo on `dst`, in ms: the smallest of 20, taken once a
+/// model change just signalled to the engine shows (a round trip of at least `want` ms,
+/// waited for at most 2 s: the engine swaps its model on a thread of its own, which a busy
+/// machine may keep waiting). The shaper never releases a packet early, and the measuring
+/// threads' scheduling on a loaded machine only adds, so the smallest round trip is the
+/// emulated one; both threads run under [`realtime`], so that not every one of the 20
+/// waits for another process's time slice.
+fn rtt_ms(src: &str, dst: &str, want: f64) -> f64 {
     const SAMPLES: usize = 20;
     let echo = UdpSocket::bind(format!("{dst}:9000")).unwrap();
+    echo.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let t = std::thread::spawn(move || {
+        realtime();
         let mut buf = [0u8; 64];
-        for _ in 0..WARM_UP + SAMPLES {
-            let (n, from) = echo.recv_from(&mut buf).unwrap();
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
             echo.send_to(&buf[..n], from).unwrap();
         }
     });
     let s = UdpSocket::bind(format!("{src}:0")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut v = vec![];
-    for i in 0..(WARM_UP + SAMPLES) as u8 {
+    let dst = dst.to_string();
+    let (waited, v) = std::thread::spawn(move || {
+        realtime();
+        let probe = || {
+            let start = Instant::now();
+            s.send_to(&[0], format!("{dst}:9000")).unwrap();
+            s.recv(&mut [0u8; 64]).unwrap();
+            start.elapsed().as_secs_f64() * 1000.0
+        };
         let start = Instant::now();
-        s.send_to(&[i], format!("{dst}:9000")).unwrap();
-        s.recv(&mut [0u8; 64]).unwrap();
-        v.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
+        while probe() < want - 0.05 && start.elapsed() < Duration::from_secs(2) {}
+        let waited = start.elapsed();
+        (waited, (0..SAMPLES).map(|_| probe()).collect::<Vec<f64>>())
+    })
+    .join()
+    .unwrap();
     t.join().unwrap();
-    v[WARM_UP..].iter().copied().fold(f64::INFINITY, f64::min)
+    eprintln!("(the change showed after {waited:.2?})");
+    v.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+/// Puts the calling thread under `SCHED_FIFO` priority 5, below the delay engine's 10 (its
+/// children would start as normal processes).
+fn realtime() {
+    use nix::libc;
+    let param = libc::sched_param { sched_priority: 5 };
+    let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is this thread.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    assert_eq!(rc, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
 }
 
 #[test]
@@ -473,13 +609,13 @@ fn nfqueue_rtt_is_twice_the_one_way_delay() {
     scratch_as(Share::Alone, |run, dir| {
         let before = snapshot();
         up_nfqueue(run, dir, "2ms", "0%");
-        let across = rtt_ms("10.70.0.1", "10.70.0.5");
-        let inside = rtt_ms("10.70.0.1", "10.70.0.2");
+        let across = rtt_ms("10.70.0.1", "10.70.0.5", 28.0);
+        let inside = rtt_ms("10.70.0.1", "10.70.0.2", 8.0);
         eprintln!(
             "RTT across groups {across:.2} ms (want 28), inside a group {inside:.2} ms (want 8)"
         );
-        assert!((across - 28.0).abs() < 1.0, "across {across}");
-        assert!((inside - 8.0).abs() < 1.0, "inside {inside}");
+        assert_ms("RTT across groups", across, 28.0, 1.0);
+        assert_ms("RTT inside a group", inside, 8.0, 1.0);
         // ping reads kernel receive timestamps, taken before PREROUTING: ICMP is held in
         // OUTPUT so that ping sees the whole round trip too
         let ping = Command::new("ping")
@@ -503,54 +639,84 @@ fn nfqueue_rtt_is_twice_the_one_way_delay() {
             .and_then(|v| v.split('/').next()?.parse().ok())
             .unwrap_or_else(|| panic!("no RTT in ping's output: {ping}"));
         eprintln!("ping across groups {min:.2} ms (want 28)");
-        assert!((min - 28.0).abs() < 1.0, "ping {min}");
+        assert_ms("ping's fastest RTT across groups", min, 28.0, 1.0);
         let state: serde_json::Value =
             serde_json::from_slice(&std::fs::read(run.join("default.json")).unwrap()).unwrap();
         let pid = state["engine_pid"].as_u64().unwrap();
         ok(p2plab(run, &["down"]));
-        // gone, or a zombie waiting for whoever inherited it (`up` has exited)
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        assert!(
-            status.is_empty() || status.contains("State:\tZ"),
-            "engine still running: {status}"
-        );
+        assert!(ended(pid as u32), "engine {pid} still running");
         assert_eq!(snapshot(), before);
     });
+}
+
+/// How many of `n` datagrams sent from `src` to `dst` arrive: sent in bursts of 100, 2 ms
+/// apart (below every queue limit), counted until none came for 500 ms.
+fn arrived_of(src: &str, dst: &str, n: u32) -> u32 {
+    let rx = UdpSocket::bind(format!("{dst}:9001")).unwrap();
+    // a receiver waiting for a core must not drop what the network delivered
+    nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::RcvBufForce, &(8 << 20)).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut got = 0u32;
+        while rx.recv(&mut [0u8; 16]).is_ok() {
+            got += 1;
+        }
+        got
+    });
+    let tx = UdpSocket::bind(format!("{src}:0")).unwrap();
+    for i in 0..n {
+        tx.send_to(&i.to_be_bytes(), format!("{dst}:9001")).unwrap();
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    counter.join().unwrap()
+}
+
+/// Asserts that `got` of `n` datagrams arriving is a binomial draw with delivery
+/// probability `p`: within 5 standard deviations of `n p`.
+fn assert_binomial(what: &str, got: u32, n: u32, p: f64) {
+    let (mean, sd) = (n as f64 * p, (n as f64 * p * (1.0 - p)).sqrt());
+    eprintln!("{what}: received {got} of {n} (expected {mean:.0} ± {sd:.1})");
+    assert!(
+        (got as f64 - mean).abs() < 5.0 * sd,
+        "{what}: received {got}, expected {mean:.0} ± {:.0}",
+        5.0 * sd
+    );
 }
 
 #[test]
 fn nfqueue_loss_within_binomial_bounds() {
     scratch(|run, dir| {
         up_nfqueue(run, dir, "0ms", "10%");
-        let rx = UdpSocket::bind("10.70.0.5:9001").unwrap();
-        rx.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let counter = std::thread::spawn(move || {
-            let mut got = 0u32;
-            while rx.recv(&mut [0u8; 16]).is_ok() {
-                got += 1;
-            }
-            got
-        });
-        let tx = UdpSocket::bind("10.70.0.1:0").unwrap();
         const N: u32 = 4000;
-        for i in 0..N {
-            tx.send_to(&i.to_be_bytes(), "10.70.0.5:9001").unwrap();
-            if i % 100 == 99 {
-                std::thread::sleep(Duration::from_millis(2)); // stay below every queue limit
-            }
-        }
-        let got = counter.join().unwrap();
+        let got = arrived_of("10.70.0.1", "10.70.0.5", N);
         ok(p2plab(run, &["down"]));
-        // one way: 1 - (1 - 0.1)(1 - 0)(1 - 0.1) = 0.19 lost; ±5 standard deviations
-        let p = 0.81;
-        let (mean, sd) = (N as f64 * p, (N as f64 * p * (1.0 - p)).sqrt());
-        eprintln!("received {got} of {N} (expected {mean:.0} ± {sd:.1})");
-        assert!(
-            (got as f64 - mean).abs() < 5.0 * sd,
-            "received {got}, expected {mean:.0} ± {:.0}",
-            5.0 * sd
-        );
+        // one way: 1 - (1 - 0.1)(1 - 0)(1 - 0.1) = 0.19 lost
+        assert_binomial("node loss 10 % at both ends", got, N, 0.81);
+    });
+}
+
+/// Group-pair loss `q(a,b)` on real traffic, one direction only as the topology says:
+/// 10 % from a to b, none back, none inside a group, no node loss.
+#[test]
+fn nfqueue_group_pair_loss_applies_to_its_direction_only() {
+    scratch(|run, dir| {
+        let t = topology_file(dir, "pair.yaml", "address_plan: {base: 10.71.0.0/16}\nprofiles:\n  p: {up: 100mbit, down: 100mbit, queue: 1000}\ndefaults: {profile: p}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\ndelays:\n  - {from: a, to: b, delay: 1ms, loss: 10%}\n  - {from: b, to: a, delay: 1ms, loss: 0%}\n");
+        let before = snapshot();
+        up_nfqueue_file(run, &t);
+        const N: u32 = 4000;
+        let (a1, a2, b1) = ("10.71.0.1", "10.71.0.2", "10.71.0.5");
+        let got = [
+            arrived_of(a1, b1, N),
+            arrived_of(b1, a1, N),
+            arrived_of(a1, a2, N),
+        ];
+        ok(p2plab(run, &["down"]));
+        assert_eq!(snapshot(), before);
+        assert_binomial("a -> b at q(a,b) = 10 %", got[0], N, 0.9);
+        assert_eq!(got[1..], [N, N], "lost from b to a, or inside a");
     });
 }
 
@@ -590,26 +756,27 @@ fn kill_9_while_the_engine_starts_then_down_stops_it() {
             "the engine died with up"
         );
         ok(p2plab(run, &["down"]));
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        assert!(
-            status.is_empty() || status.contains("State:\tZ"),
-            "engine still running: {status}"
-        );
+        assert!(ended(pid as u32), "engine {pid} still running");
         assert_eq!(snapshot(), before);
     });
 }
 
 /// Asserts that the RTT from `src` to `dst` after run-time changes is `want` ms: never less,
-/// and at most 1.5 ms more. The 1 ms bound of the link model is held by
-/// `nfqueue_rtt_is_twice_the_one_way_delay`; this network, changed again and again, shows
-/// 0.5-1.1 ms over (two NFQUEUE passes, four IFB passes and the echo on 2 cores), while
-/// every change it checks moves the RTT by 6 ms or more.
+/// and less than 1 ms more, as the link model promises. Measured by [`rtt_ms`] beside two
+/// busy loops (load average 16 on 2 cores): 0.16-0.35 ms over, while every change it checks
+/// moves the RTT by 6 ms or more.
 fn assert_rtt(src: &str, dst: &str, want: f64, when: &str) {
-    let got = rtt_ms(src, dst);
+    let got = rtt_ms(src, dst, want);
     eprintln!("RTT {src} -> {dst} {when}: {got:.2} ms (want {want})");
+    assert_ms(&format!("{when}: RTT"), got, want, 1.0);
+}
+
+/// Asserts that a smallest round trip `got` (ms) is `want`: never less (the shaper never
+/// releases early; 0.05 ms for the clocks), less than `over` ms more.
+fn assert_ms(what: &str, got: f64, want: f64, over: f64) {
     assert!(
-        (want - 0.05..want + 1.5).contains(&got),
-        "{when}: RTT {got:.2} ms, want {want}"
+        (want - 0.05..want + over).contains(&got),
+        "{what} {got:.2} ms, want {want} to {want} + {over} ms"
     );
 }
 
@@ -617,12 +784,7 @@ fn assert_rtt(src: &str, dst: &str, want: f64, when: &str) {
 fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
     scratch_shared(Share::Alone, |run, dir| {
         // groups a (10.72.0.1, .2) and b (10.72.0.5, .6), L = 2 ms, G = 10 ms
-        let t = dir.join("changes.yaml");
-        std::fs::write(
-            &t,
-            "address_plan:\n  base: 10.72.0.0/16\nprofiles:\n  p: {up: 100mbit, down: 100mbit, latency: 2ms, queue: 1000}\ndefaults: {profile: p, delay: 10ms}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\n",
-        )
-        .unwrap();
+        let t = topology_file(dir, "changes.yaml", "address_plan:\n  base: 10.72.0.0/16\nprofiles:\n  p: {up: 100mbit, down: 100mbit, latency: 2ms, queue: 1000}\ndefaults: {profile: p, delay: 10ms}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\n");
         let before = snapshot();
         let change = changer(run, &t, "changes");
         let (a1, a2, b1, b2) = ("10.72.0.1", "10.72.0.2", "10.72.0.5", "10.72.0.6");
@@ -799,10 +961,7 @@ fn nfqueue_tcp_with_full_size_packets_fills_the_link() {
             "{dry}"
         );
         assert_eq!(lo(), before, "a dry run changes nothing");
-        ok(p2plab(
-            run,
-            &["up", t.to_str().unwrap(), "--shaping", "nfqueue"],
-        ));
+        up_nfqueue_file(run, &t);
         assert_eq!(lo(), "1500 1500 1");
 
         const BYTES: usize = 1_000_000;
@@ -822,7 +981,13 @@ fn nfqueue_tcp_with_full_size_packets_fills_the_link() {
         sender.join().unwrap();
         eprintln!("TCP goodput with 1500-byte packets through 2 x 40 ms: {mbit:.2} mbit/s of 2");
         assert_eq!(got.len(), BYTES);
-        assert!(mbit >= 1.6, "TCP reached {mbit:.2} of 2 mbit/s");
+        // at most the link less the headers of each 1514-byte frame (a 1460-byte payload
+        // without TCP options, so this bound is generous), plus 3 % for the clock
+        let most = 2.0 * 1460.0 / 1514.0 * 1.03;
+        assert!(
+            (1.6..=most).contains(&mbit),
+            "TCP goodput {mbit:.2} mbit/s through a 2 mbit link, want 1.6 to {most:.2}"
+        );
         ok(p2plab(run, &["down"]));
         assert_eq!(lo(), before, "down gives lo its packet size back");
     });

@@ -1,6 +1,8 @@
-//! Real traffic through the engine, each test in its own network namespace: round-trip
-//! time equals the configured delays, loss follows the configured rate, a pair's packets
-//! stay in order while its delay changes, and nothing is left once the engine is gone.
+//! Real traffic through the engine, each test in its own network namespace: the fastest
+//! round trip equals the configured delays (never less, at most 1 ms more), the engine
+//! releases held packets on time by its own lateness counters, loss follows the configured
+//! rate, a pair's packets stay in order while its delay changes, and nothing is left once
+//! the engine is gone.
 
 mod common;
 
@@ -14,7 +16,7 @@ use common::{
     flood, in_netns, quantile, realtime, receive, run, start_engine, start_engines, udp, Arrival,
     MEASURE,
 };
-use delayq::{Engine, EngineConfig, PairParams};
+use delayq::{Counters, Engine, EngineConfig, PairParams, LATENESS_UNIT};
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
@@ -64,6 +66,36 @@ fn rtts(from: Ipv4Addr, to: SocketAddrV4, n: u32, timeout: Duration) -> Vec<Dura
     out
 }
 
+/// Asserts that the fastest of `rtts` is `want`: never less (the engine never releases a
+/// packet early), at most 1 ms more. The minimum is what the engine added: a probe thread
+/// that waits for a core on a busy machine only makes other round trips slower.
+fn assert_min_rtt(rtts: &[Duration], want: Duration) {
+    let min = *rtts.iter().min().expect("no probe came back");
+    eprintln!("fastest round trip {min:?} (want {want:?})");
+    assert!(
+        min >= want - Duration::from_micros(50) && min < want + Duration::from_millis(1),
+        "fastest round trip {min:?}, want {want:?} to {want:?} + 1 ms"
+    );
+}
+
+/// Asserts the engine's own lateness (when it released each held packet minus when the
+/// packet was due, which no probe thread's scheduling enters): half of the held packets
+/// within 0.5 ms of their due time, 99 % within 1.05 ms (a bucket bound of its histogram).
+fn assert_on_time(c: &Counters) {
+    let delayed = c.delayed.load(Relaxed);
+    let (p50, p99) = (c.lateness_quantile(0.5), c.lateness_quantile(0.99));
+    eprintln!(
+        "engine lateness over {delayed} held packets: mean {} ns, max {} ns, p50 <= {p50:?}, p99 <= {p99:?}",
+        c.lateness_sum_ns.load(Relaxed) / delayed.max(1),
+        c.max_lateness_ns.load(Relaxed),
+    );
+    let (p50, p99) = (p50.expect("no packet held"), p99.expect("no packet held"));
+    assert!(
+        p50 < Duration::from_micros(500) && p99 <= LATENESS_UNIT * 64,
+        "engine late: p50 <= {p50:?} (want < 0.5 ms), p99 <= {p99:?} (want <= 1.05 ms)"
+    );
+}
+
 fn cfg(queue_num: u16) -> EngineConfig {
     EngineConfig {
         queue_num,
@@ -101,33 +133,9 @@ fn rtt_is_the_sum_of_both_directions_delays() {
             "probes lost without configured loss; engine {:?}",
             done.counters[0]
         );
-        let want = Duration::from_millis(20);
-        let (p50, p90, p99) = (
-            quantile(&mut rtt, 0.5),
-            quantile(&mut rtt, 0.9),
-            quantile(&mut rtt, 0.99),
-        );
-        let c = &done.counters[0];
-        eprintln!(
-            "rtt p50 {p50:?} p90 {p90:?} p99 {p99:?} min {:?} max {:?}; engine lateness mean {} ns max {} ns p50 <= {:?} p99 <= {:?}",
-            rtt[0],
-            rtt[99],
-            c.lateness_sum_ns.load(Relaxed) / c.delayed.load(Relaxed).max(1),
-            c.max_lateness_ns.load(Relaxed),
-            c.lateness_quantile(0.5),
-            c.lateness_quantile(0.99),
-        );
-        assert!(
-            rtt[0] >= want - Duration::from_micros(50),
-            "rtt {:?} below the configured 20 ms",
-            rtt[0]
-        );
-        // p50 and p90 are held to 1 ms here; p99 is a benchmark figure, as this shared
-        // machine now and then stalls even a SCHED_FIFO thread for milliseconds.
-        assert!(
-            p50 < want + Duration::from_millis(1) && p90 < want + Duration::from_millis(1),
-            "rtt p50 {p50:?} p90 {p90:?} not within 1 ms of 20 ms"
-        );
+        eprintln!("rtt p50 {:?} max {:?}", quantile(&mut rtt, 0.5), rtt[99]);
+        assert_min_rtt(&rtt, Duration::from_millis(20));
+        assert_on_time(&done.counters[0]);
         assert_eq!(done.sum(|c| &c.delayed), 200);
     });
 }
@@ -145,6 +153,12 @@ fn loss_rate_is_within_binomial_bounds() {
         );
         let rx = udp(B, 7001);
         let epoch = Instant::now();
+        // received while the flood goes on, so that a datagram's one-way time is the
+        // engine's hold, not its wait in the socket for the flood to end
+        let receiver = std::thread::spawn(move || {
+            realtime(MEASURE);
+            receive_all(&rx, 2000, epoch)
+        });
         let sent = flood(
             A,
             SocketAddrV4::new(B, 7001),
@@ -153,21 +167,21 @@ fn loss_rate_is_within_binomial_bounds() {
             epoch,
             Duration::from_secs(5),
         );
-        let got = receive_all(&rx, sent, epoch);
+        let got = receiver.join().unwrap();
         let done = engine.stop();
         assert_eq!(sent, 2000);
         // n = 2000, p = 0.8 delivered: mean 1600, sd 17.9; accept +-5 sd.
         let n = got.len() as i64;
-        eprintln!("delivered {n} of 2000 at 20 % loss");
+        let fastest = got.iter().map(|a| a.one_way).min().unwrap();
+        eprintln!("delivered {n} of 2000 at 20 % loss, the fastest in {fastest:?} (want 1 ms)");
         assert!(
             (1600 - 90..=1600 + 90).contains(&n),
             "delivered {n} of 2000, expected 1600 +- 90"
         );
         assert_eq!(done.sum(|c| &c.dropped) as i64, 2000 - n);
-        let fastest = got.iter().map(|a| a.one_way).min().unwrap();
         assert!(
-            fastest >= Duration::from_micros(1_000 - 17),
-            "a datagram took only {fastest:?}"
+            fastest >= Duration::from_micros(1_000 - 17) && fastest < Duration::from_millis(2),
+            "the fastest datagram took {fastest:?}, want 1 ms to 2 ms"
         );
     });
 }
@@ -242,10 +256,8 @@ fn nothing_is_left_once_the_engine_is_gone() {
             "probes lost; engine {:?}",
             done.counters[0]
         );
-        assert!(
-            shaped.iter().all(|r| *r >= Duration::from_millis(10)),
-            "not delayed: {shaped:?}"
-        );
+        assert_min_rtt(&shaped, Duration::from_millis(10));
+        assert_on_time(&done.counters[0]);
         assert!(
             bound
                 .lines()

@@ -154,7 +154,11 @@ impl Values for NodeValues<'_> {
         match place {
             Place::Run => self.run_dir.display().to_string(),
             Place::Experiment => {
-                let dir = self.experiment.file.parent().unwrap_or(Path::new("."));
+                // A bare file name has the empty path as its parent: the current directory.
+                let dir = match self.experiment.file.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
                 let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
                 dir.display().to_string()
             }

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(20);
 /// How often logs are read for metrics and network counters refreshed.
 const POLL: Duration = Duration::from_millis(500);
+/// How often the network is asked whether it still emulates the topology (a dead delay
+/// engine stops the run within half a second, scheduling included).
+const WATCH: Duration = Duration::from_millis(100);
 /// How long processes get between SIGTERM and the kill at the end of a run.
 const GRACE: Duration = Duration::from_secs(2);
 
@@ -565,6 +568,7 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
     let mut progress = Progress::new(exp.starts.len(), opts.quiet);
     let (mut next_start, mut next_event) = (0, 0);
     let mut last_poll = Instant::now();
+    let mut last_watch = Instant::now();
     let cap = Duration::from_micros(exp.stop.after_us);
     let stop = loop {
         let now = e.t0.elapsed();
@@ -630,6 +634,9 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
             last_poll = Instant::now();
             e.poll(net);
             progress.update(now, e.counts());
+        }
+        if last_watch.elapsed() >= WATCH {
+            last_watch = Instant::now();
             if let Some(why) = net.failure() {
                 break StopReason::NetworkFailed(why);
             }

@@ -159,7 +159,6 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
     }
     let name = network_name(&exp);
-    let dir = result_dir(&args.results, &name)?;
     let started = SystemTime::now();
 
     let model = Model::from_plan(&exp.plan);
@@ -176,6 +175,8 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         name: name.clone(),
         cgroups: None,
     };
+    // Made once the network is up, so that a refused backend leaves no empty directory.
+    let dir = result_dir(&args.results, &name)?;
 
     let cgroups = cgroup::Hierarchies::detect()
         .map_err(|e| e.to_string())

@@ -7,7 +7,9 @@
 
 use crate::lifecycle::{engine_log, State};
 use delayq::{Engine, EngineConfig, PairParams};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -38,18 +40,25 @@ pub fn probe() -> netctl::probe::Capabilities {
     })
 }
 
-/// Runs the engine of `state` until SIGTERM or SIGINT; blocks.
-pub fn run(state: &State) -> Result<(), String> {
-    let rules = state
-        .rules
-        .as_ref()
-        .ok_or_else(|| format!("network {} needs no delay engine", state.name))?;
+/// Runs the engine of network `name` until SIGTERM or SIGINT; blocks. The SIGHUP handler
+/// is in place before the state file is read, and [`spawn_exe`] starts the engine with
+/// SIGHUP blocked, so a change saved at any moment of the start is never missed (nor does
+/// its SIGHUP end the engine): its signal waits until the handler can take it.
+pub fn run(name: &str) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| e.to_string())?;
     }
+    let hangups = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(|e| e.to_string())?;
+    let state = crate::lifecycle::load(name).map_err(|e| e.to_string())?;
+    let rules = state
+        .rules
+        .as_ref()
+        .ok_or_else(|| format!("network {} needs no delay engine", state.name))?;
     let lookup: Arc<RwLock<Lookup>> = Arc::new(RwLock::new(Box::new(state.model.lookup())));
-    reload_on_hangup(&state.name, Arc::clone(&lookup))?;
+    reload_on_hangup(hangups, name, Arc::clone(&lookup));
+    hangup_mask(SigmaskHow::SIG_UNBLOCK).map_err(|e| format!("unblock SIGHUP: {e}"))?;
     let config = EngineConfig {
         queue_num: rules.queue,
         spin: SPIN,
@@ -64,14 +73,23 @@ pub fn run(state: &State) -> Result<(), String> {
     engine.run(&stop).map_err(|e| e.to_string())
 }
 
+/// Blocks or unblocks SIGHUP for the calling thread (async-signal-safe: `pthread_sigmask`).
+fn hangup_mask(how: SigmaskHow) -> nix::Result<()> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGHUP);
+    pthread_sigmask(how, Some(&set), None)
+}
+
 /// On each SIGHUP, reads network `name`'s state file again and swaps its model's lookup in
 /// (built before the swap, so packets wait only for the swap itself).
-fn reload_on_hangup(name: &str, lookup: Arc<RwLock<Lookup>>) -> Result<(), String> {
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
-        .map_err(|e| e.to_string())?;
+fn reload_on_hangup(
+    mut hangups: signal_hook::iterator::Signals,
+    name: &str,
+    lookup: Arc<RwLock<Lookup>>,
+) {
     let name = name.to_string();
     std::thread::spawn(move || {
-        for _ in signals.forever() {
+        for _ in hangups.forever() {
             match crate::lifecycle::load(&name) {
                 Ok(s) => {
                     let new: Lookup = Box::new(s.model.lookup());
@@ -81,7 +99,6 @@ fn reload_on_hangup(name: &str, lookup: Arc<RwLock<Lookup>>) -> Result<(), Strin
             }
         }
     });
-    Ok(())
 }
 
 /// Starts `p2plab engine --name N` (this same executable), output to the engine log next
@@ -97,7 +114,13 @@ pub fn spawn_exe(exe: &Path, state: &State) -> Result<u32, String> {
     let log_path = engine_log(&state.name);
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // pthread_sigmask, which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| hangup_mask(SigmaskHow::SIG_BLOCK).map_err(std::io::Error::from));
+    }
+    let child = command
         .args(["engine", "--name", &state.name])
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)

@@ -153,8 +153,8 @@ pub fn sockets() -> Vec<Socket> {
 }
 
 /// The invariant: every socket of the given processes is on that process's own address.
-/// Returns how many sockets were checked.
-pub fn assert_own_sockets(own: &HashMap<u32, &str>) -> usize {
+/// Returns how many sockets were checked (none if `ss` shows no process of `own`).
+pub fn own_sockets_checked(own: &HashMap<u32, &str>) -> usize {
     let mut checked = 0;
     for socket in sockets() {
         for pid in &socket.pids {
@@ -169,6 +169,17 @@ pub fn assert_own_sockets(own: &HashMap<u32, &str>) -> usize {
         }
     }
     checked
+}
+
+/// [`own_sockets_checked`], and that `ss` showed at least `at_least` sockets of those
+/// processes: a check that found none would pass without checking anything.
+pub fn assert_own_sockets(own: &HashMap<u32, &str>, at_least: usize) {
+    let checked = own_sockets_checked(own);
+    assert!(
+        checked >= at_least,
+        "ss showed {checked} sockets of processes {:?}, want at least {at_least}",
+        own.keys()
+    );
 }
 
 /// Waits (bounded) until a socket listens (TCP) or is bound (UDP) on `port`; returns the
@@ -201,7 +212,7 @@ pub fn watch_until_exit(child: Running, own: &HashMap<u32, &str>) -> (Output, us
     let start = Instant::now();
     let mut checked = 0;
     loop {
-        checked += assert_own_sockets(own);
+        checked += own_sockets_checked(own);
         let done = child
             .0
             .as_mut()

@@ -2,6 +2,7 @@
 //! its own (see [`netns`]).
 
 mod common;
+mod log;
 mod netns;
 mod programs;
 mod wrap;

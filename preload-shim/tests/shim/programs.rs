@@ -24,7 +24,7 @@ fn tcp_server_and_client_use_their_own_addresses() {
     let server = Running::start(&mut python("10.0.0.1", SERVER, &["9000", "1"]));
     let listening = wait_listening(9000);
     assert_eq!(listening[0].local_ip, "10.0.0.1", "{}", listening[0].line);
-    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]));
+    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]), 1);
 
     let client = stdout_of(&mut python("10.0.0.2", CLIENT, &["10.0.0.1", "9000"]));
     assert_eq!(client.trim(), "10.0.0.2");
@@ -56,7 +56,7 @@ fn curl_fetches_from_python_http_server() {
         &["-sS", "-m", "20", "http://10.0.0.1:8000/data.txt"],
     ));
     assert_eq!(body, "served by the node\n");
-    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]));
+    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]), 1);
     let log = String::from_utf8_lossy(&server.stop().stderr).into_owned();
     assert!(
         log.contains("::ffff:10.0.0.2 - - ") && log.contains("GET /data.txt"),
@@ -206,7 +206,7 @@ fn ipv6_without_bindip6_stays_on_the_v4_address() {
         "{}",
         listening[0].line
     );
-    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]));
+    assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]), 1);
     stdout_of(&mut python("10.0.0.2", CLIENT, &["10.0.0.1", "9010"]));
     let out = lines(&server.finish().stdout);
     let eaddrnotavail = format!("v6only errno {}", libc::EADDRNOTAVAIL);
@@ -227,7 +227,7 @@ fn ipv6_with_bindip6_uses_the_v6_address() {
     netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "fd00::1/64", "fd00::2/64"]);
     let server = Running::start(python("10.0.0.1", IPV6, &[]).env("BINDIP6", "fd00::1"));
     wait_listening(9011);
-    assert_own_sockets(&HashMap::from([(server.pid(), "fd00::1")]));
+    assert_own_sockets(&HashMap::from([(server.pid(), "fd00::1")]), 1);
     let client =
         stdout_of(python("10.0.0.2", CLIENT, &["fd00::1", "9010"]).env("BINDIP6", "fd00::2"));
     assert_eq!(client.trim(), "fd00::2");

@@ -1,0 +1,98 @@
+//! Helpers shared by the `p2plab run` tests: running a shell script in a network namespace
+//! of its own with the binary and the shim at hand, checking that it succeeded, finding the
+//! one result directory of a run, and checking that a run left no cgroup and no network
+//! state file behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The shim cargo built beside this test (preload-shim is a dev-dependency).
+pub fn shim() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .with_file_name("libp2plab_shim.so")
+}
+
+/// Runs `script` with `sh` in a new network namespace (lo up), `$P2PLAB` set to the
+/// binary, `$SHIM` to the shim, state files in `state`.
+pub fn in_netns(script: &str, state: &Path, cwd: &Path) -> Output {
+    Command::new("unshare")
+        .args(["-n", "sh", "-c", &format!("ip link set lo up && {script}")])
+        .env("P2PLAB", env!("CARGO_BIN_EXE_p2plab"))
+        .env("SHIM", shim())
+        .env("P2PLAB_RUN_DIR", state)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// The script's stdout, after checking that it succeeded.
+pub fn succeeded(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The one entry of directory `parent` (a run's result directory under `results/`).
+pub fn only_dir(parent: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(parent)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
+/// The mount point of every cgroup hierarchy (v1 and v2) in `/proc/self/mountinfo`.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            let point = mount.split(' ').nth(4)?;
+            matches!(fs.split(' ').next()?, "cgroup" | "cgroup2").then(|| PathBuf::from(point))
+        })
+        .collect()
+}
+
+/// Checks that no cgroup of a p2plab run of experiment `name` is left in any cgroup
+/// hierarchy mounted on this host (v1, v2 or both), and that there is at least one.
+pub fn no_cgroups_left(name: &str) {
+    let mounts = cgroup_mounts();
+    assert!(!mounts.is_empty(), "no cgroup hierarchy is mounted");
+    for mount in mounts {
+        let mut stack = vec![mount];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let p = e.path();
+                    assert!(
+                        !p.to_string_lossy().contains(&format!("p2plab/{name}-")),
+                        "left behind: {}",
+                        p.display()
+                    );
+                    if p.components().count() < 12 {
+                        stack.push(p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks that no network state file is left in `state`.
+pub fn no_state_left(state: &Path) {
+    let left: Vec<PathBuf> = std::fs::read_dir(state)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert!(left.is_empty(), "state files left: {left:?}");
+}
