@@ -166,6 +166,68 @@ mod tests {
     }
 
     #[test]
+    fn bad_bindip6_is_an_error() {
+        for bad in ["", "fd00::3::7", "::", "ff02::1", "10.0.0.1"] {
+            let err = Config::parse(env(None, Some(bad))).unwrap_err();
+            assert_eq!((err.var, err.value), ("BINDIP6", bad.as_bytes()), "{bad:?}");
+        }
+        // a good BINDIP does not excuse a bad BINDIP6, nor the other way round
+        assert_eq!(
+            Config::parse(env(Some("10.0.3.7"), Some("::")))
+                .unwrap_err()
+                .var,
+            "BINDIP6"
+        );
+        assert_eq!(
+            Config::parse(env(Some("0.0.0.0"), Some("fd00::1")))
+                .unwrap_err()
+                .var,
+            "BINDIP"
+        );
+    }
+
+    #[test]
+    fn either_address_alone_makes_the_shim_active() {
+        let v4 = Config::parse(env(Some("10.0.3.7"), None)).unwrap().ips;
+        assert_eq!((v4.active(), v4.v6), (true, None));
+        let v6 = Config::parse(env(None, Some("fd00::3:7"))).unwrap().ips;
+        assert_eq!((v6.active(), v6.v4), (true, None));
+    }
+
+    #[test]
+    fn node_names_of_1_to_64_bytes_are_kept() {
+        let longest = [b'n'; NODE_MAX];
+        for name in [&b"a"[..], &longest[..]] {
+            let raw = RawEnv {
+                node: Some(name),
+                ..RawEnv::default()
+            };
+            assert_eq!(Config::parse(raw).unwrap().node.unwrap().as_bytes(), name);
+        }
+        let empty = RawEnv {
+            node: Some(b""),
+            ..RawEnv::default()
+        };
+        assert_eq!(Config::parse(empty).unwrap_err().var, "P2PLAB_NODE");
+    }
+
+    #[test]
+    fn only_log_1_turns_the_log_on() {
+        for (value, on) in [
+            (&b"1"[..], true),
+            (b"0", false),
+            (b"", false),
+            (b"11", false),
+        ] {
+            let raw = RawEnv {
+                log: Some(value),
+                ..RawEnv::default()
+            };
+            assert_eq!(Config::parse(raw).unwrap().log, on, "{value:?}");
+        }
+    }
+
+    #[test]
     fn node_name_and_log() {
         let raw = RawEnv {
             node: Some(b"peer-7"),

@@ -264,6 +264,102 @@ mod tests {
     }
 
     #[test]
+    fn loopback_includes_v4_mapped_loopback() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for lo in [
+            "127.0.0.1",
+            "127.9.8.7",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:127.200.1.2",
+        ] {
+            assert!(is_loopback(ip(lo)), "{lo}");
+        }
+        for not in [
+            "10.0.3.7",
+            "0.0.0.0",
+            "::",
+            "::ffff:10.0.3.7",
+            "::127.0.0.1",
+            "fd00::1",
+        ] {
+            assert!(!is_loopback(ip(not)), "{not}");
+        }
+        // a dual-stack socket connecting to mapped loopback stays unbound, as for 127.0.0.1
+        let mapped_lo = Trigger::Connect(sa("[::ffff:127.0.0.1]:80"));
+        assert_eq!(
+            auto_bind(&v4only(), sa("[::]:0"), mapped_lo, never),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn only_unbound_sockets_are_bound_first() {
+        let ips = both();
+        let send = Trigger::Send(sa("10.1.1.1:80"));
+        // port 0 and a wildcard (plain or v4-mapped) address: unbound
+        assert_eq!(
+            auto_bind(&ips, sa("[::ffff:0.0.0.0]:0"), send, never),
+            Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
+        );
+        // a port or an address already chosen: left alone
+        for bound in [
+            "[::]:5000",
+            "[::ffff:0.0.0.0]:5000",
+            "[fd00::3:7]:0",
+            "[::ffff:10.0.3.7]:0",
+        ] {
+            assert_eq!(
+                auto_bind(&ips, sa(bound), send, never),
+                Verdict::Keep,
+                "{bound}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_sockets_use_the_family_of_their_peer() {
+        let unbound = sa("[::]:0");
+        let listen = Trigger::Listen;
+        assert_eq!(
+            auto_bind(&both(), unbound, listen, never),
+            Verdict::Use(sa("[fd00::3:7]:0"))
+        );
+        assert_eq!(
+            auto_bind(&v4only(), unbound, listen, || false),
+            Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
+        );
+        // a dual-stack socket towards an IPv4 peer given as a plain IPv4 address
+        let to_v4 = Trigger::Send(sa("10.1.1.1:80"));
+        assert_eq!(
+            auto_bind(&both(), unbound, to_v4, never),
+            Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
+        );
+        // nothing to enforce: every socket is left to the kernel
+        let none = Ips::default();
+        for trigger in [listen, to_v4, Trigger::Send(sa("[2001:db8::1]:80"))] {
+            assert_eq!(auto_bind(&none, unbound, trigger, never), Verdict::Keep);
+            assert_eq!(
+                auto_bind(&none, sa("0.0.0.0:0"), trigger, never),
+                Verdict::Keep
+            );
+        }
+    }
+
+    #[test]
+    fn triggers_read_as_the_call_that_caused_them() {
+        assert_eq!(Trigger::Listen.to_string(), "listen");
+        assert_eq!(
+            Trigger::Connect(sa("10.1.1.1:80")).to_string(),
+            "connect to 10.1.1.1:80"
+        );
+        assert_eq!(
+            Trigger::Send(sa("[fd00::1]:53")).to_string(),
+            "send to [fd00::1]:53"
+        );
+    }
+
+    #[test]
     fn interface_list_shows_loopback_and_own_addresses() {
         let ips = both();
         let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());

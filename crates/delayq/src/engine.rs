@@ -425,3 +425,196 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(10, 1, 2, 3);
+    const DST: Ipv4Addr = Ipv4Addr::new(10, 4, 5, 6);
+
+    /// The loop's state as `run` sets it up, without a socket.
+    fn state() -> State {
+        State {
+            sched: Scheduler::new(TICK_SHIFT, SLOTS_LOG2, 0),
+            window: Window::default(),
+            writer: MsgWriter::default(),
+            accepts: Vec::new(),
+            due: Vec::new(),
+            rng: fastrand::Rng::with_seed(1),
+            queue_num: 0,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The first 20 bytes of an IPv4 packet from `src` to `dst`.
+    fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr) -> [u8; 20] {
+        let mut h = [0; 20];
+        h[0] = 0x45;
+        // the other fields as in a real header: nothing but the addresses may be read
+        h[2..12].copy_from_slice(&[0, 60, 0x12, 0x34, 0x40, 0, 64, 6, 0xab, 0xcd]);
+        h[12..16].copy_from_slice(&src.octets());
+        h[16..20].copy_from_slice(&dst.octets());
+        h
+    }
+
+    /// Feeds packet `id` from SRC to DST at `now`, with the pair's parameters `pp`.
+    fn arrive(st: &mut State, id: u32, now: u64, pp: PairParams) {
+        arrive_on(st, (SRC, DST), id, now, pp);
+    }
+
+    /// Feeds packet `id` of `pair` at `now`, with the pair's parameters `pp` (the lookup
+    /// checks it is asked about that pair, source first).
+    fn arrive_on(st: &mut State, pair: (Ipv4Addr, Ipv4Addr), id: u32, now: u64, pp: PairParams) {
+        let h = ipv4_header(pair.0, pair.1);
+        let p = Packet {
+            id,
+            hw_protocol: ETH_P_IP,
+            payload: &h,
+        };
+        st.on_event(Event::Packet(p), now, &|s, d| {
+            assert_eq!((s, d), pair);
+            pp
+        });
+    }
+
+    /// A pair delayed `delay_us`, without loss.
+    fn delayed(delay_us: u64) -> PairParams {
+        PairParams {
+            delay_us,
+            loss: 0.0,
+        }
+    }
+
+    /// A pair losing `loss` of its packets, without delay.
+    fn lossy(loss: f64) -> PairParams {
+        PairParams { delay_us: 0, loss }
+    }
+
+    /// The value of counter `c`.
+    fn count(c: &AtomicU64) -> u64 {
+        c.load(Relaxed)
+    }
+
+    #[test]
+    fn a_packet_delayed_50_ms_is_accepted_in_the_tick_it_is_due() {
+        let mut st = state();
+        let arrival = 7_000_000_000;
+        let pp = delayed(50_000);
+        arrive(&mut st, 1, arrival, pp);
+        let c = Arc::clone(&st.counters);
+        assert_eq!((count(&c.packets), count(&c.delayed)), (1, 1));
+        let due_tick_start = (arrival + 50_000_000) >> TICK_SHIFT << TICK_SHIFT;
+        st.release(Some(due_tick_start - 1));
+        assert_eq!((count(&c.accepted), count(&c.held)), (0, 1));
+        assert!(st.writer.as_bytes().is_empty());
+        st.release(Some(due_tick_start));
+        assert_eq!((count(&c.accepted), count(&c.held)), (1, 0));
+        assert!(!st.writer.as_bytes().is_empty());
+        // released within its tick, before the exact due time: not late
+        assert_eq!(count(&c.max_lateness_ns), 0);
+        assert_eq!(count(&c.lateness_hist[0]), 1);
+    }
+
+    #[test]
+    fn lateness_is_counted_from_the_due_time() {
+        let mut st = state();
+        let pp = delayed(10_000);
+        arrive(&mut st, 1, 1_000_000, pp);
+        arrive(&mut st, 2, 1_000_000, pp);
+        // due at 11 ms, released at 11.1 ms: 100 us late each, in [65.5, 131) us: bucket 3
+        st.release(Some(11_100_000));
+        let c = &st.counters;
+        assert_eq!(count(&c.accepted), 2);
+        assert_eq!(count(&c.max_lateness_ns), 100_000);
+        assert_eq!(count(&c.lateness_sum_ns), 200_000);
+        assert_eq!(count(&c.lateness_hist[3]), 2);
+        assert_eq!(c.lateness_quantile(0.5), Some(LATENESS_UNIT * 8));
+    }
+
+    #[test]
+    fn lateness_quantiles_are_bucket_upper_bounds() {
+        let c = Counters::default();
+        assert_eq!(c.lateness_quantile(0.99), None);
+        // 0 ns, 16.4 us (bucket 1), 1 ms (bucket 6), an hour (the last bucket)
+        for late in [0, 1 << TICK_SHIFT, 1_000_000, 3_600_000_000_000] {
+            c.record_lateness(late);
+        }
+        let counts: Vec<u64> = c.lateness_hist.iter().map(count).collect();
+        let mut want = [0; LATENESS_BUCKETS];
+        for b in [0, 1, 6, LATENESS_BUCKETS - 1] {
+            want[b] = 1;
+        }
+        assert_eq!(counts, want);
+        assert_eq!(c.lateness_quantile(0.0), Some(LATENESS_UNIT));
+        assert_eq!(c.lateness_quantile(0.25), Some(LATENESS_UNIT));
+        assert_eq!(c.lateness_quantile(0.5), Some(LATENESS_UNIT * 2));
+        assert_eq!(c.lateness_quantile(0.75), Some(LATENESS_UNIT * 64));
+        assert_eq!(c.lateness_quantile(1.0), Some(LATENESS_UNIT * (1 << 15)));
+    }
+
+    #[test]
+    fn loss_drops_its_share_of_packets() {
+        let mut st = state();
+        let pp = lossy(0.25);
+        for id in 0..4000 {
+            arrive(&mut st, id, 1_000, pp);
+        }
+        st.release(Some(1_000));
+        let c = &st.counters;
+        let dropped = count(&c.dropped);
+        // binomial(4000, 0.25): mean 1000, sd 27.4; within 5 sd
+        assert!((863..=1137).contains(&dropped), "{dropped} dropped");
+        assert_eq!(count(&c.accepted), 4000 - dropped);
+        assert_eq!(count(&c.delayed), 0);
+        for (loss, dropped) in [(0.0, 0), (1.0, 100)] {
+            let mut st = state();
+            for id in 0..100 {
+                arrive(&mut st, id, 1_000, lossy(loss));
+            }
+            assert_eq!(count(&st.counters.dropped), dropped, "loss {loss}");
+        }
+    }
+
+    #[test]
+    fn packets_without_an_ipv4_pair_go_at_once() {
+        let mut st = state();
+        let h = ipv4_header(SRC, DST);
+        let mut v6 = h;
+        v6[0] = 0x60;
+        let no_lookup = |_: Ipv4Addr, _: Ipv4Addr| -> PairParams { panic!("not an IPv4 pair") };
+        for (id, hw_protocol, payload) in [
+            (1, 0x86dd, &h[..]),
+            (2, ETH_P_IP, &v6[..]),
+            (3, ETH_P_IP, &h[..19]),
+        ] {
+            let p = Packet {
+                id,
+                hw_protocol,
+                payload,
+            };
+            st.on_event(Event::Packet(p), 5_000, &no_lookup);
+        }
+        st.release(Some(5_000));
+        assert_eq!(count(&st.counters.accepted), 3);
+        assert_eq!(count(&st.counters.delayed), 0);
+    }
+
+    #[test]
+    fn only_packets_of_the_same_pair_wait_for_each_other() {
+        let mut st = state();
+        let (a, b, c) = (SRC, DST, Ipv4Addr::new(10, 4, 5, 7));
+        let held = delayed(50_000);
+        let at_once = PairParams::default();
+        arrive_on(&mut st, (a, b), 1, 1_000, held);
+        // same destination, same source, the reverse way: other pairs, not held behind 1
+        for (id, pair) in [(2, (c, b)), (3, (a, c)), (4, (b, a))] {
+            arrive_on(&mut st, pair, id, 1_000, at_once);
+        }
+        // the same pair: behind 1 although its own delay is zero
+        arrive_on(&mut st, (a, b), 5, 1_000, at_once);
+        st.release(Some(1_000));
+        let counters = &st.counters;
+        assert_eq!((count(&counters.accepted), count(&counters.held)), (3, 2));
+    }
+}

@@ -82,6 +82,35 @@ mod tests {
         assert_eq!(o.margin(us(300)), Duration::ZERO);
         // a sleep that would be short once shortened is not shortened either
         assert_eq!(o.margin(LONG_SLEEP + us(100)), Duration::ZERO);
+        assert_eq!(o.margin(LONG_SLEEP + us(199)), Duration::ZERO);
+        assert_eq!(o.margin(LONG_SLEEP + us(200)), us(200));
+    }
+
+    #[test]
+    fn a_sleep_of_exactly_one_millisecond_is_long() {
+        let mut o = Oversleep::default();
+        o.record(LONG_SLEEP - Duration::from_nanos(1), us(500));
+        assert_eq!(o.margin(LONG), Duration::ZERO);
+        o.record(LONG_SLEEP, us(70));
+        assert_eq!(o.margin(LONG), us(70));
+    }
+
+    #[test]
+    fn the_ninetieth_percentile_of_few_samples() {
+        let mut o = Oversleep::default();
+        // sorted [10, 20, 30]: index 3 * 9 / 10 = 2
+        for n in [30, 10, 20] {
+            o.record(LONG, us(n));
+        }
+        assert_eq!(o.margin(LONG), us(30));
+        // ten samples 10..=100: index 9, the largest; an eleventh (5) moves it to 90
+        let mut o = Oversleep::default();
+        for n in 1..=10 {
+            o.record(LONG, us(10 * n));
+        }
+        assert_eq!(o.margin(LONG), us(100));
+        o.record(LONG, us(5));
+        assert_eq!(o.margin(LONG), us(90));
     }
 
     #[test]

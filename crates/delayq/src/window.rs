@@ -139,4 +139,45 @@ mod tests {
         win.accept(&mut vec![10], &mut w, 0);
         assert_eq!(verdicts(&w), [(1, 10)]);
     }
+
+    #[test]
+    fn ids_wrap_around_and_repeats_are_ignored() {
+        let mut win = Window::default();
+        for id in [u32::MAX - 1, u32::MAX, u32::MAX, 0, 1, 0] {
+            win.received(id);
+        }
+        let mut w = MsgWriter::default();
+        win.accept(&mut vec![0, u32::MAX - 1, u32::MAX], &mut w, 0);
+        // the oldest three in queueing order: one batch up to id 0
+        assert_eq!(verdicts(&w), [(3, 0)]);
+        w.clear();
+        win.accept(&mut vec![1], &mut w, 0);
+        assert_eq!(verdicts(&w), [(1, 1)]);
+    }
+
+    #[test]
+    fn a_repeated_id_keeps_the_newer_ones() {
+        let mut win = Window::default();
+        for id in [5, 6, 7, 6] {
+            win.received(id);
+        }
+        let mut w = MsgWriter::default();
+        win.accept(&mut vec![5, 6, 7], &mut w, 0);
+        assert_eq!(verdicts(&w), [(3, 7)]);
+    }
+
+    #[test]
+    fn the_first_id_may_be_anywhere() {
+        // past half the id space: still the start of the window, not an old id
+        let mut win = Window::default();
+        for id in 3_000_000_000..3_000_000_004 {
+            win.received(id);
+        }
+        let mut w = MsgWriter::default();
+        win.accept(&mut vec![3_000_000_001, 3_000_000_000], &mut w, 0);
+        assert_eq!(verdicts(&w), [(3, 3_000_000_001)]);
+        w.clear();
+        win.accept(&mut vec![], &mut w, 0);
+        assert_eq!(verdicts(&w), []);
+    }
 }

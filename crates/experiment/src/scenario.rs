@@ -25,8 +25,9 @@ fn nodes(plan: &Plan, text: &str) -> Result<Vec<usize>, String> {
 
 fn time_us(text: &str) -> Result<u64, String> {
     match text.parse::<f64>() {
-        Ok(s) if s >= 0.0 && s.is_finite() => Ok((s * 1e6).round() as u64),
-        Ok(_) => Err(format!("time `{text}` is negative")),
+        Ok(s) if s < 0.0 => Err(format!("time `{text}` is negative")),
+        Ok(s) if s.is_finite() => Ok((s * 1e6).round() as u64),
+        Ok(_) => Err(format!("time `{text}` is not a finite number")),
         Err(_) => parse_time_us(text).map_err(|(m, _)| m),
     }
 }

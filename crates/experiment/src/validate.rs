@@ -440,3 +440,47 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
         on_failure: raw.on_failure.unwrap_or(FailurePolicy::Continue),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_are_binary_multiples() {
+        assert_eq!(parse_memory("256M"), Ok(256 << 20));
+        assert_eq!(parse_memory("1G"), Ok(1 << 30));
+        assert_eq!(parse_memory("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_memory("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_memory("100000K"), Ok(102_400_000));
+        assert_eq!(parse_memory(" 2 kB "), Ok(2048));
+        for bad in ["0M", "12", "5T", "lots", "M"] {
+            assert_eq!(
+                parse_memory(bad).unwrap_err().0,
+                format!("`{bad}` is not a memory size")
+            );
+        }
+    }
+
+    #[test]
+    fn cpu_shares_are_positive_percentages() {
+        assert_eq!(parse_cpu("50%"), Ok(50.0));
+        assert_eq!(parse_cpu(" 250 % "), Ok(250.0));
+        for bad in ["0%", "-5%", "50", "half%"] {
+            assert_eq!(
+                parse_cpu(bad).unwrap_err().0,
+                format!("`{bad}` is not a CPU share")
+            );
+        }
+    }
+
+    #[test]
+    fn a_program_is_an_executable_file_by_path_or_on_path() {
+        assert!(program_exists("/bin/sh"));
+        assert!(program_exists("sh"));
+        // Readable but not executable, a directory (which has execute bits), missing.
+        assert!(!program_exists("/etc/passwd"));
+        assert!(!program_exists("/bin"));
+        assert!(!program_exists("/no/such/program"));
+        assert!(!program_exists("no-such-program-p2plab"));
+    }
+}

@@ -174,3 +174,148 @@ where
     }
     groups
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::Backend;
+
+    /// Seven processes: two seeds and a leech in `east` that exit with 0 after 3, 6 and 9 s,
+    /// and in `west` a leech of each other ending (exit 1, killed, running, not started).
+    const PROCESSES: &str = "node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received
+e1,seed,east,10.0.0.1,1,1,4,exited,0,,1,0.5,,,
+e2,seed,east,10.0.0.2,2,1,7,exited,0,,2,1,,,
+w1,leech,west,10.0.0.5,3,0,2,exited,1,,0.25,0.25,,,
+w2,leech,west,10.0.0.6,4,0,5,killed,,9,,,,,
+w3,leech,west,10.0.0.7,5,0,,running,,,1,0,,,
+w4,leech,west,10.0.0.8,,0,,failed_to_start,,,,,,,
+e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
+";
+
+    /// Samples out of time order; `progress` from e1 as seed and as leech, and from e2.
+    const METRICS: &str = "time_s,node,role,name,value
+3,e1,seed,progress,1
+4,e3,leech,rate,1
+1,e1,seed,progress,1
+2.5,e1,leech,progress,1
+2,e2,seed,progress,1
+0.5,e3,leech,rate,1
+";
+
+    /// The records of a CSV text with its header line.
+    fn rows<T: serde::de::DeserializeOwned>(csv: &str) -> Vec<T> {
+        csv::Reader::from_reader(csv.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A run of the processes and metrics above.
+    fn results() -> Results {
+        Results {
+            dir: "/r".into(),
+            run: RunInfo {
+                name: "r".into(),
+                started_unix: 0.0,
+                duration_s: 10.0,
+                topology: "t.yaml".into(),
+                backend: Backend::None,
+                kernel: "k".into(),
+                p2plab_version: "0".into(),
+                seed: 1,
+                stopped: String::new(),
+                experiment: serde_json::Value::Null,
+            },
+            processes: rows(PROCESSES),
+            metrics: rows(METRICS),
+        }
+    }
+
+    /// Counts whose remaining processes are running.
+    fn counts(processes: usize, exited_ok: usize, failed: usize, killed: usize) -> Counts {
+        Counts {
+            processes,
+            exited_ok,
+            failed,
+            killed,
+            running: processes - exited_ok - failed - killed,
+        }
+    }
+
+    #[test]
+    fn counts_and_completion_times_per_group() {
+        let a = analyse(&results());
+        // Exit 1 and a failed start are failures; a signal is a kill, not a failure.
+        assert_eq!(a.totals, counts(7, 3, 2, 1));
+        let all = a.completion_s.unwrap();
+        assert_eq!((all.n, all.min, all.max, all.mean), (3, 3.0, 9.0, 6.0));
+        let groups: Vec<(&str, &Counts)> = a
+            .groups
+            .iter()
+            .map(|g| (g.group.as_str(), &g.counts))
+            .collect();
+        assert_eq!(
+            groups,
+            [("east", &counts(3, 3, 0, 0)), ("west", &counts(4, 0, 2, 1))]
+        );
+        let east = a.groups[0].completion_s.as_ref().unwrap();
+        assert_eq!((east.n, east.min, east.p50, east.max), (3, 3.0, 6.0, 9.0));
+        assert_eq!(a.groups[1].completion_s, None);
+    }
+
+    #[test]
+    fn fairness_per_role_and_group() {
+        let a = analyse(&results());
+        let keys: Vec<(&str, &str, usize)> = a
+            .fairness
+            .iter()
+            .map(|f| (f.role.as_str(), f.group.as_str(), f.processes))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("seed", "east", 2),
+                ("leech", "west", 4),
+                ("leech", "east", 1)
+            ]
+        );
+        // Completions 3 and 6: 9² / (2 · 45) = 0.9; mean 4.5, population sd 1.5.
+        let seeds = &a.fairness[0];
+        let spread = seeds.completion.as_ref().unwrap();
+        assert_eq!((spread.n, spread.jain), (2, Some(0.9)));
+        assert!((spread.cv.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        // CPU 1.5 and 3 s: the same shape scaled by 1/2.
+        let cpu = seeds.cpu.as_ref().unwrap();
+        assert_eq!((cpu.n, cpu.jain), (2, Some(0.9)));
+        assert!((cpu.cv.unwrap() - 1.0 / 3.0).abs() < 1e-12);
+        // No west leech exited with 0; two of them have CPU times (0.5 and 1 s).
+        let west = &a.fairness[1];
+        assert_eq!(west.completion, None);
+        let cpu = west.cpu.as_ref().unwrap();
+        assert_eq!((cpu.n, cpu.jain), (2, Some(2.25 / 2.5)));
+        let lone = a.fairness[2].completion.as_ref().unwrap();
+        assert_eq!(
+            lone,
+            &Spread {
+                n: 1,
+                jain: Some(1.0),
+                cv: Some(0.0)
+            }
+        );
+    }
+
+    #[test]
+    fn metrics_count_nodes_samples_and_their_time_span() {
+        let a = analyse(&results());
+        let metrics: Vec<(&str, usize, usize, f64, f64)> = a
+            .metrics
+            .iter()
+            .map(|m| (m.name.as_str(), m.nodes, m.samples, m.first_s, m.last_s))
+            .collect();
+        // `progress` comes from e1 as seed, e1 as leech and e2: three (node, role) pairs.
+        assert_eq!(
+            metrics,
+            [("progress", 3, 4, 1.0, 3.0), ("rate", 1, 2, 0.5, 4.0)]
+        );
+    }
+}

@@ -162,16 +162,30 @@ mod tests {
         close(percentile(&[7.0], 90.0).unwrap(), 7.0);
         assert_eq!(percentile(&[], 50.0), None);
         assert_eq!(percentile(&ONE_TO_TEN, 101.0), None);
+        assert_eq!(percentile(&ONE_TO_TEN, -1.0), None);
+        close(percentile(&ONE_TO_TEN, 100.0).unwrap(), 10.0);
+    }
+
+    #[test]
+    fn high_percentiles_differ_on_a_hundred_values() {
+        // n = 100: h = (100 + 1/3) p + 1/3, so p95 sits at 95.65 and p99 at 99.6633..
+        let xs = one_to_hundred();
+        close(percentile(&xs, 95.0).unwrap(), 95.65);
+        close(percentile(&xs, 99.0).unwrap(), 99.0 + 199.0 / 300.0);
+        close(percentile(&xs, 90.0).unwrap(), 90.0 + 19.0 / 30.0);
     }
 
     #[test]
     fn jain_index_by_hand() {
-        // (Σx)² = 1600, Σx² = 232: 1600 / (8 · 232).
-        close(jain_index(&XS).unwrap(), 1600.0 / 1856.0);
+        // (Σx)² = 1600, Σx² = 232: 1600 / (8 · 232), the same division the index makes.
+        assert_eq!(jain_index(&XS), Some(1600.0 / 1856.0));
         // Tied to the population CV: 1 / (1 + 0.4²).
         close(jain_index(&XS).unwrap(), 1.0 / 1.16);
-        close(jain_index(&[3.0, 3.0, 3.0]).unwrap(), 1.0);
-        close(jain_index(&[1.0, 0.0, 0.0, 0.0]).unwrap(), 0.25);
+        assert_eq!(jain_index(&[3.0, 3.0, 3.0]), Some(1.0));
+        assert_eq!(jain_index(&[1.0, 0.0, 0.0, 0.0]), Some(0.25));
+        // 3² / (4 · 3) and 4² / (2 · 10): both exact in binary.
+        assert_eq!(jain_index(&[1.0, 1.0, 1.0, 0.0]), Some(0.75));
+        assert_eq!(jain_index(&[1.0, 3.0]), Some(0.8));
         assert_eq!(jain_index(&[]), None);
         assert_eq!(jain_index(&[0.0]), None);
     }
@@ -193,6 +207,12 @@ mod tests {
             1.0 / 3.0,
         );
         close(ks_distance(&[2.0, 1.0], &[3.0, 4.0]).unwrap(), 1.0);
+        // The same with the second sample used up first.
+        close(ks_distance(&[3.0, 4.0], &[2.0, 1.0]).unwrap(), 1.0);
+        close(
+            ks_distance(&[2.0, 3.0, 4.0], &[1.0, 2.0, 3.0]).unwrap(),
+            1.0 / 3.0,
+        );
         close(ks_distance(&ONE_TO_TEN, &ONE_TO_TEN).unwrap(), 0.0);
         // Ties: at 1, 2/3 vs 1/3; at 2, 1 vs 1.
         close(
@@ -215,5 +235,21 @@ mod tests {
         close(d.stddev, 8.25f64.sqrt());
         close(d.cv.unwrap(), 8.25f64.sqrt() / 5.5);
         assert_eq!(describe(&[]), None);
+    }
+
+    #[test]
+    fn describe_reads_p99_where_it_differs_from_p95() {
+        let d = describe(&one_to_hundred()).unwrap();
+        assert_eq!((d.n, d.min, d.max), (100, 1.0, 100.0));
+        close(d.mean, 50.5);
+        // Rule 8: p50 at h = 50.5, p90 at 90.6333.., p99 at 99.6633.. (p95 would be 95.65).
+        close(d.p50, 50.5);
+        close(d.p90, 90.0 + 19.0 / 30.0);
+        close(d.p99, 99.0 + 199.0 / 300.0);
+    }
+
+    /// 1, 2, .., 100, shuffled so that sorting is part of what is checked.
+    fn one_to_hundred() -> Vec<f64> {
+        (0..100).map(|i| ((i * 37) % 100 + 1) as f64).collect()
     }
 }

@@ -879,20 +879,47 @@ mod tests {
             ["10.1.0.7/32"]
         );
         assert_eq!(text(blocks(0, u32::MAX)), ["0.0.0.0/0"]);
+        assert_eq!(text(blocks(0, 0)), ["0.0.0.0/32"]);
+        assert_eq!(text(blocks(0, 2)), ["0.0.0.0/31", "0.0.0.2/32"]);
+        assert_eq!(
+            text(blocks(u32::MAX - 2, u32::MAX)),
+            ["255.255.255.253/32", "255.255.255.254/31"]
+        );
     }
 
     #[test]
     fn a_whole_group_is_its_prefix_and_part_of_one_its_addresses() {
-        let m = Model::uniform(2, 4, 1_000_000, 1_000_000, 0);
-        let whole: Vec<usize> = (0..m.nodes.len())
-            .filter(|&i| m.nodes[i].group == 1)
+        // group 0: 10.1.0.1-20, group 1: 10.2.0.1-20, group 2: 10.3.0.1-20
+        let m = Model::uniform(3, 20, 1_000_000, 1_000_000, 0);
+        let node = |g: usize, k: usize| g * 20 + k - 1;
+        let group_1: Vec<usize> = (1..=20).map(|k| node(1, k)).collect();
+        assert_eq!(text(prefixes(&m, &group_1)), ["10.2.0.0/16"]);
+        assert_eq!(
+            text(prefixes(&m, &[node(1, 2), node(1, 3)])),
+            ["10.2.0.2/31"]
+        );
+        assert_eq!(
+            text(prefixes(&m, &[node(1, 3), node(1, 4)])),
+            ["10.2.0.3/32", "10.2.0.4/32"]
+        );
+        // runs end where an address is missing; the groups come in order, each whole or not
+        let mut mixed: Vec<usize> = (4..=11)
+            .chain([13, 14, 15, 20])
+            .map(|k| node(2, k))
             .collect();
-        let part: Vec<usize> = whole[1..3].to_vec();
-        assert_eq!(prefixes(&m, &whole), [m.groups[1].prefix]);
-        let want: Vec<(Ipv4Addr, u8)> = part.iter().map(|&i| (m.nodes[i].ip, 32)).collect();
-        let got = prefixes(&m, &part);
-        // two consecutive addresses: one /31 if aligned, else two /32
-        let covered: u64 = got.iter().map(|(_, len)| 1u64 << (32 - len)).sum();
-        assert_eq!(covered, 2, "{got:?} for {want:?}");
+        mixed.extend((1..=20).map(|k| node(0, k)));
+        mixed.push(node(2, 1));
+        assert_eq!(
+            text(prefixes(&m, &mixed)),
+            [
+                "10.1.0.0/16",
+                "10.3.0.1/32",
+                "10.3.0.4/30",
+                "10.3.0.8/30",
+                "10.3.0.13/32",
+                "10.3.0.14/31",
+                "10.3.0.20/32"
+            ]
+        );
     }
 }

@@ -202,15 +202,131 @@ mod tests {
         assert_eq!(f(Ipv4Addr::LOCALHOST, m.nodes[0].ip), None);
     }
 
+    /// Two groups of two nodes with every term of the link model set, each to a distinct
+    /// value: access latencies 1, 2, 3, 4 ms and losses 0.5, 0, 0.2, 0.1; G(0,1) = 20 ms,
+    /// G(1,0) = 7 ms, G(0,0) = 0.5 ms; q(0,1) = 0.1, q(1,0) = 0.25.
+    fn every_term_set() -> Model {
+        let mut m = Model::uniform(2, 2, 1, 1, 0);
+        for (n, (lat, loss)) in
+            m.nodes
+                .iter_mut()
+                .zip([(1_000, 0.5), (2_000, 0.0), (3_000, 0.2), (4_000, 0.1)])
+        {
+            (n.latency_us, n.loss) = (lat, loss);
+        }
+        m.group_delay_us = vec![vec![500, 20_000], vec![7_000, 0]];
+        m.group_loss = vec![vec![0.0, 0.1], vec![0.25, 0.0]];
+        m
+    }
+
+    #[test]
+    fn every_term_counts_in_delay_and_loss() {
+        let m = every_term_set();
+        let f = m.lookup();
+        let ip = |i: usize| m.nodes[i].ip;
+        let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-12, "{got} != {want}");
+        // L(s) + G(0,1) + L(d) = 1 + 20 + 3 ms; 1 - (1-0.5)(1-0.1)(1-0.2) = 1 - 0.36
+        let (d, p) = f(ip(0), ip(2)).unwrap();
+        assert_eq!(d, 24_000);
+        close(p, 0.64);
+        // the other way: 3 + 7 + 1 ms; 1 - (1-0.2)(1-0.25)(1-0.5) = 1 - 0.3
+        let (d, p) = f(ip(2), ip(0)).unwrap();
+        assert_eq!(d, 11_000);
+        close(p, 0.7);
+        // the destination's loss alone: 1 - (1-0)(1-0.1)(1-0.1) = 1 - 0.81
+        close(m.loss_probability(1, 3), 0.19);
+        assert_eq!(m.one_way_delay_us(1, 3), 26_000);
+        // inside group 0: 1 + 0.5 + 2 ms; 1 - (1-0.5)(1-0)(1-0) = 0.5
+        assert_eq!(m.one_way_delay_us(0, 1), 3_500);
+        close(m.loss_probability(0, 1), 0.5);
+        assert_eq!(f(ip(0), Ipv4Addr::new(10, 3, 0, 1)), None);
+    }
+
+    #[test]
+    fn any_delay_or_loss_is_noticed() {
+        let none = Model::uniform(2, 2, 1, 1, 0);
+        assert!(!none.has_delay_or_loss());
+        let mut latency = none.clone();
+        latency.nodes[3].latency_us = 1;
+        let mut loss = none.clone();
+        loss.nodes[3].loss = 0.01;
+        let mut group_delay = none.clone();
+        group_delay.group_delay_us[1][0] = 1;
+        let mut group_loss = none.clone();
+        group_loss.group_loss[1][0] = 0.01;
+        for m in [latency, loss, group_delay, group_loss] {
+            assert!(m.has_delay_or_loss(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn uniform_numbers_groups_and_nodes_from_one() {
+        let m = Model::uniform(2, 3, 64_000, 128_000, 700);
+        let nodes: Vec<(String, String, usize)> = m
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.ip.to_string(), n.group))
+            .collect();
+        let want = [
+            ("g0n1", "10.1.0.1", 0),
+            ("g0n2", "10.1.0.2", 0),
+            ("g0n3", "10.1.0.3", 0),
+            ("g1n1", "10.2.0.1", 1),
+            ("g1n2", "10.2.0.2", 1),
+            ("g1n3", "10.2.0.3", 1),
+        ]
+        .map(|(n, ip, g)| (n.to_string(), ip.to_string(), g));
+        assert_eq!(nodes, want);
+        assert!(m
+            .nodes
+            .iter()
+            .all(|n| (n.up_bps, n.down_bps, n.latency_us) == (64_000, 128_000, 700)));
+        let groups: Vec<_> = m
+            .groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.prefix))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("g0", (Ipv4Addr::new(10, 1, 0, 0), 16)),
+                ("g1", (Ipv4Addr::new(10, 2, 0, 0), 16))
+            ]
+        );
+    }
+
     #[test]
     fn overlap() {
-        assert!(prefixes_overlap(
-            (Ipv4Addr::new(10, 1, 0, 0), 16),
-            (Ipv4Addr::new(10, 1, 2, 0), 24)
-        ));
-        assert!(!prefixes_overlap(
-            (Ipv4Addr::new(10, 1, 0, 0), 16),
-            (Ipv4Addr::new(10, 2, 0, 0), 16)
-        ));
+        let p = |s: &str| {
+            let (ip, len) = s.split_once('/').unwrap();
+            (ip.parse::<Ipv4Addr>().unwrap(), len.parse::<u8>().unwrap())
+        };
+        for (a, b) in [
+            ("10.1.0.0/16", "10.1.2.0/24"),
+            ("10.1.0.0/16", "10.1.255.255/32"),
+            ("10.1.0.7/32", "10.1.0.7/32"),
+            ("0.0.0.0/0", "192.168.0.0/16"),
+            ("10.1.128.0/17", "10.1.200.0/24"),
+        ] {
+            assert!(prefixes_overlap(p(a), p(b)), "{a} {b}");
+            assert!(prefixes_overlap(p(b), p(a)), "{b} {a}");
+        }
+        for (a, b) in [
+            ("10.1.0.0/16", "10.2.0.0/16"),
+            ("10.1.0.0/16", "10.0.255.255/32"),
+            ("10.1.0.0/16", "10.2.0.0/32"),
+            ("10.1.0.0/17", "10.1.128.0/17"),
+            ("10.1.0.7/32", "10.1.0.6/32"),
+        ] {
+            assert!(!prefixes_overlap(p(a), p(b)), "{a} {b}");
+            assert!(!prefixes_overlap(p(b), p(a)), "{b} {a}");
+        }
+        let ours = Model::uniform(2, 1, 1, 1, 0);
+        let mut theirs = Model::uniform(1, 1, 1, 1, 0);
+        theirs.groups[0].prefix = p("10.3.0.0/16");
+        assert_eq!(ours.overlaps(&theirs), None);
+        theirs.groups[0].prefix = p("10.2.7.0/24");
+        let (a, b) = ours.overlaps(&theirs).unwrap();
+        assert_eq!((a, b), (&ours.groups[1], theirs.groups[0].clone()));
     }
 }

@@ -530,4 +530,286 @@ mod tests {
         assert_eq!(text[..want.len()], want);
         assert_eq!(text.len(), 25);
     }
+
+    /// Two groups of three nodes, 8/16 mbit, with a node with latency and loss (10.1.0.1:
+    /// 10 ms, 1 %), one with a short queue (10.1.0.2: 50 packets), one with a slower upload
+    /// (10.2.0.1: 1 mbit), G(0,1) = 30 ms and q(1,0) = 2 %; the first, second and fourth
+    /// node (10.1.0.1, 10.1.0.2, 10.2.0.1) on this host, network slot 3.
+    fn mixed() -> (Model, [usize; 3]) {
+        let mut m = Model::uniform(2, 3, 8_000_000, 16_000_000, 0);
+        m.nodes[0].latency_us = 10_000;
+        m.nodes[0].loss = 0.01;
+        m.nodes[1].queue_packets = 50;
+        m.nodes[3].up_bps = 1_000_000;
+        m.group_delay_us[0][1] = 30_000;
+        m.group_loss[1][0] = 0.02;
+        (m, [0, 1, 3])
+    }
+
+    /// Checks that the plan of `mixed` on `dev` with `backend` reads, line by line, `want`.
+    fn assert_mixed_plan(dev: &str, backend: Backend, want: &str) {
+        let (m, local) = mixed();
+        let layout = Layout {
+            dev: dev.into(),
+            slot: 3,
+            backend,
+        };
+        let got: Vec<String> = plan(&m, &local, &layout)
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(got, want.lines().collect::<Vec<_>>());
+    }
+
+    /// nfqueue on one host: pfifo leaves only where a node's queue is not the IFB's
+    /// txqueuelen (the most common queue of the cell), cells hashed by the address bits
+    /// that tell 10.1.0.0/24 from 10.2.0.0/24 (bit 16: window from bit 9), no pair stage.
+    #[test]
+    fn nfqueue_plan_of_mixed_nodes_reads_like_tc() {
+        assert_mixed_plan("lo", Backend::Nfqueue, &nfqueue_lo());
+    }
+
+    /// netem on a cluster host: both eth0's and lo's hooks feed the IFBs, every class has
+    /// a netem leaf with L(v), p(v) and a limit of queue + packets in flight (10 ms at
+    /// 8 mbit: 6, at 16 mbit: 13), and each hook device gets a pair stage with the classes
+    /// of (0,1) and (1,0), hashed by the second octet.
+    #[test]
+    fn netem_cluster_plan_of_mixed_nodes_reads_like_tc() {
+        assert_mixed_plan("eth0", Backend::Netem, &netem_eth0());
+    }
+
+    #[test]
+    fn places_and_names_follow_cells_and_slot() {
+        let (m, local) = mixed();
+        let got: Vec<(usize, Handle)> = places(&m, &local)
+            .into_iter()
+            .map(|p| (p.cell, p.class))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, Handle::new(1, 2)),
+                (0, Handle::new(1, 3)),
+                (1, Handle::new(1, 2))
+            ]
+        );
+        assert_eq!(local_groups(&m, &[3, 1, 0, 4]), [0, 1]);
+        let layout = Layout {
+            dev: "eth0".into(),
+            slot: 3,
+            backend: Backend::Netem,
+        };
+        assert_eq!(layout.queue_num(), 4003);
+        assert_eq!(layout.ifb(Field::Dst, 2), "p2p3d2");
+        assert_eq!(
+            (
+                rate_of(&m.nodes[3], Field::Src),
+                rate_of(&m.nodes[3], Field::Dst)
+            ),
+            (1_000_000, 16_000_000)
+        );
+    }
+
+    /// The most common queue limit of a cell becomes its IFBs' txqueuelen, even when a
+    /// longer one is there too; only the other nodes get a pfifo leaf.
+    #[test]
+    fn the_most_common_queue_is_the_txqueuelen() {
+        let mut m = Model::uniform(1, 3, 1_000_000, 1_000_000, 0);
+        for (n, q) in m.nodes.iter_mut().zip([50, 200, 50]) {
+            n.queue_packets = q;
+        }
+        let objs = plan(&m, &[0, 1, 2], &layout(Backend::Nfqueue));
+        let txqueuelens: Vec<u32> = objs
+            .iter()
+            .filter_map(|o| match o {
+                Object::Ifb { txqueuelen, .. } => Some(*txqueuelen),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(txqueuelens, [50, 50]);
+        let leaves: Vec<(Parent, u32)> = objs
+            .iter()
+            .filter_map(|o| match o {
+                Object::Qdisc {
+                    parent,
+                    kind: QdiscKind::Pfifo { limit },
+                    ..
+                } => Some((*parent, *limit)),
+                _ => None,
+            })
+            .collect();
+        let node_2 = Parent::Of(Handle::new(1, 3));
+        assert_eq!(leaves, [(node_2, 200), (node_2, 200)]);
+    }
+
+    #[test]
+    fn packets_in_flight_round_down_and_are_capped() {
+        // 8 mbit for 10 ms: 80 000 bits, 6.67 packets of 1500 bytes
+        assert_eq!(bdp_packets(8_000_000, 10_000), 6);
+        assert_eq!(bdp_packets(12_000_000, 1_000), 1);
+        assert_eq!(bdp_packets(11_999_999, 1_000), 0);
+        assert_eq!(bdp_packets(u64::MAX, u64::MAX), 1 << 20);
+    }
+
+    /// `template` once per device of `devs`, `{dev}` replaced by its name.
+    fn per_dev(template: &str, devs: &[&str]) -> String {
+        devs.iter().map(|d| template.replace("{dev}", d)).collect()
+    }
+
+    /// The plan of `mixed` with nfqueue on `lo`.
+    fn nfqueue_lo() -> String {
+        let lo = ["lo"];
+        [
+            NFQUEUE_HEAD,
+            NFQUEUE_UP,
+            &per_dev(EGRESS, &lo),
+            NFQUEUE_DOWN,
+            &per_dev(INGRESS, &lo),
+        ]
+        .concat()
+    }
+
+    /// The plan of `mixed` with netem on the cluster device eth0.
+    fn netem_eth0() -> String {
+        let devs = ["eth0", "lo"];
+        [
+            NETEM_HEAD,
+            NETEM_UP,
+            &per_dev(EGRESS, &devs),
+            NETEM_DOWN,
+            &per_dev(INGRESS, &devs),
+            &per_dev(PAIR_STAGE, &devs),
+        ]
+        .concat()
+    }
+
+    /// nfqueue on `lo`: the hook and the addresses.
+    const NFQUEUE_HEAD: &str = "\
+tc qdisc add dev lo clsact
+ip addr add 10.1.0.1/32 dev lo
+ip addr add 10.1.0.2/32 dev lo
+ip addr add 10.2.0.1/32 dev lo
+";
+
+    /// nfqueue: upload cells, a pfifo leaf for the node with a short queue only.
+    const NFQUEUE_UP: &str = "\
+ip link add p2p3u0 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3u0 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3u0 parent 1:0 classid 1:2 htb rate 8mbit ceil 8mbit burst 2600b cburst 2600b quantum 100000
+tc class add dev p2p3u0 parent 1:0 classid 1:3 htb rate 8mbit ceil 8mbit burst 2600b cburst 2600b quantum 100000
+tc qdisc add dev p2p3u0 parent 1:3 handle 4: pfifo limit 50
+tc filter add dev p2p3u0 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3u0 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip src 10.1.0.1/32 flowid 1:2
+tc filter add dev p2p3u0 parent 1:0 prio 1 handle 1:2:1 protocol ip u32 ht 1:2: match ip src 10.1.0.2/32 flowid 1:3
+tc filter add dev p2p3u0 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x000000ff at 12 link 1:
+ip link add p2p3u1 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3u1 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3u1 parent 1:0 classid 1:2 htb rate 1mbit ceil 1mbit burst 1725b cburst 1725b quantum 12500
+tc filter add dev p2p3u1 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3u1 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip src 10.2.0.1/32 flowid 1:2
+tc filter add dev p2p3u1 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x000000ff at 12 link 1:
+";
+
+    /// nfqueue: download cells.
+    const NFQUEUE_DOWN: &str = "\
+ip link add p2p3d0 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3d0 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3d0 parent 1:0 classid 1:2 htb rate 16mbit ceil 16mbit burst 3600b cburst 3600b quantum 200000
+tc class add dev p2p3d0 parent 1:0 classid 1:3 htb rate 16mbit ceil 16mbit burst 3600b cburst 3600b quantum 200000
+tc qdisc add dev p2p3d0 parent 1:3 handle 4: pfifo limit 50
+tc filter add dev p2p3d0 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3d0 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip dst 10.1.0.1/32 flowid 1:2
+tc filter add dev p2p3d0 parent 1:0 prio 1 handle 1:2:1 protocol ip u32 ht 1:2: match ip dst 10.1.0.2/32 flowid 1:3
+tc filter add dev p2p3d0 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 16 hashkey mask 0x000000ff at 16 link 1:
+ip link add p2p3d1 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3d1 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3d1 parent 1:0 classid 1:2 htb rate 16mbit ceil 16mbit burst 3600b cburst 3600b quantum 200000
+tc filter add dev p2p3d1 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3d1 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip dst 10.2.0.1/32 flowid 1:2
+tc filter add dev p2p3d1 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 16 hashkey mask 0x000000ff at 16 link 1:
+";
+
+    /// netem on eth0: the hooks of eth0 and lo, the addresses on eth0.
+    const NETEM_HEAD: &str = "\
+tc qdisc add dev eth0 clsact
+tc qdisc add dev lo clsact
+ip addr add 10.1.0.1/32 dev eth0
+ip addr add 10.1.0.2/32 dev eth0
+ip addr add 10.2.0.1/32 dev eth0
+";
+
+    /// netem: upload cells, a netem leaf per class.
+    const NETEM_UP: &str = "\
+ip link add p2p3u0 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3u0 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3u0 parent 1:0 classid 1:2 htb rate 8mbit ceil 8mbit burst 2600b cburst 2600b quantum 100000
+tc qdisc add dev p2p3u0 parent 1:2 handle 3: netem limit 106 delay 10000us loss 1%
+tc class add dev p2p3u0 parent 1:0 classid 1:3 htb rate 8mbit ceil 8mbit burst 2600b cburst 2600b quantum 100000
+tc qdisc add dev p2p3u0 parent 1:3 handle 4: netem limit 50 delay 0us
+tc filter add dev p2p3u0 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3u0 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip src 10.1.0.1/32 flowid 1:2
+tc filter add dev p2p3u0 parent 1:0 prio 1 handle 1:2:1 protocol ip u32 ht 1:2: match ip src 10.1.0.2/32 flowid 1:3
+tc filter add dev p2p3u0 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x000000ff at 12 link 1:
+ip link add p2p3u1 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3u1 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3u1 parent 1:0 classid 1:2 htb rate 1mbit ceil 1mbit burst 1725b cburst 1725b quantum 12500
+tc qdisc add dev p2p3u1 parent 1:2 handle 3: netem limit 100 delay 0us
+tc filter add dev p2p3u1 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3u1 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip src 10.2.0.1/32 flowid 1:2
+tc filter add dev p2p3u1 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x000000ff at 12 link 1:
+";
+
+    /// netem: download cells.
+    const NETEM_DOWN: &str = "\
+ip link add p2p3d0 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3d0 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3d0 parent 1:0 classid 1:2 htb rate 16mbit ceil 16mbit burst 3600b cburst 3600b quantum 200000
+tc qdisc add dev p2p3d0 parent 1:2 handle 3: netem limit 113 delay 10000us loss 1%
+tc class add dev p2p3d0 parent 1:0 classid 1:3 htb rate 16mbit ceil 16mbit burst 3600b cburst 3600b quantum 200000
+tc qdisc add dev p2p3d0 parent 1:3 handle 4: netem limit 50 delay 0us
+tc filter add dev p2p3d0 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3d0 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip dst 10.1.0.1/32 flowid 1:2
+tc filter add dev p2p3d0 parent 1:0 prio 1 handle 1:2:1 protocol ip u32 ht 1:2: match ip dst 10.1.0.2/32 flowid 1:3
+tc filter add dev p2p3d0 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 16 hashkey mask 0x000000ff at 16 link 1:
+ip link add p2p3d1 txqueuelen 100 group 1882353667 up type ifb
+tc qdisc add dev p2p3d1 root handle 1: htb direct_qlen 10000
+tc class add dev p2p3d1 parent 1:0 classid 1:2 htb rate 16mbit ceil 16mbit burst 3600b cburst 3600b quantum 200000
+tc qdisc add dev p2p3d1 parent 1:2 handle 3: netem limit 100 delay 0us
+tc filter add dev p2p3d1 parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev p2p3d1 parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip dst 10.2.0.1/32 flowid 1:2
+tc filter add dev p2p3d1 parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 16 hashkey mask 0x000000ff at 16 link 1:
+";
+
+    /// The egress hook of a device: cells by source address.
+    const EGRESS: &str = "\
+tc filter add dev {dev} egress prio 103 handle 16: protocol ip u32 divisor 256
+tc filter add dev {dev} egress prio 103 handle 16:80:1 protocol ip u32 ht 16:80: match ip src 10.1.0.0/24 action mirred egress redirect dev p2p3u0
+tc filter add dev {dev} egress prio 103 handle 16:0:2 protocol ip u32 ht 16:0: match ip src 10.2.0.0/24 action mirred egress redirect dev p2p3u1
+tc filter add dev {dev} egress prio 103 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x0001fe00 at 12 link 16:
+";
+
+    /// The ingress hook of a device: cells by destination address.
+    const INGRESS: &str = "\
+tc filter add dev {dev} ingress prio 103 handle 17: protocol ip u32 divisor 256
+tc filter add dev {dev} ingress prio 103 handle 17:80:1 protocol ip u32 ht 17:80: match ip dst 10.1.0.0/24 action mirred egress redirect dev p2p3d0
+tc filter add dev {dev} ingress prio 103 handle 17:0:2 protocol ip u32 ht 17:0: match ip dst 10.2.0.0/24 action mirred egress redirect dev p2p3d1
+tc filter add dev {dev} ingress prio 103 protocol ip u32 match u32 0 0 at 16 hashkey mask 0x0001fe00 at 16 link 17:
+";
+
+    /// The pair stage of a device: (0,1) with 30 ms, (1,0) with 2 % loss.
+    const PAIR_STAGE: &str = "\
+tc qdisc add dev {dev} root handle 1: htb direct_qlen 10000
+tc filter add dev {dev} parent 1:0 prio 1 handle 1: protocol ip u32 divisor 256
+tc filter add dev {dev} parent 1:0 prio 1 handle 2: protocol ip u32 divisor 256
+tc class add dev {dev} parent 1:0 classid 1:1 htb rate 100gbit ceil 100gbit burst 12501600b cburst 12501600b quantum 200000
+tc qdisc add dev {dev} parent 1:1 handle 2: netem limit 100000 delay 30000us
+tc filter add dev {dev} parent 1:0 prio 1 handle 2:2:2 protocol ip u32 ht 2:2: match ip dst 10.2.0.0/16 flowid 1:1
+tc filter add dev {dev} parent 1:0 prio 1 handle 1:1:1 protocol ip u32 ht 1:1: match ip src 10.1.0.0/16 hashkey mask 0x00ff0000 at 16 link 2:
+tc filter add dev {dev} parent 1:0 prio 1 handle 3: protocol ip u32 divisor 256
+tc class add dev {dev} parent 1:0 classid 1:2 htb rate 100gbit ceil 100gbit burst 12501600b cburst 12501600b quantum 200000
+tc qdisc add dev {dev} parent 1:2 handle 3: netem limit 100000 delay 0us loss 2%
+tc filter add dev {dev} parent 1:0 prio 1 handle 3:1:1 protocol ip u32 ht 3:1: match ip dst 10.1.0.0/16 flowid 1:2
+tc filter add dev {dev} parent 1:0 prio 1 handle 1:2:2 protocol ip u32 ht 1:2: match ip src 10.2.0.0/16 hashkey mask 0x00ff0000 at 16 link 3:
+tc filter add dev {dev} parent 1:0 prio 1 protocol ip u32 match u32 0 0 at 12 hashkey mask 0x00ff0000 at 12 link 1:
+";
 }

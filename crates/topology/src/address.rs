@@ -144,6 +144,56 @@ mod tests {
     }
 
     #[test]
+    fn blocks_fill_the_gaps_around_explicit_prefixes() {
+        // The explicit /30 sits between two allocated ones; adjacent blocks do not overlap.
+        let blocks = allocate(
+            net("10.0.0.0/28"),
+            &[
+                (None, 2),
+                (Some(net("10.0.0.4/30")), 2),
+                (None, 2),
+                (None, 2),
+            ],
+        )
+        .unwrap();
+        let expected = ["10.0.0.0/30", "10.0.0.4/30", "10.0.0.8/30", "10.0.0.12/30"].map(net);
+        assert_eq!(blocks, expected);
+        let (low, high) = ((Some(net("10.1.0.0/24")), 1), (Some(net("10.1.1.0/24")), 1));
+        assert!(allocate(net("10.0.0.0/8"), &[low, high]).is_ok());
+        assert!(allocate(net("10.0.0.0/8"), &[high, low]).is_ok());
+        // A block after a smaller one is aligned to its own size.
+        let blocks = allocate(net("10.0.0.0/24"), &[(None, 1), (None, 6)]).unwrap();
+        assert_eq!(blocks, [net("10.0.0.0/30"), net("10.0.0.8/29")]);
+    }
+
+    #[test]
+    fn blocks_hold_their_nodes_but_not_network_and_broadcast() {
+        assert_eq!(capacity(net("10.0.0.0/30")), 2);
+        assert_eq!(capacity(net("10.0.0.0/24")), 254);
+        assert_eq!(capacity(net("10.0.0.0/32")), 0);
+        assert_eq!(capacity(net("0.0.0.0/0")), (1 << 32) - 2);
+        // 2 nodes + 2 reserved = 4 addresses; 3 nodes need 8; 254 still fit in a /24.
+        assert_eq!([block_len(1), block_len(2), block_len(3)], [30, 30, 29]);
+        assert_eq!([block_len(254), block_len(255)], [24, 23]);
+    }
+
+    #[test]
+    fn a_base_filled_exactly_is_enough() {
+        let blocks = allocate(net("10.0.0.0/29"), &[(None, 2), (None, 2)]).unwrap();
+        assert_eq!(blocks, [net("10.0.0.0/30"), net("10.0.0.4/30")]);
+        let errs = allocate(net("10.0.0.0/29"), &[(None, 2), (None, 2), (None, 1)]).unwrap_err();
+        assert_eq!(
+            (errs[0].0, errs[0].1.as_str()),
+            (
+                2,
+                "address_plan.base 10.0.0.0/29 has no free /30 left for this group's 1 nodes"
+            )
+        );
+        // An explicit prefix may hold exactly its capacity.
+        assert!(allocate(net("10.0.0.0/8"), &[(Some(net("10.5.0.0/30")), 2)]).is_ok());
+    }
+
+    #[test]
     fn a_full_base_is_an_error() {
         let errs = allocate(net("10.0.0.0/24"), &[(None, 200), (None, 100)]).unwrap_err();
         assert_eq!(errs[0].0, 1);

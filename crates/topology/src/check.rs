@@ -144,3 +144,114 @@ pub fn syntax_error(file: &Path, err: &serde_yaml_ng::Error) -> Diagnostic {
         fix: fix.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checker's diagnostics as printed, taken out of it.
+    fn messages(c: &mut Checker) -> Vec<String> {
+        c.take()
+            .map(|d| d.iter().map(|d| d.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn names_are_letters_digits_dashes_underscores_and_dots() {
+        let mut c = Checker::new(Path::new("t.yaml"), "a: 1\n");
+        for good in ["seed-1", "east_2.b", "Z9"] {
+            c.name("a", "group", good);
+        }
+        assert_eq!(c.take(), None);
+        for bad in ["", "a b", "é"] {
+            c.name("a", "group", bad);
+        }
+        assert_eq!(
+            messages(&mut c),
+            [
+                "t.yaml:1:4: a: group name `` is not a plain name; use only letters, digits, `-`, `_` and `.`",
+                "t.yaml:1:4: a: group name `a b` is not a plain name; use only letters, digits, `-`, `_` and `.`",
+                "t.yaml:1:4: a: group name `é` is not a plain name; use only letters, digits, `-`, `_` and `.`",
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_in_this_file_come_first_then_by_position() {
+        let mut c = Checker::new(Path::new("t.yaml"), "a: 1\nb: 2\n");
+        c.error("b", "second", "");
+        c.errors.push(Diagnostic {
+            file: "m.txt".into(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: "elsewhere".into(),
+            fix: String::new(),
+        });
+        c.error("a", "first", "");
+        assert_eq!(
+            messages(&mut c),
+            [
+                "t.yaml:1:4: a: first",
+                "t.yaml:2:4: b: second",
+                "m.txt:1:1: elsewhere"
+            ]
+        );
+        assert_eq!(c.take(), None, "taking empties the checker");
+    }
+
+    #[test]
+    fn values_fall_back_to_their_default_after_an_error() {
+        let mut c = Checker::new(Path::new("t.yaml"), "up: 2mb\n");
+        let bad = Text("2mb".into());
+        let good = Text("3kbit".into());
+        let parse = crate::units::parse_rate;
+        assert_eq!(c.value("up", Some(&good), parse, 7), 3000);
+        assert_eq!(c.value("up", None, parse, 7), 7);
+        assert_eq!(c.value("up", Some(&bad), parse, 7), 7);
+        assert_eq!(c.errors.len(), 1);
+    }
+
+    #[test]
+    fn numbers_are_kept_as_text() {
+        let text = |yaml: &str| serde_yaml_ng::from_str::<Text>(yaml).map(|t| t.0);
+        assert_eq!(text("0").unwrap(), "0");
+        assert_eq!(text("2.5").unwrap(), "2.5");
+        assert_eq!(text("2mbit").unwrap(), "2mbit");
+        assert!(text("[1]")
+            .unwrap_err()
+            .to_string()
+            .starts_with("expected a value such as `2mbit`, `30ms` or `1%`"));
+    }
+
+    #[test]
+    fn known_names_are_shortened_past_eight() {
+        let names = |n: usize| (1..=n).map(|i| format!("g{i}"));
+        assert_eq!(known(names(8)), "g1, g2, g3, g4, g5, g6, g7, g8");
+        assert_eq!(known(names(9)), "g1, g2, g3, g4, g5, g6, g7, g8, ...");
+        assert_eq!(known(names(0)), "");
+    }
+
+    #[test]
+    fn syntax_errors_keep_their_field_path_and_get_a_fix() {
+        let error = |yaml: &str| {
+            let e = serde_yaml_ng::from_str::<crate::raw::RawTopology>(yaml).unwrap_err();
+            syntax_error(Path::new("t.yaml"), &e).to_string()
+        };
+        assert_eq!(
+            error("groups: []\n"),
+            "t.yaml:1:1: missing field `profiles`; add it"
+        );
+        assert_eq!(
+            error("profiles: {}\ngroups: 3\n"),
+            "t.yaml:2:9: groups: invalid type: integer `3`, expected a sequence; see the format in the README"
+        );
+        assert_eq!(
+            error("just text\n"),
+            "t.yaml:1:1: invalid type: string \"just text\", expected struct RawTopology; see the format in the README"
+        );
+        // Words before the first `: ` are part of the message, not a field path.
+        let e = serde_yaml_ng::from_str::<crate::raw::RawTopology>("just text\n").unwrap_err();
+        assert_eq!(syntax_error(Path::new("t.yaml"), &e).path, "");
+    }
+}

@@ -76,3 +76,40 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A diagnostic `bad` in `t.yaml` at column 3 of `line`.
+    fn at(line: usize, path: &str, fix: &str) -> Diagnostic {
+        Diagnostic {
+            file: PathBuf::from("t.yaml"),
+            line,
+            column: 3,
+            path: path.into(),
+            message: "bad".into(),
+            fix: fix.into(),
+        }
+    }
+
+    #[test]
+    fn a_diagnostic_leaves_out_an_empty_path_and_fix() {
+        assert_eq!(
+            at(2, "groups[0]", "fix it").to_string(),
+            "t.yaml:2:3: groups[0]: bad; fix it"
+        );
+        assert_eq!(at(2, "", "").to_string(), "t.yaml:2:3: bad");
+    }
+
+    #[test]
+    fn diagnostics_print_one_per_line() {
+        let all = Diagnostics(vec![at(1, "a", "x"), at(4, "", "y")]);
+        assert_eq!(all.to_string(), "t.yaml:1:3: a: bad; x\nt.yaml:4:3: bad; y");
+        assert_eq!((all.len(), all.is_empty()), (2, false));
+        assert_eq!(all.iter().map(|d| d.line).collect::<Vec<_>>(), [1, 4]);
+        assert!(Diagnostics::default().is_empty());
+        let file = Diagnostics::file(Path::new("x.yaml"), "unreadable", "check it");
+        assert_eq!(file.to_string(), "x.yaml:1:1: unreadable; check it");
+    }
+}

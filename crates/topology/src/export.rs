@@ -144,3 +144,55 @@ pub fn summary(plan: &Plan) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Groups a (2 nodes, allocated) and b (1 node, own prefix), a->b 20 ms, b->a 30 ms.
+    fn plan() -> Plan {
+        let src = "mtu: 1500\nprofiles:\n  p: {up: 2mbit, down: 1500kbit, latency: 1.5ms, loss: 0.5%}\ndefaults: {profile: p}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 1, prefix: 10.9.0.0/30}\ndelays:\n  - {from: a, to: b, delay: 20ms}\n  - {from: b, to: a, delay: 30ms}\n";
+        crate::parse(Path::new("t.yaml"), src).unwrap()
+    }
+
+    #[test]
+    fn the_json_lists_nodes_and_groups_with_their_delays() {
+        let node = |name: &str, ip: &str, group: &str| {
+            format!(
+                r#"{{"name":"{name}","ip":"{ip}","group":"{group}","up_bps":2000000,"down_bps":1500000,"latency_us":1500,"loss":0.005,"queue_packets":1000}}"#
+            )
+        };
+        let expected = format!(
+            r#"{{"nodes":[{},{},{}],"groups":[{},{}]}}"#,
+            node("a-1", "10.0.0.1", "a"),
+            node("a-2", "10.0.0.2", "a"),
+            node("b-1", "10.9.0.1", "b"),
+            r#"{"name":"a","prefix":"10.0.0.0/30","nodes":2,"first_ip":"10.0.0.1","last_ip":"10.0.0.2","profile":"p","delay_us":[0,20000]}"#,
+            r#"{"name":"b","prefix":"10.9.0.0/30","nodes":1,"first_ip":"10.9.0.1","last_ip":"10.9.0.1","profile":"p","delay_us":[30000,0]}"#,
+        );
+        assert_eq!(plan_json(&plan()), expected);
+    }
+
+    #[test]
+    fn the_table_has_a_line_per_node_in_aligned_columns() {
+        assert_eq!(
+            plan_table(&plan()),
+            "NAME  IP               GROUP         UP       DOWN    LATENCY    LOSS\n\
+             a-1   10.0.0.1         a          2mbit   1500kbit      1.5ms    0.5%\n\
+             a-2   10.0.0.2         a          2mbit   1500kbit      1.5ms    0.5%\n\
+             b-1   10.9.0.1         b          2mbit   1500kbit      1.5ms    0.5%\n"
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_and_describes_each_group() {
+        assert_eq!(
+            summary(&plan()),
+            "2 groups, 3 nodes, 1 profile, packets of 1500 bytes\n  \
+             a                 2 nodes  10.0.0.0/30        10.0.0.1 - 10.0.0.2  profile p (up 2mbit, down 1500kbit, latency 1.5ms, loss 0.5%)\n  \
+             b                 1 nodes  10.9.0.0/30        10.9.0.1 - 10.9.0.1  profile p (up 2mbit, down 1500kbit, latency 1.5ms, loss 0.5%)\n\
+             group-to-group delay: min 20ms, median 30ms, max 30ms\n"
+        );
+    }
+}

@@ -174,6 +174,59 @@ mod tests {
     }
 
     #[test]
+    fn negative_and_infinite_delays_are_refused() {
+        let lines = |format, text| -> Vec<String> {
+            parse(Path::new("m"), text, format, 2)
+                .unwrap_err()
+                .iter()
+                .map(|d| format!("{}: {}", d.line, d.message))
+                .collect()
+        };
+        assert_eq!(
+            lines(MatrixFormat::Matrix, "0 -1\ninf 0\n"),
+            [
+                "1: value 2 of row 1 is `-1`, not a delay in ms",
+                "2: value 1 of row 2 is `inf`, not a delay in ms",
+            ]
+        );
+        assert_eq!(
+            lines(MatrixFormat::Triples, "0 1 -5\n1 0 inf\n0 1\n2 0 7\n"),
+            [
+                "1: `0 1 -5` is not `i j latency_us`",
+                "2: `1 0 inf` is not `i j latency_us`",
+                "3: `0 1` is not `i j latency_us`",
+                "4: group index 2 is out of range: the topology has 2 groups",
+            ]
+        );
+    }
+
+    #[test]
+    fn extra_rows_are_counted_and_triples_round_to_microseconds() {
+        let err = parse(Path::new("m"), "0 1\n1 0\n\n5 5\n", MatrixFormat::Matrix, 2).unwrap_err();
+        let text: Vec<String> = err
+            .iter()
+            .map(|d| format!("{}: {}", d.line, d.message))
+            .collect();
+        assert_eq!(text, ["4: matrix has 3 rows, expected 2 (one per group)"]);
+        let e = parse(
+            Path::new("t"),
+            "1 0 2.5\n0 0 0.4\n",
+            MatrixFormat::Triples,
+            2,
+        )
+        .unwrap();
+        assert_eq!(e, vec![(1, 0, 3), (0, 0, 0)]);
+        let e = parse(
+            Path::new("m"),
+            "0 2.0005\n0.0004 0\n",
+            MatrixFormat::Matrix,
+            2,
+        )
+        .unwrap();
+        assert_eq!(e, vec![(0, 0, 0), (0, 1, 2_001), (1, 0, 0), (1, 1, 0)]);
+    }
+
+    #[test]
     fn reads_triples_and_checks_indices() {
         let e = parse(Path::new("t"), "0 1 1500\n", MatrixFormat::Triples, 2).unwrap();
         assert_eq!(e, vec![(0, 1, 1500)]);

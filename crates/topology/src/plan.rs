@@ -141,3 +141,64 @@ impl Plan {
         (min, median, max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::path::Path;
+
+    /// Groups a (2 nodes), b (3 nodes, 10% access loss) and c (1 node), with one-way delays
+    /// a->b 20 ms, b->a 30 ms, a<->c 10 ms, 7 ms elsewhere, and 50% loss between b and c.
+    const SRC: &str = "profiles:\n  p: {up: 1mbit, down: 2mbit, latency: 1ms}\n  lossy: {up: 1mbit, down: 2mbit, loss: 10%}\ndefaults: {profile: p, delay: 7ms}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 3, profile: lossy, prefix: 10.9.0.0/24}\n  - {name: c, nodes: 1}\ndelays:\n  - {from: a, to: b, delay: 20ms}\n  - {from: b, to: a, delay: 30ms}\n  - {from: a, to: c, delay: 10ms}\n  - {from: b, to: c, loss: 50%}\n";
+
+    /// The plan of a topology that is expected to be valid.
+    fn plan(src: &str) -> super::Plan {
+        crate::parse(Path::new("t.yaml"), src).unwrap()
+    }
+
+    #[test]
+    fn delay_summary_is_over_pairs_of_distinct_groups() {
+        // Off the diagonal: 20, 10, 30, 7, 10, 7 -> sorted 7 7 10 10 20 30, median the 4th.
+        assert_eq!(plan(SRC).delay_summary_us(), (7_000, 10_000, 30_000));
+        let one = "profiles: {p: {up: 1mbit, down: 1mbit}}\ndefaults: {profile: p}\ngroups: [{name: a, nodes: 2}]\ndelays: [{from: a, to: a, delay: 3ms}]\n";
+        assert_eq!(plan(one).delay_summary_us(), (3_000, 3_000, 3_000));
+        let none = "profiles: {p: {up: 1mbit, down: 1mbit}}\ngroups: []\n";
+        assert_eq!(plan(none).delay_summary_us(), (0, 0, 0));
+    }
+
+    #[test]
+    fn nodes_are_found_by_address_name_and_group() {
+        let p = plan(SRC);
+        assert_eq!(p.group_by_name("b"), Some(1));
+        assert_eq!(p.group_by_name("d"), None);
+        let names: Vec<&str> = p.group_nodes(1).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["b-1", "b-2", "b-3"]);
+        let b = |last: u8| p.node_by_ip(Ipv4Addr::new(10, 9, 0, last));
+        // The network address and the addresses past the last node belong to no node.
+        assert_eq!(
+            [b(0), b(1), b(3), b(4), b(255)],
+            [None, Some(2), Some(4), None, None]
+        );
+        assert_eq!(p.node_by_ip(Ipv4Addr::new(10, 0, 0, 2)), Some(1));
+        assert_eq!(p.node_by_ip(Ipv4Addr::new(9, 255, 255, 255)), None);
+        assert_eq!(p.node_by_name("c-1"), Some(5));
+    }
+
+    #[test]
+    fn loss_combines_both_access_links_and_the_group_pair() {
+        let p = plan(SRC);
+        let (a1, b1, b2, c1) = (0, 2, 3, 5);
+        assert_eq!(p.group_loss(1, 2), 0.5);
+        assert_eq!(p.group_loss(2, 1), 0.5);
+        assert_eq!(p.group_loss(0, 1), 0.0);
+        assert_eq!(p.loss_probability(a1, a1), 0.0);
+        // 1 - 0.9 * 0.9 and 1 - 0.9 * 0.5.
+        assert!((p.loss_probability(b1, b2) - 0.19).abs() < 1e-12);
+        assert!((p.loss_probability(c1, b1) - 0.55).abs() < 1e-12);
+        // Without pair loss the table is empty and every pair has none.
+        let plain = plan(&SRC.replace("  - {from: b, to: c, loss: 50%}\n", ""));
+        assert_eq!(plain.group_loss(1, 2), 0.0);
+        assert_eq!(plain.one_way_delay_us(0, 2), 1_000 + 20_000);
+        assert_eq!(plain.one_way_delay_us(5, 0), 1_000 + 10_000 + 1_000);
+    }
+}

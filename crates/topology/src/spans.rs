@@ -145,4 +145,12 @@ mod tests {
         // a missing field points at its parent
         assert_eq!(spans.find("groups[1].prefix"), (7, 5));
     }
+
+    #[test]
+    fn an_alias_takes_its_place_like_any_value() {
+        let src = "a: &x 1\nb: *x\nc: 2\nd:\n  - *x\n  - 3\n";
+        let spans = Spans::of(src);
+        assert_eq!(spans.find("c"), (3, 4));
+        assert_eq!(spans.find("d[1]"), (6, 5));
+    }
 }

@@ -141,6 +141,47 @@ mod tests {
         assert_eq!(parse_rate("128 kbps"), Ok(128_000));
         assert_eq!(parse_rate("1.5gbit"), Ok(1_500_000_000));
         assert_eq!(parse_rate("10MBit"), Ok(10_000_000));
+        assert_eq!(parse_rate("1bit"), Ok(1));
+    }
+
+    #[test]
+    fn rates_and_times_round_to_the_nearest_unit() {
+        // Each float product lies just below the integer (2.01 * 1e3 = 2009.9999999999998),
+        // so rounding down instead of to nearest gives one less.
+        for (text, bps) in [
+            ("2.3kbit", 2_300),
+            ("2.01kbit", 2_010),
+            ("1.005mbit", 1_005_000),
+            ("8.2mbit", 8_200_000),
+            ("2.01gbit", 2_010_000_000),
+            ("1.5bit", 2),
+        ] {
+            assert_eq!(parse_rate(text), Ok(bps), "{text}");
+        }
+        for (text, us) in [
+            ("2.01ms", 2_010),
+            ("8.2s", 8_200_000),
+            ("0.4us", 0),
+            ("0.6us", 1),
+        ] {
+            assert_eq!(parse_time_us(text), Ok(us), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_rate_below_one_bit_per_second_is_refused() {
+        assert_eq!(
+            parse_rate("0.4bit").unwrap_err().0,
+            "rate `0.4bit` must be greater than 0"
+        );
+        assert_eq!(parse_rate("0.001kbit"), Ok(1));
+    }
+
+    #[test]
+    fn long_time_units_scale_to_microseconds() {
+        assert_eq!(parse_time_us("2m"), Ok(120_000_000));
+        assert_eq!(parse_time_us("2min"), Ok(120_000_000));
+        assert_eq!(parse_time_us("1h"), Ok(3_600_000_000));
     }
 
     #[test]
@@ -205,5 +246,39 @@ mod tests {
         }
         assert_eq!(format_time_us(30_000), "30ms");
         assert_eq!(format_time_us(1_500), "1.5ms");
+    }
+
+    #[test]
+    fn rates_take_the_largest_unit_that_divides_them() {
+        for (bps, text) in [
+            (0, "0bit"),
+            (999, "999bit"),
+            (1_000, "1kbit"),
+            (1_001, "1001bit"),
+            (1_000_000, "1mbit"),
+            (1_500_000, "1500kbit"),
+            (999_000_000, "999mbit"),
+            (1_000_000_000, "1gbit"),
+            (2_500_000_000, "2500mbit"),
+        ] {
+            assert_eq!(format_rate(bps), text);
+        }
+        for (us, text) in [
+            (0, "0ms"),
+            (1_234, "1.234ms"),
+            (2_000_000, "2000ms"),
+            (7, "0.007ms"),
+        ] {
+            assert_eq!(format_time_us(us), text);
+        }
+    }
+
+    #[test]
+    fn a_number_too_large_for_a_float_is_refused() {
+        let huge = format!("1{}kbit", "0".repeat(400));
+        assert_eq!(
+            parse_rate(&huge).unwrap_err().0,
+            format!("`{huge}` does not start with a number")
+        );
     }
 }

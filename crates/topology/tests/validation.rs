@@ -198,3 +198,96 @@ fn a_packet_size_must_be_one_ip_can_carry() {
     let plan = topology::parse(Path::new("t.yaml"), &src.replace("mtu: 100", "mtu: 1500")).unwrap();
     assert_eq!(plan.mtu, Some(1500));
 }
+
+#[test]
+fn a_prefix_with_host_bits_or_a_bad_base_is_refused() {
+    let e = one_error(&with_group(
+        "    up: 1mbit\n    down: 2mbit\n",
+        "    prefix: 10.1.0.1/24\n",
+    ));
+    assert_eq!(
+        e,
+        "t.yaml:9:13: groups[0].prefix: prefix `10.1.0.1/24` has host bits set; write `10.1.0.0/24`"
+    );
+    let src = format!(
+        "address_plan: {{base: 10.0.0/8}}\n{}",
+        with_group("    up: 1mbit\n    down: 2mbit\n", "")
+    );
+    assert_eq!(one_error(&src), "t.yaml:1:22: address_plan.base: `10.0.0/8` is not an IPv4 prefix; write an address block such as `10.0.0.0/8`");
+}
+
+#[test]
+fn a_node_list_must_hold_names() {
+    let src = format!("{PROFILES}groups:\n  - {{name: a, nodes: [], profile: p}}\n  - {{name: b, nodes: [x, 3], profile: p}}\n");
+    assert_eq!(
+        errors(&src),
+        [
+            "t.yaml:6:15: groups[0].nodes: expected a node count of at least 1 or a list of node names; write e.g. `nodes: 10` or `nodes: [tracker, seed]`",
+            "t.yaml:7:26: groups[1].nodes[1]: a node name must be text; write a plain name such as `seed1`",
+        ]
+    );
+}
+
+#[test]
+fn nodes_are_numbered_from_one_within_their_group() {
+    let src = format!("{PROFILES}defaults: {{profile: p}}\ngroups:\n  - {{name: a, nodes: 2}}\n  - {{name: b, nodes: [tracker, seed]}}\n");
+    let plan = topology::parse(Path::new("t.yaml"), &src).unwrap();
+    let nodes: Vec<(&str, String, usize, usize)> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.ip.to_string(), n.group, n.index))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ("a-1", "10.0.0.1".to_string(), 0, 1),
+            ("a-2", "10.0.0.2".to_string(), 0, 2),
+            ("tracker", "10.0.0.5".to_string(), 1, 1),
+            ("seed", "10.0.0.6".to_string(), 1, 2),
+        ]
+    );
+    assert_eq!(plan.nodes[0].queue_packets, topology::DEFAULT_QUEUE_PACKETS);
+}
+
+#[test]
+fn defaults_apply_between_groups_only_and_one_given_direction_is_symmetric() {
+    let src = format!("{PROFILES}defaults: {{profile: p, delay: 7ms, loss: 2%}}\ngroups:\n  - {{name: a, nodes: 1}}\n  - {{name: b, nodes: 1}}\n  - {{name: c, nodes: 1}}\ndelays: [{{from: b, to: c, delay: 5ms}}]\n");
+    let plan = topology::parse(Path::new("t.yaml"), &src).unwrap();
+    let table = |f: &dyn Fn(usize, usize) -> f64| -> Vec<Vec<f64>> {
+        (0..3).map(|a| (0..3).map(|b| f(a, b)).collect()).collect()
+    };
+    assert_eq!(
+        table(&|a, b| plan.group_delay_us(a, b) as f64),
+        [
+            [0.0, 7_000.0, 7_000.0],
+            [7_000.0, 0.0, 5_000.0],
+            [7_000.0, 5_000.0, 0.0]
+        ]
+    );
+    assert_eq!(
+        table(&|a, b| plan.group_loss(a, b)),
+        [[0.0, 0.02, 0.02], [0.02, 0.0, 0.02], [0.02, 0.02, 0.0]]
+    );
+    // A single group whose only pair is itself: its loss is kept.
+    let src = format!("{PROFILES}defaults: {{profile: p}}\ngroups: [{{name: a, nodes: 2}}]\ndelays: [{{from: a, to: a, loss: 10%}}]\n");
+    let plan = topology::parse(Path::new("t.yaml"), &src).unwrap();
+    assert_eq!(plan.group_loss(0, 0), 0.1);
+}
+
+#[test]
+fn a_queue_limit_of_zero_is_refused() {
+    let e = one_error(&with_group(
+        "    up: 1mbit\n    down: 2mbit\n    queue: 0\n",
+        "",
+    ));
+    assert_eq!(
+        e,
+        "t.yaml:5:12: profiles.p.queue: queue limit is 0 packets; give at least 1 packet"
+    );
+    let plan = topology::parse(
+        Path::new("t.yaml"),
+        &with_group("    up: 1mbit\n    down: 2mbit\n    queue: 7\n", ""),
+    )
+    .unwrap();
+    assert_eq!(plan.nodes[3].queue_packets, 7);
+}
