@@ -69,7 +69,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<run::Interrupted>() {
+                Some(i) => ExitCode::from(128u8.saturating_add(i.signal as u8)),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

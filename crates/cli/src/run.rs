@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// Run an experiment on this machine: network up, processes on schedule, results, teardown.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab run examples/quickstart.yaml\n  p2plab run examples/bittorrent/ci.yaml --shaping nfqueue\n\nNeeds root. Ctrl-C stops the run gracefully and keeps its results. After a crash,\n`p2plab down NAME` ends the run's processes and removes its network."
+    after_help = "Examples:\n  p2plab run examples/quickstart.yaml\n  p2plab run examples/bittorrent/ci.yaml --shaping nfqueue\n\nNeeds root. Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) stops the run gracefully and keeps its\nresults; a second one kills its processes at once, and the network is still taken down. After a crash,\n`p2plab down NAME` ends the run's processes and removes its network."
 )]
 pub struct RunArgs {
     /// The experiment file (YAML).
@@ -29,6 +29,22 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// A run ended by a stop signal: `p2plab` exits with 128 + the signal's number, as a shell
+/// reports a process that signal ended.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    message: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 pub fn run(args: &RunArgs) -> Result<()> {
     let done = runner::run(&runner::RunArgs {
         experiment: args.experiment.clone(),
@@ -37,6 +53,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
         results: args.results.clone(),
         shim: args.shim.clone(),
         quiet: args.quiet,
+    })
+    .map_err(|e| match e {
+        runner::Error::Interrupted(signal) => anyhow::Error::new(Interrupted {
+            signal,
+            message: e.to_string(),
+        }),
+        e => e.into(),
     })?;
     crate::output::emit(&format!(
         "{}\nresults: {}\nreport:  {}\n",
@@ -50,6 +73,14 @@ pub fn run(args: &RunArgs) -> Result<()> {
             "the run was stopped, its network failed: {why}; the results up to then are in {}",
             done.dir.display()
         )),
+        runner::StopReason::Interrupted(signal) => Err(anyhow::Error::new(Interrupted {
+            signal,
+            message: format!(
+                "the run was interrupted by {}; its results are in {}",
+                launch::signals::name(signal),
+                done.dir.display()
+            ),
+        })),
         _ => Ok(()),
     }
 }

@@ -1,7 +1,7 @@
 //! `p2plab run` as a user runs it, each in a network namespace of its own: the quick-start
 //! and BitTorrent example swarms deliver identical files, no node moves more bytes than its
 //! links allow, the swarms keep their links busy and every leecher completes within bounds
-//! from both sides; Ctrl-C keeps the results; a dead delay engine stops the run within the
+//! from both sides; every stop signal keeps the results and a second one hurries; a dead delay engine stops the run within the
 //! README's half second and the report says why; after `kill -9` of the controller,
 //! `p2plab down` ends every process and leaves the network exactly as it found it; nothing
 //! is left behind. A `set_link` event halves a saturated TCP sender's upload rate mid-run,
@@ -244,34 +244,81 @@ fn delayed_sleepers() -> String {
     SLEEPERS.replace("down: 1mbit}", "down: 1mbit, latency: 5ms}")
 }
 
-#[test]
-fn ctrl_c_stops_the_run_and_keeps_its_results() {
+/// Runs [`SLEEPERS`] (with `command` changed by `sleepers`) in a fresh namespace and sends
+/// p2plab `signals` (`kill` names), the first 3 s after its start, the others 0.5 s apart;
+/// returns p2plab's exit status and its results, after checking that no address, state
+/// file or cgroup of the run is left and that it said why it ended. The experiment is
+/// named after the signals, so that tests running side by side tell their cgroups apart.
+fn signalled(sleepers: &str, signals: &[&str]) -> (i32, report::Results) {
     let work = tempfile::tempdir().unwrap();
-    std::fs::write(work.path().join("sleepers.yaml"), SLEEPERS).unwrap();
+    let name = format!("{}-stop", signals.concat().to_lowercase());
+    std::fs::write(work.path().join(format!("{name}.yaml")), sleepers).unwrap();
+    let kills: Vec<String> = signals.iter().map(|s| format!("kill -{s} $pid")).collect();
     let out = in_netns(
-        "\"$P2PLAB\" run --quiet --shim \"$SHIM\" sleepers.yaml & pid=$!; sleep 3; kill -INT $pid; wait $pid",
+        &format!(
+            "\"$P2PLAB\" run --quiet --shim \"$SHIM\" {name}.yaml & pid=$!; sleep 3; {}; wait $pid; echo \"exit: $?\"
+            ip -4 -o addr show dev lo | grep -c 172.31.0. || true",
+            kills.join("; sleep 0.5; ")
+        ),
         &work.path().join("state"),
         work.path(),
     );
+    let (stdout, stderr) = (succeeded(&out), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().last(), Some("0"), "addresses left: {stdout}");
+    let first = format!("SIG{}", signals[0]);
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains(&format!(
+            "the run was interrupted by {first}; its results are in"
+        )),
+        "{stderr}"
     );
+    no_state_left(&work.path().join("state"));
+    no_cgroups_left(&name);
     let results = report::load(&only_dir(&work.path().join("results"))).unwrap();
-    assert_eq!(results.run.stopped, "interrupted");
+    assert_eq!(results.run.stopped, format!("interrupted by {first}"));
     assert_eq!(results.processes.len(), 4);
+    (figure(&stdout, "exit: ") as i32, results)
+}
+
+/// Every way a run can be told to stop (Ctrl-C's SIGINT, SIGTERM, SIGHUP from a closed
+/// terminal or a dropped SSH session, SIGQUIT) stops it gracefully: every process gets
+/// SIGTERM, the results are kept, the network is taken down, and p2plab exits with 128 +
+/// the signal's number.
+#[test]
+fn every_stop_signal_stops_the_run_and_keeps_its_results() {
+    for (sig, number) in [("INT", 2), ("TERM", 15), ("HUP", 1), ("QUIT", 3)] {
+        let (code, results) = signalled(SLEEPERS, &[sig]);
+        assert_eq!(code, 128 + number, "SIG{sig}");
+        for p in &results.processes {
+            assert_eq!(
+                (p.status, p.signal),
+                (report::read::Status::Killed, Some(15)),
+                "SIG{sig}: {p:?}"
+            );
+            // The signal came 3 s after the run started (its clock starts once the
+            // network is up); `sleep` ends at SIGTERM.
+            assert!((2.5..4.5).contains(&p.end_s.unwrap()), "SIG{sig}: {p:?}");
+        }
+    }
+}
+
+/// A second stop signal hurries the stop: processes that ignore SIGTERM are killed at once
+/// instead of after the 2 s grace period, and the teardown still happens.
+#[test]
+fn a_second_stop_signal_kills_at_once_and_still_tears_down() {
+    let stubborn = SLEEPERS.replace("sh -c 'sleep", "sh -c 'trap \"\" TERM; sleep");
+    let (code, results) = signalled(&stubborn, &["TERM", "TERM"]);
+    assert_eq!(code, 128 + 15);
     for p in &results.processes {
         assert_eq!(
             (p.status, p.signal),
-            (report::read::Status::Killed, Some(15)),
+            (report::read::Status::Killed, Some(9)),
             "{p:?}"
         );
-        // Ctrl-C came 3 s after the run started (its clock starts once the network is
-        // up); `sleep` ends at SIGTERM.
-        assert!((2.5..4.5).contains(&p.end_s.unwrap()), "{p:?}");
+        // The first SIGTERM came at 2.5-3 s of the run's clock: without the second one
+        // they would have lived 2 s more.
+        assert!(p.end_s.unwrap() < 4.3, "killed too late: {p:?}");
     }
-    no_cgroups_left("sleepers");
 }
 
 /// The delay engine killed mid-run: the run's processes end within the README's half

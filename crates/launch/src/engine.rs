@@ -5,6 +5,7 @@
 //! sample. Single-threaded: one loop wakes for the next start, event or poll.
 
 use crate::progress::{Counts, Progress};
+use crate::signals::{self, Stop};
 use crate::spawn::{Launcher, Spec};
 use crate::tail::{Sample, Tail};
 use cgroup::{NodeGroup, RunGroup};
@@ -47,6 +48,8 @@ pub struct Options<'a> {
     /// them so that `p2plab down` can end the run's processes after a crash).
     pub cgroups: Option<&'a RunGroup>,
     pub quiet: bool,
+    /// The stop signals, installed by the caller before it set anything up.
+    pub stop: &'a Stop,
 }
 
 /// Why a run ended.
@@ -58,7 +61,8 @@ pub enum StopReason {
     AllExited,
     MetricReached,
     DurationCap,
-    Interrupted,
+    /// A stop signal (its number) arrived.
+    Interrupted(i32),
     /// A process failed to start under `on_failure: abort`.
     Aborted(String),
     /// The emulated network failed: what followed would not have been measured on it.
@@ -72,7 +76,7 @@ impl std::fmt::Display for StopReason {
             StopReason::AllExited => f.write_str("every process exited"),
             StopReason::MetricReached => f.write_str("the stop metric was reached"),
             StopReason::DurationCap => f.write_str("the duration cap was reached"),
-            StopReason::Interrupted => f.write_str("interrupted"),
+            StopReason::Interrupted(sig) => write!(f, "interrupted by {}", signals::name(*sig)),
             StopReason::Aborted(why) => write!(f, "aborted: {why}"),
             StopReason::NetworkFailed(why) => write!(f, "the network failed: {why}"),
         }
@@ -496,8 +500,8 @@ fn prepare(exp: &Experiment, run_dir: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Runs `exp` to its stop rule. Interrupted by SIGINT or SIGTERM, it stops gracefully and
-/// still returns every record.
+/// Runs `exp` to its stop rule. Interrupted by a stop signal (see [`signals`]), it stops
+/// gracefully (hurried by a second one) and still returns every record.
 pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Outcome, RunError> {
     let logs = opts.run_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(setup_err(&logs))?;
@@ -539,10 +543,6 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         }
     }
 
-    let stop_flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&stop_flag));
-    }
     let mut e = Engine {
         exp,
         opts,
@@ -572,8 +572,8 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
     let cap = Duration::from_micros(exp.stop.after_us);
     let stop = loop {
         let now = e.t0.elapsed();
-        if stop_flag.load(Ordering::Relaxed) {
-            break StopReason::Interrupted;
+        if let Some(sig) = opts.stop.signal() {
+            break StopReason::Interrupted(sig);
         }
         let mut aborted = None;
         let first_due = next_start;
@@ -672,11 +672,13 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         std::thread::sleep(next);
     };
 
-    // Stop what is left: SIGTERM, a grace period, then the kill.
+    // Stop what is left: SIGTERM, a grace period (cut short by a second stop signal), then
+    // the kill.
     let left: Vec<usize> = (0..n).filter(|&node| e.running[node].is_some()).collect();
     e.signal(&left, Signal::SIGTERM);
     let deadline = Instant::now() + GRACE;
-    while e.running.iter().any(Option::is_some) && Instant::now() < deadline {
+    while e.running.iter().any(Option::is_some) && Instant::now() < deadline && !opts.stop.hurried()
+    {
         std::thread::sleep(TICK);
         e.reap(false);
     }

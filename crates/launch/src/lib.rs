@@ -5,8 +5,10 @@
 pub mod elf;
 pub mod engine;
 mod progress;
+pub mod signals;
 pub mod spawn;
 pub mod tail;
 pub mod wrap;
 
 pub use engine::{run, Network, Options, Outcome, RunError, StopReason};
+pub use signals::Stop;

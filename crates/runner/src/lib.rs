@@ -11,8 +11,6 @@ use experiment::Experiment;
 use report::read::{Backend as ReportBackend, RunInfo};
 use shaping::{Backend, Model, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use launch::StopReason;
@@ -51,8 +49,8 @@ pub enum Error {
     Report(#[from] report::Error),
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
-    #[error("interrupted before the processes started; nothing is left running")]
-    Interrupted,
+    #[error("interrupted by {} before the processes started; nothing is left running", launch::signals::name(*.0))]
+    Interrupted(i32),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -154,10 +152,7 @@ fn experiment_json(exp: &Experiment) -> serde_json::Value {
 pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let exp = experiment::load(&args.experiment).map_err(|d| Error::Invalid(d.to_string()))?;
     let shim = check(&exp, args)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(&stop));
-    }
+    let stop = launch::Stop::install().map_err(io("cannot take over the stop signals"))?;
     let name = network_name(&exp);
     let started = SystemTime::now();
 
@@ -212,8 +207,8 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
             .unwrap_or_default(),
     };
     record::save(&name, &rec).map_err(io("cannot write the run record"))?;
-    if stop.load(Ordering::Relaxed) {
-        return Err(Error::Interrupted);
+    if let Some(sig) = stop.signal() {
+        return Err(Error::Interrupted(sig));
     }
 
     let plan_index = state
@@ -235,6 +230,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         shim,
         cgroups: cgroups.as_ref(),
         quiet: args.quiet,
+        stop: &stop,
     };
     let outcome = launch::run(&exp, &launch_opts, &mut net)?;
     drop(teardown);
