@@ -81,6 +81,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 done.dir.display()
             ),
         })),
+        _ if done.failed.0 > 0 => Err(anyhow::anyhow!(
+            "{} of {} processes failed (did not start or exited with a non-zero code); see {}",
+            done.failed.0,
+            done.failed.1,
+            done.report.display()
+        )),
         _ => Ok(()),
     }
 }

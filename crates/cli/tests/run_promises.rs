@@ -431,10 +431,17 @@ fn failing_run(policy: &str) -> (Output, Results) {
     (out, results)
 }
 
+/// Under `continue` the run goes on past the failure, and p2plab's exit status (1) and
+/// its last line still say that a process failed.
 #[test]
 fn on_failure_continue_records_the_failure_and_goes_on() {
     let (out, results) = failing_run("continue");
-    succeeded(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 of 4 processes failed (did not start or exited with a non-zero code)"),
+        "{stderr}"
+    );
     assert_eq!(results.run.stopped, "the stop rule's roles exited");
     assert!(process(&results, "g-4").completion_s().is_some());
     killed_between(process(&results, "g-1"), 15, 2.2, 3.5);
