@@ -197,7 +197,10 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
         let path = file.parent().unwrap_or(Path::new(".")).join(&m.file);
         match std::fs::read_to_string(&path) {
             Ok(text) => match matrix::parse(&path, &text, m.format, n) {
-                Ok(entries) => apply_symmetric(n, &entries, |i, v| delay_us[i] = v),
+                Ok(entries) => {
+                    let given = given_pairs(n, entries.iter().map(|&(a, b, _)| (a, b)));
+                    apply_symmetric(n, &given, &entries, |i, v| delay_us[i] = v)
+                }
                 Err(errs) => c.errors.extend(errs),
             },
             Err(e) => c.error(
@@ -256,8 +259,11 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
             loss_entries.push((a, b, loss));
         }
     }
-    apply_symmetric(n, &delay_entries, |i, v| delay_us[i] = v);
-    apply_symmetric(n, &loss_entries, |i, v| pair_loss[i] = v);
+    // A direction given by an entry of its own keeps what that entry says, for each field:
+    // `eu -> asia` with a delay only has no loss even when `asia -> eu` gives one.
+    let given = given_pairs(n, seen.keys().copied());
+    apply_symmetric(n, &given, &delay_entries, |i, v| delay_us[i] = v);
+    apply_symmetric(n, &given, &loss_entries, |i, v| pair_loss[i] = v);
 
     if let Some(found) = c.take() {
         return Err(found);
@@ -376,17 +382,23 @@ fn node_names(c: &mut Checker, at: &str, value: &serde_yaml_ng::Value) -> NodeNa
     }
 }
 
+/// The `n x n` table of the directions `pairs` gives, row-major.
+fn given_pairs(n: usize, pairs: impl Iterator<Item = (usize, usize)>) -> Vec<bool> {
+    let mut given = vec![false; n * n];
+    for (a, b) in pairs {
+        given[a * n + b] = true;
+    }
+    given
+}
+
 /// Applies `(a, b, value)` entries to an `n x n` table: each sets its own direction, and
-/// the reverse direction too unless the reverse is given by an entry of its own.
+/// the reverse direction too unless the reverse is `given` by an entry of its own.
 fn apply_symmetric<T: Copy>(
     n: usize,
+    given: &[bool],
     entries: &[(usize, usize, T)],
     mut set: impl FnMut(usize, T),
 ) {
-    let mut given = vec![false; n * n];
-    for &(a, b, _) in entries {
-        given[a * n + b] = true;
-    }
     for &(a, b, v) in entries {
         set(a * n + b, v);
         if !given[b * n + a] {

@@ -143,8 +143,10 @@ fn the_link_model_combines_access_and_group_parameters() {
     assert_eq!(plan.one_way_delay_us(a1, c1), 5_000 + 7_000 + 5_000);
     assert_eq!(plan.one_way_delay_us(c1, c1), 5_000 + 1_000 + 5_000);
     assert_eq!(plan.group_delay_us(0, 0), 0);
-    // loss given once is symmetric: 1 - 0.9 * 0.5 * 0.9
-    assert!((plan.loss_probability(b1, a1) - 0.595).abs() < 1e-12);
+    // both directions are given, each keeps its own: a -> b loses 1 - 0.9 * 0.5 * 0.9,
+    // b -> a (a delay only) no more than the access links, 1 - 0.9 * 0.9
+    assert!((plan.loss_probability(a1, b1) - 0.595).abs() < 1e-12);
+    assert!((plan.loss_probability(b1, a1) - 0.19).abs() < 1e-12);
     assert!((plan.loss_probability(a1, c1) - 0.19).abs() < 1e-12);
 }
 
