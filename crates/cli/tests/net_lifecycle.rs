@@ -699,11 +699,12 @@ fn nfqueue_loss_within_binomial_bounds() {
 }
 
 /// Group-pair loss `q(a,b)` on real traffic, one direction only as the topology says:
-/// 10 % from a to b, none back, none inside a group, no node loss.
+/// 10 % from a to b, none back (b -> a is given with a delay only, which must not take the
+/// other direction's loss), none inside a group, no node loss.
 #[test]
 fn nfqueue_group_pair_loss_applies_to_its_direction_only() {
     scratch(|run, dir| {
-        let t = topology_file(dir, "pair.yaml", "address_plan: {base: 10.71.0.0/16}\nprofiles:\n  p: {up: 100mbit, down: 100mbit, queue: 1000}\ndefaults: {profile: p}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\ndelays:\n  - {from: a, to: b, delay: 1ms, loss: 10%}\n  - {from: b, to: a, delay: 1ms, loss: 0%}\n");
+        let t = topology_file(dir, "pair.yaml", "address_plan: {base: 10.71.0.0/16}\nprofiles:\n  p: {up: 100mbit, down: 100mbit, queue: 1000}\ndefaults: {profile: p}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\ndelays:\n  - {from: a, to: b, delay: 1ms, loss: 10%}\n  - {from: b, to: a, delay: 1ms}\n");
         let before = snapshot();
         up_nfqueue_file(run, &t);
         const N: u32 = 4000;
