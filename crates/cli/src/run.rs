@@ -81,10 +81,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 done.dir.display()
             ),
         })),
-        _ if done.failed.0 > 0 => Err(anyhow::anyhow!(
+        _ if done.totals.failed > 0 => Err(anyhow::anyhow!(
             "{} of {} processes failed (did not start or exited with a non-zero code); see {}",
-            done.failed.0,
-            done.failed.1,
+            done.totals.failed,
+            done.totals.processes,
             done.report.display()
         )),
         _ => Ok(()),

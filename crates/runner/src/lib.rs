@@ -35,8 +35,8 @@ pub struct Done {
     pub stop: StopReason,
     /// The report's text summary.
     pub summary: String,
-    /// How many processes failed (did not start, or exited with a non-zero code), of all.
-    pub failed: (usize, usize),
+    /// How the run's processes ended (the report's counts).
+    pub totals: report::analysis::Counts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +270,6 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         report: report_path,
         stop: outcome.stop,
         summary,
-        failed: (analysis.totals.failed, analysis.totals.processes),
+        totals: analysis.totals,
     })
 }
