@@ -6,8 +6,8 @@ use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
 use shaping::lifecycle;
 use shaping::runtime::Change;
-use shaping::Model;
 use topology::units::{parse_loss, parse_rate, parse_time_us, UnitError};
+use topology::LinkModel;
 
 /// Change a network that is up: cut nodes off, restore them, give nodes new link
 /// parameters, or give one direction of a group pair a new delay or loss.
@@ -69,7 +69,7 @@ impl<'a> Params<'a> {
 }
 
 /// Model indices of the nodes named by `words` (node names, group names, `*`).
-fn nodes(model: &Model, words: &[&str], network: &str) -> Result<Vec<usize>> {
+fn nodes(model: &LinkModel, words: &[&str], network: &str) -> Result<Vec<usize>> {
     if words.is_empty() {
         bail!("name the nodes to change (node names, group names or `*`)");
     }
@@ -98,7 +98,7 @@ fn count(n: usize) -> String {
     format!("{n} node{}", if n == 1 { "" } else { "s" })
 }
 
-fn group(model: &Model, params: &Params, key: &str) -> Result<usize> {
+fn group(model: &LinkModel, params: &Params, key: &str) -> Result<usize> {
     let name = params
         .0
         .iter()

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use shaping::lifecycle::{self, RemoteNodes, Shaping, State, UpOptions};
-use shaping::{Backend, Model};
+use shaping::Backend;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -98,7 +98,6 @@ pub struct EngineArgs {
 
 pub fn up(args: &UpArgs) -> Result<()> {
     let plan = crate::topo::load(&args.topology)?;
-    let model = Model::from_plan(&plan);
     let opts = UpOptions {
         name: args.name.clone(),
         dev: args.dev.clone(),
@@ -112,11 +111,11 @@ pub fn up(args: &UpArgs) -> Result<()> {
             Shaping::Auto if !lifecycle::is_net_admin() => Some(Backend::Nfqueue),
             Shaping::Auto => None,
         };
-        let mut state = lifecycle::prepare(model, &opts, backend)?;
+        let mut state = lifecycle::prepare(plan.link, &opts, backend)?;
         lifecycle::add_packet_size(&mut state)?;
         return crate::output::emit(&dry_run(&state));
     }
-    let state = shaping::up(model, &opts, &shaping::engine::spawn)?;
+    let state = shaping::up(plan.link, &opts, &shaping::engine::spawn)?;
     crate::output::emit(&format!(
         "network {} is up: {} nodes on {}, backend {}, {} kernel objects\n",
         state.name,

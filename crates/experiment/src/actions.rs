@@ -64,7 +64,7 @@ pub fn build(plan: &Plan, name: &str, params: &[(&str, &str)]) -> Result<Action,
             ));
             None
         }
-        Some(g) => plan.group_by_name(g).or_else(|| {
+        Some(g) => plan.link.group_by_name(g).or_else(|| {
             errors.push(problem(
                 key,
                 format!("unknown group `{g}`"),

@@ -31,7 +31,7 @@ pub struct Experiment {
 #[derive(Debug)]
 pub struct Role {
     pub name: String,
-    /// Node indices into `plan.nodes`, in start order.
+    /// Node indices into `plan.link.nodes`, in start order.
     pub nodes: Vec<usize>,
     /// The command as written, for display.
     pub command_line: String,
@@ -136,12 +136,12 @@ impl Values for NodeValues<'_> {
             Some(r) => (r, e.roles[r].nodes[0]),
             None => (self.role, self.node),
         };
-        let n = &e.plan.nodes[node];
+        let n = &e.plan.link.nodes[node];
         match field {
             Field::Ip => n.ip.to_string(),
             Field::Name => n.name.clone(),
-            Field::Index => n.index.to_string(),
-            Field::Group => e.plan.groups[n.group].name.clone(),
+            Field::Index => e.plan.link.index_in_group(node).to_string(),
+            Field::Group => e.plan.link.groups[n.group].name.clone(),
             Field::Dir => e.node_dir(self.run_dir, node).display().to_string(),
             Field::Port => e.roles[role]
                 .port
@@ -169,7 +169,7 @@ impl Values for NodeValues<'_> {
 impl Experiment {
     /// The working directory of `node` in a run.
     pub fn node_dir(&self, run_dir: &Path, node: usize) -> PathBuf {
-        run_dir.join("nodes").join(&self.plan.nodes[node].name)
+        run_dir.join("nodes").join(&self.plan.link.nodes[node].name)
     }
 
     /// The command line of role `role` on node `node`.

@@ -10,7 +10,7 @@ use topology::units::parse_time_us;
 use topology::{Diagnostic, Plan};
 
 fn nodes(plan: &Plan, text: &str) -> Result<Vec<usize>, String> {
-    let n = plan.nodes.len();
+    let n = plan.link.nodes.len();
     if text == "*" {
         return Ok((0..n).collect());
     }

@@ -9,26 +9,26 @@ use topology::Plan;
 fn term(plan: &Plan, text: &str) -> Result<Vec<usize>, (String, String)> {
     let text = text.trim();
     if text == "*" {
-        return Ok((0..plan.nodes.len()).collect());
+        return Ok((0..plan.link.nodes.len()).collect());
     }
-    if let Some(g) = plan.group_by_name(text) {
-        return Ok(plan.groups[g].nodes.clone().collect());
+    if let Some(g) = plan.link.group_by_name(text) {
+        return Ok(plan.link.groups[g].nodes.clone().collect());
     }
-    if let Some(n) = plan.node_by_name(text) {
+    if let Some(n) = plan.link.node_by_name(text) {
         return Ok(vec![n]);
     }
     if let Some((group, range)) = text.strip_suffix(']').and_then(|t| t.split_once('[')) {
-        let g = plan.group_by_name(group).ok_or_else(|| {
+        let g = plan.link.group_by_name(group).ok_or_else(|| {
             (
                 format!("`{group}` in `{text}` is not a group"),
                 "name a group of the topology".to_string(),
             )
         })?;
-        let len = plan.groups[g].nodes.len();
+        let len = plan.link.groups[g].nodes.len();
         let (a, b) = range.split_once('-').unwrap_or((range, range));
         return match (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
             (Ok(a), Ok(b)) if 1 <= a && a <= b && b <= len => {
-                let start = plan.groups[g].nodes.start;
+                let start = plan.link.groups[g].nodes.start;
                 Ok((start + a - 1..start + b).collect())
             }
             _ => Err((
@@ -64,7 +64,7 @@ pub fn resolve(
             )])
         }
     };
-    let mut seen = vec![false; plan.nodes.len()];
+    let mut seen = vec![false; plan.link.nodes.len()];
     let mut nodes = Vec::new();
     let mut errors = Vec::new();
     for (suffix, text) in terms {

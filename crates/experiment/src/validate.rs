@@ -278,7 +278,7 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
     }
     starts.sort_by_key(|s| s.at_us);
     // One role per node: a node's logs, cgroup and events belong to one program.
-    let mut owner: Vec<Option<usize>> = vec![None; plan.nodes.len()];
+    let mut owner: Vec<Option<usize>> = vec![None; plan.link.nodes.len()];
     for (r, role) in roles.iter().enumerate() {
         for &n in &role.nodes {
             if let Some(first) = owner[n].replace(r) {
@@ -286,7 +286,7 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
                     &format!("roles[{r}].nodes"),
                     format!(
                         "node `{}` is already in role `{}`",
-                        plan.nodes[n].name, roles[first].name
+                        plan.link.nodes[n].name, roles[first].name
                     ),
                     "give each node one role; add nodes to the topology for more processes",
                 );

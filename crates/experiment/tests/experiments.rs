@@ -47,7 +47,7 @@ fn a_good_experiment_resolves_nodes_commands_and_schedule() {
         e.command(0, 0, run),
         ["python3", "-m", "http.server", "8000", "--bind", "10.0.0.1"]
     );
-    let west2 = e.plan.node_by_name("west-2").unwrap();
+    let west2 = e.plan.link.node_by_name("west-2").unwrap();
     assert_eq!(
         e.command(1, west2, run),
         [
@@ -60,7 +60,7 @@ fn a_good_experiment_resolves_nodes_commands_and_schedule() {
     let times: Vec<(u64, usize, &str)> = e
         .starts
         .iter()
-        .map(|s| (s.at_us, s.role, e.plan.nodes[s.node].name.as_str()))
+        .map(|s| (s.at_us, s.role, e.plan.link.nodes[s.node].name.as_str()))
         .collect();
     assert_eq!(times[0], (0, 0, "east-1"));
     assert_eq!(times[1], (2_000_000, 1, "west-1"));
@@ -97,7 +97,7 @@ fn every_field_of_a_full_experiment_is_kept() {
     assert_eq!(e.topology_file, None);
     // Roles by node: east-1 runs the server, west-2 the client, east-2 nothing.
     let roles_of = |name: &str| {
-        e.roles_of(e.plan.node_by_name(name).unwrap())
+        e.roles_of(e.plan.link.node_by_name(name).unwrap())
             .collect::<Vec<_>>()
     };
     assert_eq!(

@@ -153,7 +153,7 @@ fn setup_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 fn log_path(exp: &Experiment, run_dir: &Path, node: usize, ext: &str) -> PathBuf {
     run_dir
         .join("logs")
-        .join(format!("{}.{ext}", exp.plan.nodes[node].name))
+        .join(format!("{}.{ext}", exp.plan.link.nodes[node].name))
 }
 
 /// Links (or, across file systems, copies) `from` to `to`.
@@ -224,8 +224,8 @@ impl Engine<'_> {
             let pid = self.launcher.start(&Spec {
                 argv: &job.argv,
                 env: &exp.roles[job.role].env,
-                ip: exp.plan.nodes[job.node].ip,
-                node: &exp.plan.nodes[job.node].name,
+                ip: exp.plan.link.nodes[job.node].ip,
+                node: &exp.plan.link.nodes[job.node].name,
                 dir: &job.dir,
                 stdout: &job.stdout,
                 stderr: &job.stderr,
@@ -304,7 +304,7 @@ impl Engine<'_> {
                 p.end = Some(start);
                 self.procs.push(p);
                 let _ = std::fs::write(&stderr, format!("p2plab: {e}\n"));
-                Err(format!("node {}: {e}", self.exp.plan.nodes[node].name))
+                Err(format!("node {}: {e}", self.exp.plan.link.nodes[node].name))
             }
         }
     }
@@ -430,7 +430,7 @@ impl Engine<'_> {
 
     fn record(&self, p: &Proc) -> Process {
         let exp = self.exp;
-        let node = &exp.plan.nodes[p.node];
+        let node = &exp.plan.link.nodes[p.node];
         let usage = p.usage_at_end.unwrap_or_else(|| self.usage(p.node));
         let bytes = p
             .bytes_at_end
@@ -440,7 +440,7 @@ impl Engine<'_> {
         Process {
             node: node.name.clone(),
             role: exp.roles[p.role].name.clone(),
-            group: exp.plan.groups[node.group].name.clone(),
+            group: exp.plan.link.groups[node.group].name.clone(),
             ip: node.ip.to_string(),
             pid: p.pid,
             start_s: p.start.as_secs_f64(),
@@ -508,14 +508,14 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
     let _ = crate::spawn::raise_nofile();
     prepare(exp, &opts.run_dir)?;
 
-    let n = exp.plan.nodes.len();
+    let n = exp.plan.link.nodes.len();
     let mut groups: Vec<Option<NodeGroup>> = (0..n).map(|_| None).collect();
     for role in &exp.roles {
         for &node in &role.nodes {
             if let Some(run) = opts.cgroups {
                 let g = run
                     .node(
-                        &exp.plan.nodes[node].name,
+                        &exp.plan.link.nodes[node].name,
                         role.cpu_percent,
                         role.memory_bytes,
                     )
@@ -699,7 +699,7 @@ pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Ou
         .iter()
         .map(|(t, s)| MetricSample {
             time_s: t.as_secs_f64(),
-            node: exp.plan.nodes[s.node].name.clone(),
+            node: exp.plan.link.nodes[s.node].name.clone(),
             role: exp.roles[s.role].name.clone(),
             name: s.name.clone(),
             value: s.value,

@@ -9,7 +9,7 @@ mod record;
 
 use experiment::Experiment;
 use report::read::{Backend as ReportBackend, RunInfo};
-use shaping::{Backend, Model, Shaping, UpOptions};
+use shaping::{Backend, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -158,7 +158,6 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let name = network_name(&exp);
     let started = SystemTime::now();
 
-    let model = Model::from_plan(&exp.plan);
     let opts = UpOptions {
         name: name.clone(),
         dev: args.dev.clone(),
@@ -166,7 +165,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         local: None,
         routes: vec![],
     };
-    let state = shaping::up(model, &opts, &shaping::engine::spawn)?;
+    let state = shaping::up(exp.plan.link.clone(), &opts, &shaping::engine::spawn)?;
     let backend = state.backend;
     let mut teardown = Teardown {
         name: name.clone(),
@@ -213,20 +212,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         return Err(Error::Interrupted(sig));
     }
 
-    let plan_index = state
-        .local
-        .iter()
-        .map(|&i| {
-            exp.plan
-                .node_by_name(&state.model.nodes[i].name)
-                .unwrap_or(i)
-        })
-        .collect();
-    let mut net = network::Shaped {
-        state,
-        plan_index,
-        nodes: exp.plan.nodes.len(),
-    };
+    let mut net = network::Shaped { state };
     let launch_opts = launch::Options {
         run_dir: dir.clone(),
         shim,

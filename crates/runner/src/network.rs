@@ -6,28 +6,15 @@ use experiment::Action;
 use shaping::runtime::Change;
 use shaping::State;
 
+/// A network that is up; its model is the experiment plan's, so node indices are the
+/// same in both.
 pub struct Shaped {
     pub state: State,
-    /// For each entry of `state.local`, the node's index in the experiment's plan.
-    pub plan_index: Vec<usize>,
-    pub nodes: usize,
 }
 
 impl Shaped {
-    /// The model indices of plan nodes `nodes` (the model is built from the plan, so the
-    /// plan's groups are the model's).
-    fn model_nodes(&self, nodes: &[usize]) -> Vec<usize> {
-        nodes
-            .iter()
-            .filter_map(|p| {
-                let k = self.plan_index.iter().position(|q| q == p)?;
-                Some(self.state.local[k])
-            })
-            .collect()
-    }
-
     fn change(&self, action: &Action, nodes: &[usize]) -> Option<Change> {
-        let nodes = self.model_nodes(nodes);
+        let nodes = nodes.to_vec();
         Some(match action {
             Action::Cut => Change::Cut(nodes),
             Action::Restore => Change::Restore(nodes),
@@ -66,8 +53,8 @@ impl launch::Network for Shaped {
 
     fn bytes(&mut self) -> Option<Vec<(u64, u64)>> {
         let counters = shaping::lifecycle::counters(&self.state).ok()?;
-        let mut out = vec![(0, 0); self.nodes];
-        for (c, &i) in counters.iter().zip(&self.plan_index) {
+        let mut out = vec![(0, 0); self.state.model.nodes.len()];
+        for (c, &i) in counters.iter().zip(&self.state.local) {
             out[i] = (c.up.bytes, c.down.bytes);
         }
         Some(out)

@@ -8,20 +8,22 @@
 use netctl::scratch::in_new_netns;
 use netctl::{Host, Object, Op, Parent};
 use shaping::lifecycle::teardown_list;
-use shaping::model::Model;
 use shaping::plan::{plan, Layout};
 use shaping::Backend;
 use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
+use topology::LinkModel;
 
 const GROUPS: usize = 50;
 const PER_GROUP: usize = 100;
 const ROUNDS: usize = 3;
 
-fn model() -> Model {
-    let mut m = Model::uniform(GROUPS, PER_GROUP, 128_000, 2_000_000, 30_000);
-    m.group_delay_us = vec![vec![10_000; GROUPS]; GROUPS];
+fn model() -> LinkModel {
+    let mut m = LinkModel::uniform(GROUPS, PER_GROUP, 128_000, 2_000_000, 30_000);
+    for (a, b) in (0..GROUPS).flat_map(|a| (0..GROUPS).map(move |b| (a, b))) {
+        m.set_group_delay_us(a, b, 10_000);
+    }
     m
 }
 

@@ -7,10 +7,8 @@
 pub mod engine;
 pub mod firewall;
 pub mod lifecycle;
-pub mod model;
 pub mod plan;
 pub mod runtime;
 
 pub use lifecycle::{down, up, Error, Shaping, State, UpOptions};
-pub use model::Model;
 pub use netctl::probe::Backend;

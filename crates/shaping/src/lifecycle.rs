@@ -7,8 +7,8 @@
 //! cleans up after an `up` killed half-way.
 
 use crate::firewall::QueueRules;
-use crate::model::Model;
-use crate::plan::{places, plan, Layout};
+use crate::plan::{net, places, plan, Layout};
+use ipnet::{Ipv4Net, Ipv4Subnets};
 use netctl::probe::Backend;
 use netctl::{Field, Host, Object, Op, PacketSize, Parent, QdiscKind};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use topology::LinkModel;
 
 /// Where state files live unless `P2PLAB_RUN_DIR` says otherwise.
 pub const DEFAULT_RUN_DIR: &str = "/run/p2plab";
@@ -118,7 +119,7 @@ pub struct State {
     /// Slot on this host (IFB names, filter priorities, queue number).
     pub slot: u16,
     /// The link model.
-    pub model: Model,
+    pub model: LinkModel,
     /// Nodes placed on this host (indices into `model.nodes`).
     pub local: Vec<usize>,
     /// Every object `up` creates, in creation order.
@@ -271,7 +272,11 @@ fn pick_backend(shaping: Shaping) -> Result<Backend, Error> {
 
 /// Plans network `opts.name` without touching anything (for `--dry-run`): the state `up`
 /// would record. `backend` skips the probe when given.
-pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Result<State, Error> {
+pub fn prepare(
+    model: LinkModel,
+    opts: &UpOptions,
+    backend: Option<Backend>,
+) -> Result<State, Error> {
     let others = networks();
     if others.iter().any(|s| s.name == opts.name) {
         return Err(Error::NameTaken(opts.name.clone()));
@@ -280,10 +285,10 @@ pub fn prepare(model: Model, opts: &UpOptions, backend: Option<Backend>) -> Resu
         if let Some((g, theirs)) = model.overlaps(&o.model) {
             return Err(Error::Overlap {
                 group: g.name.clone(),
-                ours: fmt_net(g.prefix),
+                ours: g.prefix.to_string(),
                 other: o.name.clone(),
-                theirs_group: theirs.name,
-                theirs: fmt_net(theirs.prefix),
+                theirs_group: theirs.name.clone(),
+                theirs: theirs.prefix.to_string(),
             });
         }
     }
@@ -406,7 +411,11 @@ pub(crate) fn refuse_foreign_roots(host: &mut Host, objects: &[Object]) -> Resul
 /// Routes to the nodes on other hosts: every node not on this host must be on exactly one
 /// `--route` (no node of this host may be), and each route goes to the prefixes of its
 /// nodes: a whole group's prefix, else the fewest prefixes holding exactly their addresses.
-fn remote_routes(model: &Model, local: &[usize], opts: &UpOptions) -> Result<Vec<Object>, Error> {
+fn remote_routes(
+    model: &LinkModel,
+    local: &[usize],
+    opts: &UpOptions,
+) -> Result<Vec<Object>, Error> {
     let here: HashSet<usize> = local.iter().copied().collect();
     let mut on: Vec<Option<&RemoteNodes>> = vec![None; model.nodes.len()];
     let mut out = vec![];
@@ -436,7 +445,7 @@ fn remote_routes(model: &Model, local: &[usize], opts: &UpOptions) -> Result<Vec
             prefixes(model, &r.nodes)
                 .into_iter()
                 .map(|dst| Object::Route {
-                    dst,
+                    dst: net(dst),
                     via: r.via,
                     dev: opts.dev.clone(),
                 }),
@@ -466,7 +475,7 @@ fn remote_routes(model: &Model, local: &[usize], opts: &UpOptions) -> Result<Vec
 
 /// The prefixes holding exactly the addresses of `nodes`: for each group, its prefix when
 /// all its nodes are there, else each run of consecutive addresses as aligned blocks.
-fn prefixes(model: &Model, nodes: &[usize]) -> Vec<(Ipv4Addr, u8)> {
+fn prefixes(model: &LinkModel, nodes: &[usize]) -> Vec<Ipv4Net> {
     let mut out = vec![];
     for (g, group) in model.groups.iter().enumerate() {
         let mut ips: Vec<u32> = nodes
@@ -498,28 +507,15 @@ fn prefixes(model: &Model, nodes: &[usize]) -> Vec<(Ipv4Addr, u8)> {
 }
 
 /// The aligned prefixes that cover exactly `first..=last`, fewest first to last.
-fn blocks(first: u32, last: u32) -> Vec<(Ipv4Addr, u8)> {
-    let (mut at, end) = (u64::from(first), u64::from(last) + 1);
-    let mut out = vec![];
-    while at < end {
-        let align = if at == 0 { 32 } else { at.trailing_zeros() };
-        let fits = 63 - (end - at).leading_zeros();
-        let bits = align.min(fits);
-        out.push((Ipv4Addr::from(at as u32), (32 - bits) as u8));
-        at += 1 << bits;
-    }
-    out
-}
-
-fn fmt_net(p: (std::net::Ipv4Addr, u8)) -> String {
-    format!("{}/{}", p.0, p.1)
+fn blocks(first: u32, last: u32) -> Ipv4Subnets {
+    Ipv4Subnets::new(first.into(), last.into(), 0)
 }
 
 /// Brings a network up. `engine` starts the delay engine for a state that has NFQUEUE
 /// rules (output to [`engine_log`]) and returns its pid at once; `up` records the pid
 /// before anything else, then checks that the engine stays up. Returns the recorded state.
 pub fn up(
-    model: Model,
+    model: LinkModel,
     opts: &UpOptions,
     engine: &dyn Fn(&State) -> Result<u32, String>,
 ) -> Result<State, Error> {
@@ -659,11 +655,11 @@ pub(crate) fn start_engine(
 }
 
 /// The NFQUEUE rules of a network in `slot`: every group prefix to the engine's queue.
-pub(crate) fn queue_rules(model: &Model, layout: &Layout) -> QueueRules {
+pub(crate) fn queue_rules(model: &LinkModel, layout: &Layout) -> QueueRules {
     QueueRules {
         chain: format!("P2PLAB{}", layout.slot),
         queue: layout.queue_num(),
-        prefixes: model.groups.iter().map(|g| g.prefix).collect(),
+        prefixes: model.groups.iter().map(|g| net(g.prefix)).collect(),
     }
 }
 
@@ -859,8 +855,8 @@ pub fn engine_log(name: &str) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn text(v: Vec<(Ipv4Addr, u8)>) -> Vec<String> {
-        v.into_iter().map(fmt_net).collect()
+    fn text(v: impl IntoIterator<Item = Ipv4Net>) -> Vec<String> {
+        v.into_iter().map(|p| p.to_string()).collect()
     }
 
     #[test]
@@ -890,7 +886,7 @@ mod tests {
     #[test]
     fn a_whole_group_is_its_prefix_and_part_of_one_its_addresses() {
         // group 0: 10.1.0.1-20, group 1: 10.2.0.1-20, group 2: 10.3.0.1-20
-        let m = Model::uniform(3, 20, 1_000_000, 1_000_000, 0);
+        let m = LinkModel::uniform(3, 20, 1_000_000, 1_000_000, 0);
         let node = |g: usize, k: usize| g * 20 + k - 1;
         let group_1: Vec<usize> = (1..=20).map(|k| node(1, k)).collect();
         assert_eq!(text(prefixes(&m, &group_1)), ["10.2.0.0/16"]);

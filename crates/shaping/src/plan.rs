@@ -25,11 +25,12 @@
 //! the receiving host; with the nfqueue backend the engine of the receiving host holds it
 //! for the whole `L(s) + G(a,b) + L(d)`.
 
-use crate::model::{Model, Node};
+use ipnet::Ipv4Net;
 use netctl::probe::Backend;
 use netctl::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use topology::{LinkModel, Node};
 
 /// The loopback device: traffic between this host's nodes goes through it, whatever device
 /// carries their addresses.
@@ -101,7 +102,7 @@ pub struct Place {
 }
 
 /// The /24 cells of `local` nodes, in address order: (network >> 8, member node indices).
-fn cells(model: &Model, local: &[usize]) -> Vec<(u32, Vec<usize>)> {
+fn cells(model: &LinkModel, local: &[usize]) -> Vec<(u32, Vec<usize>)> {
     let mut nets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for &i in local {
         nets.entry(u32::from(model.nodes[i].ip) >> 8)
@@ -112,7 +113,7 @@ fn cells(model: &Model, local: &[usize]) -> Vec<(u32, Vec<usize>)> {
 }
 
 /// The place of each of `local` (same order).
-pub fn places(model: &Model, local: &[usize]) -> Vec<Place> {
+pub fn places(model: &LinkModel, local: &[usize]) -> Vec<Place> {
     let cell_of: BTreeMap<u32, usize> = cells(model, local)
         .iter()
         .enumerate()
@@ -159,7 +160,7 @@ pub fn rate_of(n: &Node, field: Field) -> u64 {
 }
 
 /// The groups of `local` nodes, sorted, each once.
-pub fn local_groups(model: &Model, local: &[usize]) -> Vec<usize> {
+pub fn local_groups(model: &LinkModel, local: &[usize]) -> Vec<usize> {
     let mut groups: Vec<usize> = local.iter().map(|&i| model.nodes[i].group).collect();
     groups.sort_unstable();
     groups.dedup();
@@ -168,7 +169,7 @@ pub fn local_groups(model: &Model, local: &[usize]) -> Vec<usize> {
 
 /// The objects for `local` (indices into `model.nodes`) shaped per `layout`. The first
 /// objects are the hook devices' clsact qdiscs, which networks on the same device share.
-pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
+pub fn plan(model: &LinkModel, local: &[usize], layout: &Layout) -> Vec<Object> {
     let dev = &layout.dev;
     let hooks = layout.hook_devs();
     let cells = cells(model, local);
@@ -226,7 +227,7 @@ pub fn plan(model: &Model, local: &[usize], layout: &Layout) -> Vec<Object> {
 /// One cell's IFB: HTB root, a class (and if needed a leaf) per node, the hashed classifier.
 fn cell_tree(
     out: &mut Vec<Object>,
-    model: &Model,
+    model: &LinkModel,
     members: &[usize],
     layout: &Layout,
     ifb: &str,
@@ -317,6 +318,11 @@ fn bdp_packets(rate_bps: u64, delay_us: u64) -> u32 {
     (rate_bps as u128 * delay_us as u128 / 8 / 1500 / 1_000_000).min(1 << 20) as u32
 }
 
+/// A prefix as netctl's objects and the firewall rules take it: address and length.
+pub(crate) fn net(prefix: Ipv4Net) -> (Ipv4Addr, u8) {
+    (prefix.network(), prefix.prefix_len())
+}
+
 /// How the netem pair stage hashes group prefixes: by the 8-bit window of the address that
 /// spreads the group prefixes best (group prefixes shorter than /8 leave no window inside
 /// every prefix: one bucket, a linear walk).
@@ -327,9 +333,18 @@ pub struct PairHash {
 
 impl PairHash {
     /// The hashing of `model`'s groups.
-    pub fn new(model: &Model) -> Self {
-        let prefixes: Vec<u32> = model.groups.iter().map(|g| u32::from(g.prefix.0)).collect();
-        let shortest = model.groups.iter().map(|g| g.prefix.1).min().unwrap_or(32) as u32;
+    pub fn new(model: &LinkModel) -> Self {
+        let prefixes: Vec<u32> = model
+            .groups
+            .iter()
+            .map(|g| u32::from(g.prefix.network()))
+            .collect();
+        let shortest = model
+            .groups
+            .iter()
+            .map(|g| g.prefix.prefix_len())
+            .min()
+            .unwrap_or(32) as u32;
         PairHash {
             window: best_window(&prefixes, 32 - shortest),
             prefixes,
@@ -356,7 +371,14 @@ impl PairHash {
     /// The class `1:minor` of pair (a, b) in the stage on `dev`, its netem leaf with the
     /// pair's `G(a,b)` and `q(a,b)`, and the entry of source group a's table that sends
     /// destination group b there.
-    pub fn pair(&self, model: &Model, dev: &str, a: usize, b: usize, minor: u16) -> [Object; 3] {
+    pub fn pair(
+        &self,
+        model: &LinkModel,
+        dev: &str,
+        a: usize,
+        b: usize,
+        minor: u16,
+    ) -> [Object; 3] {
         let class = Handle::new(1, minor);
         [
             Object::HtbClass {
@@ -379,7 +401,7 @@ impl PairHash {
                     ht: Some((pair_table(a), self.bucket(b))),
                     node: b as u16 + 1,
                     field: Field::Dst,
-                    net: model.groups[b].prefix,
+                    net: net(model.groups[b].prefix),
                     target: Target::Class(class),
                 },
             },
@@ -393,10 +415,10 @@ pub fn pair_table(a: usize) -> u16 {
 }
 
 /// The netem leaf of group pair (a, b).
-pub fn pair_leaf(model: &Model, a: usize, b: usize) -> QdiscKind {
+pub fn pair_leaf(model: &LinkModel, a: usize, b: usize) -> QdiscKind {
     QdiscKind::Netem {
-        delay_us: model.group_delay_us[a][b],
-        loss: model.group_loss[a][b],
+        delay_us: model.group_delay_us(a, b),
+        loss: model.group_loss(a, b),
         limit: PAIR_LIMIT,
     }
 }
@@ -405,7 +427,7 @@ pub fn pair_leaf(model: &Model, a: usize, b: usize) -> QdiscKind {
 /// ([`PairHash`]): the root table picks the source group's table by an 8-bit window of the
 /// source address, that table picks the pair's class by the same window of the destination
 /// address. At most 65 534 pairs with a delay or loss.
-pub fn pair_stage(model: &Model, src_groups: &[usize], dev: &str) -> Vec<Object> {
+pub fn pair_stage(model: &LinkModel, src_groups: &[usize], dev: &str) -> Vec<Object> {
     let root = Handle::new(1, 0);
     let mut out = vec![Object::htb_root(dev, DIRECT_QLEN)];
     let filter = |u32| Object::Filter {
@@ -426,7 +448,7 @@ pub fn pair_stage(model: &Model, src_groups: &[usize], dev: &str) -> Vec<Object>
         let table = pair_table(a);
         out.push(filter(U32::Table { id: table, divisor }));
         for b in 0..model.groups.len() {
-            if model.group_delay_us[a][b] == 0 && model.group_loss[a][b] == 0.0 {
+            if model.group_delay_us(a, b) == 0 && model.group_loss(a, b) == 0.0 {
                 continue;
             }
             pairs += 1;
@@ -436,7 +458,7 @@ pub fn pair_stage(model: &Model, src_groups: &[usize], dev: &str) -> Vec<Object>
             ht: Some((src_table, hash.bucket(a))),
             node: a as u16 + 1,
             field: Field::Src,
-            net: model.groups[a].prefix,
+            net: net(model.groups[a].prefix),
             target: Target::Link {
                 table,
                 key: Field::Dst,
@@ -462,7 +484,7 @@ mod tests {
 
     #[test]
     fn five_thousand_nodes_are_hashed_not_chained() {
-        let m = Model::uniform(50, 100, 128_000, 2_000_000, 0);
+        let m = LinkModel::uniform(50, 100, 128_000, 2_000_000, 0);
         let local: Vec<usize> = (0..m.nodes.len()).collect();
         let objs = plan(&m, &local, &layout(Backend::Nfqueue));
         let count = |f: &dyn Fn(&Object) -> bool| objs.iter().filter(|o| f(o)).count();
@@ -494,8 +516,10 @@ mod tests {
 
     #[test]
     fn netem_pair_stage_is_hashed_too() {
-        let mut m = Model::uniform(50, 100, 128_000, 2_000_000, 1000);
-        m.group_delay_us = vec![vec![10_000; 50]; 50];
+        let mut m = LinkModel::uniform(50, 100, 128_000, 2_000_000, 1000);
+        for (a, b) in (0..50).flat_map(|a| (0..50).map(move |b| (a, b))) {
+            m.set_group_delay_us(a, b, 10_000);
+        }
         let local: Vec<usize> = (0..m.nodes.len()).collect();
         let objs = plan(&m, &local, &layout(Backend::Netem));
         let on_lo = |o: &&Object| o.dev() == "lo" && matches!(o, Object::HtbClass { .. });
@@ -505,7 +529,7 @@ mod tests {
 
     #[test]
     fn dry_run_reads_like_tc() {
-        let m = Model::uniform(1, 2, 128_000, 2_000_000, 0);
+        let m = LinkModel::uniform(1, 2, 128_000, 2_000_000, 0);
         let text: Vec<String> = plan(&m, &[0, 1], &layout(Backend::Nfqueue))
             .iter()
             .map(|o| o.to_string())
@@ -535,14 +559,14 @@ mod tests {
     /// 10 ms, 1 %), one with a short queue (10.1.0.2: 50 packets), one with a slower upload
     /// (10.2.0.1: 1 mbit), G(0,1) = 30 ms and q(1,0) = 2 %; the first, second and fourth
     /// node (10.1.0.1, 10.1.0.2, 10.2.0.1) on this host, network slot 3.
-    fn mixed() -> (Model, [usize; 3]) {
-        let mut m = Model::uniform(2, 3, 8_000_000, 16_000_000, 0);
+    fn mixed() -> (LinkModel, [usize; 3]) {
+        let mut m = LinkModel::uniform(2, 3, 8_000_000, 16_000_000, 0);
         m.nodes[0].latency_us = 10_000;
         m.nodes[0].loss = 0.01;
         m.nodes[1].queue_packets = 50;
         m.nodes[3].up_bps = 1_000_000;
-        m.group_delay_us[0][1] = 30_000;
-        m.group_loss[1][0] = 0.02;
+        m.set_group_delay_us(0, 1, 30_000);
+        m.set_group_loss(1, 0, 0.02);
         (m, [0, 1, 3])
     }
 
@@ -614,7 +638,7 @@ mod tests {
     /// longer one is there too; only the other nodes get a pfifo leaf.
     #[test]
     fn the_most_common_queue_is_the_txqueuelen() {
-        let mut m = Model::uniform(1, 3, 1_000_000, 1_000_000, 0);
+        let mut m = LinkModel::uniform(1, 3, 1_000_000, 1_000_000, 0);
         for (n, q) in m.nodes.iter_mut().zip([50, 200, 50]) {
             n.queue_packets = q;
         }

@@ -168,8 +168,12 @@ fn plan_change(state: &mut State, change: &Change) -> Result<Steps, Error> {
             }
             let (a, b) = (*from, *to);
             let m = &mut state.model;
-            m.group_delay_us[a][b] = delay_us.unwrap_or(m.group_delay_us[a][b]);
-            m.group_loss[a][b] = loss.unwrap_or(m.group_loss[a][b]);
+            if let Some(d) = delay_us {
+                m.set_group_delay_us(a, b, *d);
+            }
+            if let Some(q) = loss {
+                m.set_group_loss(a, b, *q);
+            }
             if state.backend == Backend::Netem {
                 pair_steps(state, a, b, &mut steps);
             }
@@ -348,10 +352,10 @@ fn dev_pair_steps(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Model;
     use crate::plan::{plan, Layout};
+    use topology::LinkModel;
 
-    fn state(backend: Backend, model: Model) -> State {
+    fn state(backend: Backend, model: LinkModel) -> State {
         let local: Vec<usize> = (0..model.nodes.len()).collect();
         let layout = Layout {
             dev: "lo".into(),
@@ -382,7 +386,7 @@ mod tests {
     fn netem_link_change_is_class_and_leaf_changes() {
         let mut s = state(
             Backend::Netem,
-            Model::uniform(2, 2, 128_000, 2_000_000, 5_000),
+            LinkModel::uniform(2, 2, 128_000, 2_000_000, 5_000),
         );
         let change = Change::Link {
             nodes: vec![1],
@@ -410,8 +414,8 @@ mod tests {
 
     #[test]
     fn netem_pair_delay_changes_the_pair_leaf_or_adds_a_pair() {
-        let mut m = Model::uniform(2, 2, 128_000, 2_000_000, 0);
-        m.group_delay_us[0][1] = 10_000;
+        let mut m = LinkModel::uniform(2, 2, 128_000, 2_000_000, 0);
+        m.set_group_delay_us(0, 1, 10_000);
         let mut s = state(Backend::Netem, m);
         let n = s.objects.len();
         let delay = |from, to, us| Change::Delay {
@@ -441,7 +445,10 @@ mod tests {
 
     #[test]
     fn netem_pair_stage_is_added_when_missing() {
-        let mut s = state(Backend::Netem, Model::uniform(2, 2, 128_000, 2_000_000, 0));
+        let mut s = state(
+            Backend::Netem,
+            LinkModel::uniform(2, 2, 128_000, 2_000_000, 0),
+        );
         let change = Change::Delay {
             from: 0,
             to: 1,
@@ -462,8 +469,8 @@ mod tests {
 
     #[test]
     fn netem_group_delays_change_on_every_device_traffic_leaves_by() {
-        let mut m = Model::uniform(2, 2, 128_000, 2_000_000, 0);
-        m.group_delay_us[0][1] = 10_000;
+        let mut m = LinkModel::uniform(2, 2, 128_000, 2_000_000, 0);
+        m.set_group_delay_us(0, 1, 10_000);
         let local: Vec<usize> = vec![0, 1];
         let layout = Layout {
             dev: "eth0".into(),
@@ -502,7 +509,7 @@ mod tests {
     fn cut_and_restore_graft_leaves() {
         let mut s = state(
             Backend::Nfqueue,
-            Model::uniform(1, 2, 128_000, 2_000_000, 0),
+            LinkModel::uniform(1, 2, 128_000, 2_000_000, 0),
         );
         let n = s.objects.len();
         let steps = plan_change(&mut s, &Change::Cut(vec![0])).unwrap();

@@ -2,22 +2,31 @@
 //! share a device's root qdisc, and the second is refused before anything changes.
 
 use shaping::lifecycle::{prepare, Shaping, UpOptions};
-use shaping::{Backend, Model};
+use shaping::Backend;
+use topology::{Group, LinkModel, Node};
 
 #[test]
 fn second_netem_network_with_group_delays_on_one_device_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("P2PLAB_RUN_DIR", dir.path());
     let with_delays = |first_octet_group: usize| {
-        let mut m = Model::uniform(first_octet_group + 2, 2, 1_000_000, 1_000_000, 1000);
-        m.groups.drain(..first_octet_group);
-        m.nodes.retain(|n| n.group >= first_octet_group);
-        for n in &mut m.nodes {
-            n.group -= first_octet_group;
-        }
-        m.group_delay_us = vec![vec![5000; 2]; 2];
-        m.group_loss = vec![vec![0.0; 2]; 2];
-        m
+        let all = LinkModel::uniform(first_octet_group + 2, 2, 1_000_000, 1_000_000, 1000);
+        let skip = all.groups[first_octet_group].nodes.start;
+        let groups = all.groups[first_octet_group..]
+            .iter()
+            .map(|g| Group {
+                nodes: g.nodes.start - skip..g.nodes.end - skip,
+                ..g.clone()
+            })
+            .collect();
+        let nodes = all.nodes[skip..]
+            .iter()
+            .map(|n| Node {
+                group: n.group - first_octet_group,
+                ..n.clone()
+            })
+            .collect();
+        LinkModel::new(nodes, groups, vec![5000; 4], vec![], None)
     };
     let opts = |name: &str| UpOptions {
         name: name.into(),

@@ -7,10 +7,10 @@
 //! (packets queued in every sample, and drops), so a sender starved on a busy machine is
 //! reported as such, not as a shaping error.
 
+use ipnet::Ipv4Net;
 use netctl::scratch::in_new_netns;
 use netctl::Field;
 use nix::sys::socket::{setsockopt, sockopt};
-use shaping::model::{Group, Model, Node};
 use shaping::{Backend, Shaping, UpOptions};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -19,6 +19,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use topology::{Group, LinkModel, Node};
 
 /// Headers counted by the shaper: UDP, IPv4, Ethernet (lo has an Ethernet header).
 const HEADERS: usize = 8 + 20 + 14;
@@ -52,23 +53,19 @@ fn node(k: u8, up_bps: u64, down_bps: u64) -> Node {
 const G: u64 = 1_000_000_000;
 
 /// One group in 10.`net`.0.0/24 holding `nodes` (moved there).
-fn model(net: u8, mut nodes: Vec<Node>) -> Model {
+fn model(net: u8, mut nodes: Vec<Node>) -> LinkModel {
     for n in &mut nodes {
         n.ip = Ipv4Addr::new(10, net, 0, n.ip.octets()[3]);
     }
-    Model {
-        nodes,
-        groups: vec![Group {
-            name: "g".into(),
-            prefix: (Ipv4Addr::new(10, net, 0, 0), 24),
-        }],
-        group_delay_us: vec![vec![0]],
-        group_loss: vec![vec![0.0]],
-        mtu: None,
-    }
+    let group = Group {
+        name: "g".into(),
+        prefix: Ipv4Net::new(Ipv4Addr::new(10, net, 0, 0), 24).unwrap(),
+        nodes: 0..nodes.len(),
+    };
+    LinkModel::new(nodes, vec![group], vec![0], vec![], None)
 }
 
-fn rates_model() -> Model {
+fn rates_model() -> LinkModel {
     model(
         9,
         vec![
@@ -271,7 +268,7 @@ fn judge(label: &str, got: f64, want: f64, sat: Saturation) -> Option<String> {
 }
 
 /// Brings `m` up as network `name` on `lo` (rates only: no delay engine).
-fn up(m: &Model, name: &str) {
+fn up(m: &LinkModel, name: &str) {
     let opts = UpOptions {
         name: name.into(),
         dev: "lo".into(),

@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("load_100k_nodes_1k_groups_1k_matrix", |b| {
         b.iter(|| {
             let plan = topology::load(&path).unwrap();
-            assert_eq!(plan.nodes.len(), GROUPS * NODES_PER_GROUP);
+            assert_eq!(plan.link.nodes.len(), GROUPS * NODES_PER_GROUP);
             plan
         })
     });

@@ -40,12 +40,13 @@ struct PlanRecord<'a> {
 /// The whole plan as JSON text.
 pub fn plan_json(plan: &Plan) -> String {
     let nodes: Vec<NodeRecord> = plan
+        .link
         .nodes
         .iter()
         .map(|n| NodeRecord {
             name: &n.name,
             ip: n.ip.to_string(),
-            group: &plan.groups[n.group].name,
+            group: &plan.link.groups[n.group].name,
             up_bps: n.up_bps,
             down_bps: n.down_bps,
             latency_us: n.latency_us,
@@ -54,20 +55,21 @@ pub fn plan_json(plan: &Plan) -> String {
         })
         .collect();
     let groups: Vec<GroupRecord> = plan
+        .link
         .groups
         .iter()
         .enumerate()
         .map(|(g, group)| {
-            let nodes = plan.group_nodes(g);
+            let nodes = plan.link.group_nodes(g);
             GroupRecord {
                 name: &group.name,
                 prefix: group.prefix.to_string(),
                 nodes: nodes.len(),
                 first_ip: nodes[0].ip.to_string(),
                 last_ip: nodes[nodes.len() - 1].ip.to_string(),
-                profile: &plan.profiles[group.profile].name,
-                delay_us: (0..plan.groups.len())
-                    .map(|o| plan.group_delay_us(g, o))
+                profile: &plan.profiles[plan.group_profiles[g]].name,
+                delay_us: (0..plan.link.groups.len())
+                    .map(|o| plan.link.group_delay_us(g, o))
                     .collect(),
             }
         })
@@ -82,19 +84,19 @@ fn column_width(lengths: impl Iterator<Item = usize>, header: &str) -> usize {
 
 /// One line per node.
 pub fn plan_table(plan: &Plan) -> String {
-    let width = column_width(plan.nodes.iter().map(|n| n.name.len()), "NAME");
-    let gwidth = column_width(plan.groups.iter().map(|g| g.name.len()), "GROUP");
+    let width = column_width(plan.link.nodes.iter().map(|n| n.name.len()), "NAME");
+    let gwidth = column_width(plan.link.groups.iter().map(|g| g.name.len()), "GROUP");
     let mut out = format!(
         "{:<width$}  {:<15}  {:<gwidth$}  {:>9}  {:>9}  {:>9}  {:>6}\n",
         "NAME", "IP", "GROUP", "UP", "DOWN", "LATENCY", "LOSS"
     );
-    for n in &plan.nodes {
+    for n in &plan.link.nodes {
         let _ = writeln!(
             out,
             "{:<width$}  {:<15}  {:<gwidth$}  {:>9}  {:>9}  {:>9}  {:>5}%",
             n.name,
             n.ip.to_string(),
-            plan.groups[n.group].name,
+            plan.link.groups[n.group].name,
             format_rate(n.up_bps),
             format_rate(n.down_bps),
             format_time_us(n.latency_us),
@@ -109,16 +111,17 @@ pub fn summary(plan: &Plan) -> String {
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut out = format!(
         "{}, {}, {}{}\n",
-        count(plan.groups.len(), "group"),
-        count(plan.nodes.len(), "node"),
+        count(plan.link.groups.len(), "group"),
+        count(plan.link.nodes.len(), "node"),
         count(plan.profiles.len(), "profile"),
-        plan.mtu
+        plan.link
+            .mtu
             .map(|m| format!(", packets of {m} bytes"))
             .unwrap_or_default()
     );
-    for (g, group) in plan.groups.iter().enumerate() {
-        let nodes = plan.group_nodes(g);
-        let p = &plan.profiles[group.profile];
+    for (g, group) in plan.link.groups.iter().enumerate() {
+        let nodes = plan.link.group_nodes(g);
+        let p = &plan.profiles[plan.group_profiles[g]];
         let _ = writeln!(
             out,
             "  {:<12} {:>6} nodes  {:<18} {} - {}  profile {} (up {}, down {}, latency {}, loss {}%)",
@@ -134,7 +137,7 @@ pub fn summary(plan: &Plan) -> String {
             p.loss * 100.0
         );
     }
-    let (min, median, max) = plan.delay_summary_us();
+    let (min, median, max) = plan.link.delay_summary_us();
     let _ = writeln!(
         out,
         "group-to-group delay: min {}, median {}, max {}",

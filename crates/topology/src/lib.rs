@@ -1,7 +1,7 @@
 //! The p2plab topology model: link profiles, groups of virtual nodes, group-to-group delays
 //! and the address plan, read from YAML and checked before anything touches a machine.
 //!
-//! # The link model (DESIGN §3)
+//! # The link model
 //! Every virtual node `v` has a group `g(v)`, an upload rate `U(v)` (`profiles.*.up`), a
 //! download rate `D(v)` (`down`), a one-way access latency `L(v)` (`latency`), a loss
 //! probability `p(v)` (`loss`) and a queue limit (`queue`, packets). Every ordered group pair
@@ -28,6 +28,7 @@ mod address;
 pub mod check;
 pub mod diag;
 mod export;
+mod link;
 mod matrix;
 mod plan;
 mod raw;
@@ -37,7 +38,8 @@ mod validate;
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use export::{plan_json, plan_table, summary};
-pub use plan::{Group, Node, Plan, Profile};
+pub use link::{Group, LinkModel, Node};
+pub use plan::{Plan, Profile};
 pub use units::{format_rate, format_time_us};
 pub use validate::{DEFAULT_BASE, DEFAULT_QUEUE_PACKETS};
 

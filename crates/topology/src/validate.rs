@@ -5,8 +5,9 @@
 use crate::address;
 use crate::check::{known, syntax_error, Checker};
 use crate::diag::Diagnostics;
+use crate::link::{Group, LinkModel, Node};
 use crate::matrix;
-use crate::plan::{Group, Node, Plan, Profile};
+use crate::plan::{Plan, Profile};
 use crate::raw::RawTopology;
 use crate::units::{parse_loss, parse_rate, parse_time_us};
 use ipnet::Ipv4Net;
@@ -303,7 +304,6 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
                 name,
                 ip: (network + k as u32 + 1).into(),
                 group: g,
-                index: k + 1,
                 up_bps: profile.up_bps,
                 down_bps: profile.down_bps,
                 latency_us: profile.latency_us,
@@ -314,27 +314,16 @@ pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
         groups.push(Group {
             name: raw_group.name.clone(),
             prefix: prefixes[g],
-            profile: group_profiles[g],
             nodes: start..nodes.len(),
         });
     }
     if let Some(found) = c.take() {
         return Err(found);
     }
-    let mut by_prefix: Vec<usize> = (0..n).collect();
-    by_prefix.sort_unstable_by_key(|&g| groups[g].prefix.network());
-    if pair_loss.iter().all(|&l| l == 0.0) {
-        pair_loss.clear();
-    }
     Ok(Plan {
-        mtu: raw.mtu,
         profiles,
-        groups,
-        nodes,
-        delay_us,
-        pair_loss,
-        by_name,
-        by_prefix,
+        group_profiles,
+        link: LinkModel::with_names(nodes, groups, delay_us, pair_loss, raw.mtu, by_name),
     })
 }
 

@@ -134,20 +134,20 @@ fn the_link_model_combines_access_and_group_parameters() {
     let src = "profiles:\n  p: {up: 1mbit, down: 2mbit, latency: 5ms, loss: 10%}\ndefaults: {profile: p, delay: 7ms}\ngroups:\n  - {name: a, nodes: 2}\n  - {name: b, nodes: 2}\n  - {name: c, nodes: 1}\ndelays:\n  - {from: a, to: b, delay: 20ms, loss: 50%}\n  - {from: b, to: a, delay: 30ms}\n  - {from: c, to: c, delay: 1ms}\n";
     let plan = topology::parse(Path::new("t.yaml"), src).unwrap();
     let (a1, b1, c1) = (
-        plan.node_by_name("a-1").unwrap(),
-        plan.node_by_name("b-1").unwrap(),
-        plan.node_by_name("c-1").unwrap(),
+        plan.link.node_by_name("a-1").unwrap(),
+        plan.link.node_by_name("b-1").unwrap(),
+        plan.link.node_by_name("c-1").unwrap(),
     );
-    assert_eq!(plan.one_way_delay_us(a1, b1), 5_000 + 20_000 + 5_000);
-    assert_eq!(plan.one_way_delay_us(b1, a1), 5_000 + 30_000 + 5_000);
-    assert_eq!(plan.one_way_delay_us(a1, c1), 5_000 + 7_000 + 5_000);
-    assert_eq!(plan.one_way_delay_us(c1, c1), 5_000 + 1_000 + 5_000);
-    assert_eq!(plan.group_delay_us(0, 0), 0);
+    assert_eq!(plan.link.one_way_delay_us(a1, b1), 5_000 + 20_000 + 5_000);
+    assert_eq!(plan.link.one_way_delay_us(b1, a1), 5_000 + 30_000 + 5_000);
+    assert_eq!(plan.link.one_way_delay_us(a1, c1), 5_000 + 7_000 + 5_000);
+    assert_eq!(plan.link.one_way_delay_us(c1, c1), 5_000 + 1_000 + 5_000);
+    assert_eq!(plan.link.group_delay_us(0, 0), 0);
     // both directions are given, each keeps its own: a -> b loses 1 - 0.9 * 0.5 * 0.9,
     // b -> a (a delay only) no more than the access links, 1 - 0.9 * 0.9
-    assert!((plan.loss_probability(a1, b1) - 0.595).abs() < 1e-12);
-    assert!((plan.loss_probability(b1, a1) - 0.19).abs() < 1e-12);
-    assert!((plan.loss_probability(a1, c1) - 0.19).abs() < 1e-12);
+    assert!((plan.link.loss_probability(a1, b1) - 0.595).abs() < 1e-12);
+    assert!((plan.link.loss_probability(b1, a1) - 0.19).abs() < 1e-12);
+    assert!((plan.link.loss_probability(a1, c1) - 0.19).abs() < 1e-12);
 }
 
 #[test]
@@ -161,14 +161,20 @@ fn triples_fill_the_delay_table_symmetrically() {
     let src = format!("{PROFILES}defaults: {{profile: p, delay: 50ms}}\ngroups:\n  - {{name: a, nodes: 1}}\n  - {{name: b, nodes: 1}}\n  - {{name: c, nodes: 1}}\ndelay_matrix: {{file: king.txt, format: triples}}\n");
     let plan = topology::parse(&dir.path().join("t.yaml"), &src).unwrap();
     assert_eq!(
-        [plan.group_delay_us(0, 1), plan.group_delay_us(1, 0)],
+        [
+            plan.link.group_delay_us(0, 1),
+            plan.link.group_delay_us(1, 0)
+        ],
         [12_000, 12_000]
     );
     assert_eq!(
-        [plan.group_delay_us(1, 2), plan.group_delay_us(2, 1)],
+        [
+            plan.link.group_delay_us(1, 2),
+            plan.link.group_delay_us(2, 1)
+        ],
         [3_000, 4_000]
     );
-    assert_eq!(plan.group_delay_us(0, 2), 50_000);
+    assert_eq!(plan.link.group_delay_us(0, 2), 50_000);
 }
 
 #[test]
@@ -187,7 +193,7 @@ fn shipped_topologies_are_valid() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../topologies/p2plab-5760.yaml"),
     )
     .unwrap();
-    assert_eq!(big.nodes.len(), 5760);
+    assert_eq!(big.link.nodes.len(), 5760);
 }
 
 #[test]
@@ -198,7 +204,7 @@ fn a_packet_size_must_be_one_ip_can_carry() {
     );
     assert_eq!(one_error(&src), "t.yaml:1:6: mtu: 100 bytes is outside 576..=65536; give a packet size in bytes, e.g. 1500 for Ethernet");
     let plan = topology::parse(Path::new("t.yaml"), &src.replace("mtu: 100", "mtu: 1500")).unwrap();
-    assert_eq!(plan.mtu, Some(1500));
+    assert_eq!(plan.link.mtu, Some(1500));
 }
 
 #[test]
@@ -235,9 +241,14 @@ fn nodes_are_numbered_from_one_within_their_group() {
     let src = format!("{PROFILES}defaults: {{profile: p}}\ngroups:\n  - {{name: a, nodes: 2}}\n  - {{name: b, nodes: [tracker, seed]}}\n");
     let plan = topology::parse(Path::new("t.yaml"), &src).unwrap();
     let nodes: Vec<(&str, String, usize, usize)> = plan
+        .link
         .nodes
         .iter()
-        .map(|n| (n.name.as_str(), n.ip.to_string(), n.group, n.index))
+        .enumerate()
+        .map(|(i, n)| {
+            let index = plan.link.index_in_group(i);
+            (n.name.as_str(), n.ip.to_string(), n.group, index)
+        })
         .collect();
     assert_eq!(
         nodes,
@@ -248,7 +259,10 @@ fn nodes_are_numbered_from_one_within_their_group() {
             ("seed", "10.0.0.6".to_string(), 1, 2),
         ]
     );
-    assert_eq!(plan.nodes[0].queue_packets, topology::DEFAULT_QUEUE_PACKETS);
+    assert_eq!(
+        plan.link.nodes[0].queue_packets,
+        topology::DEFAULT_QUEUE_PACKETS
+    );
 }
 
 #[test]
@@ -259,7 +273,7 @@ fn defaults_apply_between_groups_only_and_one_given_direction_is_symmetric() {
         (0..3).map(|a| (0..3).map(|b| f(a, b)).collect()).collect()
     };
     assert_eq!(
-        table(&|a, b| plan.group_delay_us(a, b) as f64),
+        table(&|a, b| plan.link.group_delay_us(a, b) as f64),
         [
             [0.0, 7_000.0, 7_000.0],
             [7_000.0, 0.0, 5_000.0],
@@ -267,13 +281,13 @@ fn defaults_apply_between_groups_only_and_one_given_direction_is_symmetric() {
         ]
     );
     assert_eq!(
-        table(&|a, b| plan.group_loss(a, b)),
+        table(&|a, b| plan.link.group_loss(a, b)),
         [[0.0, 0.02, 0.02], [0.02, 0.0, 0.02], [0.02, 0.02, 0.0]]
     );
     // A single group whose only pair is itself: its loss is kept.
     let src = format!("{PROFILES}defaults: {{profile: p}}\ngroups: [{{name: a, nodes: 2}}]\ndelays: [{{from: a, to: a, loss: 10%}}]\n");
     let plan = topology::parse(Path::new("t.yaml"), &src).unwrap();
-    assert_eq!(plan.group_loss(0, 0), 0.1);
+    assert_eq!(plan.link.group_loss(0, 0), 0.1);
 }
 
 #[test]
@@ -291,5 +305,5 @@ fn a_queue_limit_of_zero_is_refused() {
         &with_group("    up: 1mbit\n    down: 2mbit\n    queue: 7\n", ""),
     )
     .unwrap();
-    assert_eq!(plan.nodes[3].queue_packets, 7);
+    assert_eq!(plan.link.nodes[3].queue_packets, 7);
 }
