@@ -13,7 +13,7 @@ use experiment::{Action, Experiment, FailurePolicy};
 use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use report::read::{MetricSample, Process, Status};
+use results::{MetricSample, Process, Status};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -8,7 +8,7 @@ mod network;
 mod record;
 
 use experiment::Experiment;
-use report::read::{Backend as ReportBackend, RunInfo};
+use results::{Backend as ReportBackend, RunInfo};
 use shaping::{Backend, Model, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -260,8 +260,9 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         stopped: outcome.stop.to_string(),
         experiment: experiment_json(&exp),
     };
-    report::write_results(&dir, &run, &outcome.processes, &outcome.metrics)?;
-    let results = report::load(&dir).map_err(report::Error::from)?;
+    results::write_results(&dir, &run, &outcome.processes, &outcome.metrics)
+        .map_err(report::Error::from)?;
+    let results = results::load(&dir).map_err(report::Error::from)?;
     let analysis = report::analyse(&results);
     let report_path = report::write_page(&results, &analysis)?;
     let summary = report::text(&analysis);
