@@ -342,29 +342,29 @@ fn the_stop_rule_roles_exited_stops_the_others() {
     let mut run = Run::new(
         "roles:
   - {name: seed, nodes: a-1, command: 'true'}
+  - {name: helper, nodes: a-2, command: 'true'}
   - {name: leech, nodes: b, command: 'true', start: {at: 500ms}}
-stop: {exited: [leech], after: 1m}
+stop: {exited: [leech, helper], after: 1m}
 ",
     )
+    .script("a-2", runs_for(2500, 0))
     .script("b-1", runs_for(1000, 0))
     .script("b-2", runs_for(1500, 0));
     let (outcome, log) = run.drive();
     assert_eq!(outcome.stop, StopReason::RolesExited);
-    assert_eq!(row(&outcome, "b-1").end_s, Some(1.5));
-    assert_eq!(row(&outcome, "b-2").end_s, Some(2.0));
-    for node in ["b-1", "b-2"] {
+    for (node, end) in [("b-1", 1.5), ("b-2", 2.0), ("a-2", 2.5)] {
         let p = row(&outcome, node);
         assert_eq!(
-            (p.status, p.exit_code, p.signal),
-            (Status::Exited, Some(0), None)
+            (p.status, p.exit_code, p.signal, p.end_s),
+            (Status::Exited, Some(0), None, Some(end))
         );
     }
     let seed = row(&outcome, "a-1");
     assert_eq!((seed.status, seed.signal), (Status::Killed, Some(15)));
     assert_eq!(
         log.signals,
-        [(ms(2000), "a-1".to_string(), Signal::SIGTERM)],
-        "the seed is stopped once the leeches are done, and only it"
+        [(ms(2500), "a-1".to_string(), Signal::SIGTERM)],
+        "the seed is stopped once both roles are done, and only it"
     );
 }
 
@@ -590,7 +590,7 @@ stop: {metric: {name: progress, role: peer, at_least: 100}, after: 1m}
 fn records_hold_what_the_node_used_while_its_process_ran() {
     let mut run = Run::new(
         "roles:
-  - {name: peer, nodes: b-2, command: 'true', start: {at: 200ms}}
+  - {name: peer, nodes: b-2, command: 'true', start: {at: 700ms}}
 stop: {after: 1m}
 ",
     )
@@ -603,8 +603,8 @@ stop: {after: 1m}
         (p.role.as_str(), p.group.as_str(), p.ip.as_str(), p.pid),
         ("peer", "b", ip.as_str(), Some(100))
     );
-    assert_eq!((p.start_s, p.end_s), (0.2, Some(1.2)));
-    // Counters are read every 500 ms: 0 before the start, 1000 ms worth at the end.
+    assert_eq!((p.start_s, p.end_s), (0.7, Some(1.7)));
+    // Counters are read every 500 ms: at 0.5 s before the start, at 1.5 s before the end.
     assert_eq!((p.bytes_sent, p.bytes_received), (Some(1000), Some(2000)));
     assert_eq!(p.peak_rss_kb, Some(2 * (b2 as u64 + 1)));
     assert_eq!(
