@@ -401,21 +401,26 @@ events:
     assert_eq!(log.signals.len(), 1, "nothing was left to stop at the end");
 }
 
-#[test]
-fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
-    let mut run = Run::new(
+/// One process, on `b-1`, that SIGTERM does not end; the run stops `after` at the latest.
+fn stubborn(after: &str) -> Run {
+    Run::new(&format!(
         "roles:
-  - {name: peer, nodes: b-1, command: 'true'}
-stop: {after: 1s}
-",
-    )
+  - {{name: peer, nodes: b-1, command: 'true'}}
+stop: {{after: {after}}}
+"
+    ))
     .script(
         "b-1",
         Script {
             ignores_term: true,
             ..Script::default()
         },
-    );
+    )
+}
+
+#[test]
+fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let mut run = stubborn("1s");
     let (outcome, log) = run.drive();
     assert_eq!(outcome.stop, StopReason::DurationCap);
     let signals: Vec<_> = log
@@ -441,19 +446,7 @@ stop: {after: 1s}
 #[test]
 fn a_stop_signal_interrupts_and_a_second_one_skips_the_grace_period() {
     for (signals, killed_at) in [(vec![15], 3000), (vec![15, 2], 1000)] {
-        let mut run = Run::new(
-            "roles:
-  - {name: peer, nodes: b-1, command: 'true'}
-stop: {after: 1m}
-",
-        )
-        .script(
-            "b-1",
-            Script {
-                ignores_term: true,
-                ..Script::default()
-            },
-        );
+        let mut run = stubborn("1m");
         run.interrupts = signals.iter().map(|&s| (ms(1000), s)).collect();
         let (outcome, log) = run.drive();
         assert_eq!(outcome.stop, StopReason::Interrupted(15));
