@@ -26,7 +26,7 @@ pub enum Format {
 
 pub fn run(args: &ReportArgs) -> Result<()> {
     let analysis =
-        || -> Result<::report::Analysis> { Ok(::report::analyse(&::report::load(&args.dir)?)) };
+        || -> Result<::report::Analysis> { Ok(::report::analyse(&results::load(&args.dir)?)) };
     crate::output::emit(&match args.format {
         Format::Text => ::report::text(&analysis()?),
         Format::Json => ::report::json(&analysis()?) + "\n",

@@ -80,7 +80,7 @@ fn link(links: &[(&str, f64, f64)], group: &str) -> (f64, f64) {
 /// its links: no process sent or received more than its rates allow in that time (the
 /// counters are read every 0.5 s, which can only undercount a life). Returns the largest
 /// fraction of its upload rate any process used over its life.
-fn links_used(results: &report::Results, links: &[(&str, f64, f64)]) -> f64 {
+fn links_used(results: &results::Results, links: &[(&str, f64, f64)]) -> f64 {
     let mut busiest: f64 = 0.0;
     for p in &results.processes {
         let (up, down) = link(links, &p.group);
@@ -114,7 +114,7 @@ fn links_used(results: &report::Results, links: &[(&str, f64, f64)]) -> f64 {
 /// over its life (rates halved could not); every leecher's download took at least the
 /// file's time on its download link and at most `within_s`; the report is written and
 /// nothing is left behind. Returns the results.
-fn swarm_delivers(swarm: &Swarm) -> report::Results {
+fn swarm_delivers(swarm: &Swarm) -> results::Results {
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
     let example = root().join(swarm.example);
@@ -135,7 +135,7 @@ fn swarm_delivers(swarm: &Swarm) -> report::Results {
 
     let source = std::fs::read(dir.join("data.bin")).unwrap();
     assert_eq!(source.len(), swarm.bytes);
-    let results = report::load(&dir).unwrap();
+    let results = results::load(&dir).unwrap();
     let busiest = links_used(&results, swarm.links);
     assert!(
         busiest > 0.55,
@@ -249,7 +249,7 @@ fn delayed_sleepers() -> String {
 /// returns p2plab's exit status and its results, after checking that no address, state
 /// file or cgroup of the run is left and that it said why it ended. The experiment is
 /// named after the signals, so that tests running side by side tell their cgroups apart.
-fn signalled(sleepers: &str, signals: &[&str]) -> (i32, report::Results) {
+fn signalled(sleepers: &str, signals: &[&str]) -> (i32, results::Results) {
     let work = tempfile::tempdir().unwrap();
     let name = format!("{}-stop", signals.concat().to_lowercase());
     std::fs::write(work.path().join(format!("{name}.yaml")), sleepers).unwrap();
@@ -274,7 +274,7 @@ fn signalled(sleepers: &str, signals: &[&str]) -> (i32, report::Results) {
     );
     no_state_left(&work.path().join("state"));
     no_cgroups_left(&name);
-    let results = report::load(&only_dir(&work.path().join("results"))).unwrap();
+    let results = results::load(&only_dir(&work.path().join("results"))).unwrap();
     assert_eq!(results.run.stopped, format!("interrupted by {first}"));
     assert_eq!(results.processes.len(), 4);
     (figure(&stdout, "exit: ") as i32, results)
@@ -292,7 +292,7 @@ fn every_stop_signal_stops_the_run_and_keeps_its_results() {
         for p in &results.processes {
             assert_eq!(
                 (p.status, p.signal),
-                (report::read::Status::Killed, Some(15)),
+                (results::Status::Killed, Some(15)),
                 "SIG{sig}: {p:?}"
             );
             // The signal came 3 s after the run started (its clock starts once the
@@ -312,7 +312,7 @@ fn a_second_stop_signal_kills_at_once_and_still_tears_down() {
     for p in &results.processes {
         assert_eq!(
             (p.status, p.signal),
-            (report::read::Status::Killed, Some(9)),
+            (results::Status::Killed, Some(9)),
             "{p:?}"
         );
         // The first SIGTERM came at 2.5-3 s of the run's clock: without the second one
@@ -371,7 +371,7 @@ fn a_run_whose_delay_engine_dies_stops_and_says_so() {
         "{stderr}"
     );
     let dir = only_dir(&work.path().join("results"));
-    let results = report::load(&dir).unwrap();
+    let results = results::load(&dir).unwrap();
     let why = "the network failed: the delay engine of network sleepers exited";
     assert!(
         results.run.stopped.starts_with(why),
@@ -380,7 +380,7 @@ fn a_run_whose_delay_engine_dies_stops_and_says_so() {
     );
     assert_eq!(results.processes.len(), 4);
     for p in &results.processes {
-        assert_eq!(p.status, report::read::Status::Killed, "{p:?}");
+        assert_eq!(p.status, results::Status::Killed, "{p:?}");
     }
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains(&format!("stopped: <b>{why}")), "{html}");
@@ -467,7 +467,7 @@ fn the_fairness_example_accounts_identical_cpu_work() {
         work.path(),
     );
     succeeded(&out);
-    let results = report::load(&only_dir(&work.path().join("results"))).unwrap();
+    let results = results::load(&only_dir(&work.path().join("results"))).unwrap();
     assert_eq!(results.processes.len(), 6);
     let completion: Vec<f64> = results
         .processes
@@ -539,7 +539,7 @@ fn a_set_link_event_halves_the_upload_rate_mid_run() {
         w,
     );
     succeeded(&out);
-    let results = report::load(&only_dir(&w.join("results"))).unwrap();
+    let results = results::load(&only_dir(&w.join("results"))).unwrap();
     let metric = |role: &str, name: &str| {
         results
             .metrics

@@ -11,8 +11,8 @@
 mod common;
 
 use common::{in_netns, no_cgroups_left, no_state_left, only_dir, succeeded};
-use report::read::{Backend, Process, Status};
-use report::Results;
+use results::Results;
+use results::{Backend, Process, Status};
 use std::fs::Permissions;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -111,7 +111,7 @@ fn run(
         std::fs::write(work.join(script), text).unwrap();
     }
     let out = leaves_nothing(work, file, yaml, &format!("{RUN} {args} {file}"));
-    let results = report::load(&only_dir(&work.join("results"))).unwrap();
+    let results = results::load(&only_dir(&work.join("results"))).unwrap();
     no_cgroups_left(&results.run.name);
     (out, results)
 }

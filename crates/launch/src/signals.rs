@@ -24,20 +24,30 @@ impl Stop {
     /// and counts them on a thread of its own.
     pub fn install() -> std::io::Result<Stop> {
         let mut signals = signal_hook::iterator::Signals::new(STOP_SIGNALS)?;
-        let stop = Stop {
-            first: Arc::new(AtomicI32::new(0)),
-            count: Arc::new(AtomicUsize::new(0)),
-        };
+        let stop = Stop::none();
         let seen = stop.clone();
         std::thread::spawn(move || {
             for sig in signals.forever() {
-                let _ = seen
-                    .first
-                    .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
-                seen.count.fetch_add(1, Ordering::SeqCst);
+                seen.arrived(sig);
             }
         });
         Ok(stop)
+    }
+
+    /// No stop signal yet, and none taken over.
+    pub(crate) fn none() -> Stop {
+        Stop {
+            first: Arc::new(AtomicI32::new(0)),
+            count: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Counts stop signal `sig`, keeping the first one's number.
+    pub(crate) fn arrived(&self, sig: i32) {
+        let _ = self
+            .first
+            .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+        self.count.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The first stop signal that arrived, if any.

@@ -2,8 +2,8 @@
 //! co-located identical processes (same role and group), and what metrics were recorded.
 //! Groups and roles keep the order in which `processes.csv` first names them.
 
-use crate::read::{Process, Results, RunInfo, Status};
 use crate::stats::{self, Distribution};
+use results::{Process, Results, RunInfo, Status};
 use serde::Serialize;
 
 /// Everything the report states, in the shape `p2plab report --format json` prints.
@@ -178,7 +178,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::Backend;
+    use results::Backend;
 
     /// Seven processes: two seeds and a leech in `east` that exit with 0 after 3, 6 and 9 s,
     /// and in `west` a leech of each other ending (exit 1, killed, running, not started).

@@ -2,11 +2,11 @@
 //! group, per-process timeline, and one chart per metric (a line per node for a few nodes,
 //! percentile bands across nodes beyond that).
 
-use crate::read::{MetricSample, Process, Status};
 use crate::stats;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use results::{MetricSample, Process, Status};
 use std::ops::Range;
 
 const WIDTH: u32 = 960;

@@ -3,9 +3,9 @@
 
 use crate::analysis::{completions, group_by, Analysis};
 use crate::charts;
-use crate::read::{Process, Results, Status};
 use crate::text::{fairness_row, figure, group_row};
 use crate::Error;
+use results::{Process, Results, Status};
 use std::fmt::Write;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1000px;color:#222}\

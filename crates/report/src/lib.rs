@@ -1,26 +1,8 @@
 //! Reads the result directory of one `p2plab run`, computes completion-time and fairness
 //! statistics, and renders them as text, JSON or a self-contained `report.html`.
 //!
-//! # The result directory
-//!
-//! `p2plab run` writes `results/<name>-<time>/`; this crate reads it and nothing else:
-//!
-//! - `run.json`: one object,
-//!   `{"name": str, "started_unix": f64, "duration_s": f64, "topology": str (path),
-//!   "backend": "netem"|"nfqueue"|"none", "kernel": str, "p2plab_version": str,
-//!   "seed": u64, "stopped": str (why the run ended), "experiment": <any JSON: the inputs>}`.
-//! - `processes.csv`, with this header row (columns may come in any order):
-//!   `node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received`.
-//!   Times are seconds since the run started. `status` is one of
-//!   `exited|killed|failed_to_start|running`. Empty fields mean "not applicable" or
-//!   "not measured": `end_s` while still running, `exit_code` unless exited, `signal`
-//!   (a signal number, e.g. `9`) unless killed, `pid` and the measurements when the
-//!   process never started.
-//! - `metrics.csv`, with the header row `time_s,node,role,name,value`: one sample per row,
-//!   e.g. aria2c's progress percent or a `P2PLAB name=value` line of a program.
-//! - `logs/<node>.out`, `logs/<node>.err`: the report links to them, never reads them.
-//!
-//! A bad row is an error of one line naming the file, the line and the column.
+//! The result directory it reads (`run.json`, `processes.csv`, `metrics.csv`, `logs/`) and
+//! its format are the `results` crate's; the report reads that directory and nothing else.
 //!
 //! # Definitions
 //!
@@ -36,29 +18,23 @@
 pub mod analysis;
 mod charts;
 mod html;
-pub mod read;
 pub mod stats;
 mod text;
-mod write;
 
 pub use analysis::{analyse, Analysis};
-pub use read::{load, Results};
-pub use write::write_results;
 
+use results::Results;
 use std::path::{Path, PathBuf};
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Read(#[from] read::ReadError),
+    Read(#[from] results::ReadError),
     #[error("cannot draw the {chart} chart: {message}")]
     Draw { chart: String, message: String },
-    #[error("cannot write {}: {error}; check that the directory is writable", path.display())]
-    Write {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] results::WriteError),
 }
 
 /// The summary a person reads in a terminal.
@@ -78,7 +54,7 @@ pub fn html(results: &Results, analysis: &Analysis) -> Result<String, Error> {
 
 /// Reads `dir`, renders `dir/report.html` (replacing an older one) and returns its path.
 pub fn write_html(dir: &Path) -> Result<PathBuf, Error> {
-    let results = load(dir)?;
+    let results = results::load(dir)?;
     write_page(&results, &analyse(&results))
 }
 
@@ -86,7 +62,7 @@ pub fn write_html(dir: &Path) -> Result<PathBuf, Error> {
 pub fn write_page(results: &Results, analysis: &Analysis) -> Result<PathBuf, Error> {
     let page = html(results, analysis)?;
     let path = results.dir.join("report.html");
-    std::fs::write(&path, page).map_err(|error| Error::Write {
+    std::fs::write(&path, page).map_err(|error| results::WriteError {
         path: path.clone(),
         error,
     })?;

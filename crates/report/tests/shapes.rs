@@ -32,7 +32,7 @@ fn an_empty_run_renders_without_charts() {
     ] {
         assert!(html.contains(text), "missing {text:?}");
     }
-    let analysis = report::analyse(&report::load(tmp.path()).unwrap());
+    let analysis = report::analyse(&results::load(tmp.path()).unwrap());
     assert_eq!(analysis.totals.processes, 0);
     assert!(analysis.completion_s.is_none());
     assert!(report::text(&analysis).contains("0 processes: 0 exited ok"));
@@ -53,7 +53,7 @@ fn many_groups_and_nodes_are_capped() {
         }
     }
     write(tmp.path(), &processes, &metrics);
-    let results = report::load(tmp.path()).unwrap();
+    let results = results::load(tmp.path()).unwrap();
     let html = report::html(&results, &report::analyse(&results)).unwrap();
     assert!(html.contains("Completion time CDF (12 largest of 40 groups)"));
     assert!(html.contains("rate: 200 samples from 40 nodes (spread across nodes)"));

@@ -8,7 +8,7 @@ mod network;
 mod record;
 
 use experiment::Experiment;
-use report::read::{Backend as ReportBackend, RunInfo};
+use results::{Backend as ReportBackend, RunInfo};
 use shaping::{Backend, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -246,8 +246,9 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         stopped: outcome.stop.to_string(),
         experiment: experiment_json(&exp),
     };
-    report::write_results(&dir, &run, &outcome.processes, &outcome.metrics)?;
-    let results = report::load(&dir).map_err(report::Error::from)?;
+    results::write_results(&dir, &run, &outcome.processes, &outcome.metrics)
+        .map_err(report::Error::from)?;
+    let results = results::load(&dir).map_err(report::Error::from)?;
     let analysis = report::analyse(&results);
     let report_path = report::write_page(&results, &analysis)?;
     let summary = report::text(&analysis);
@@ -258,4 +259,74 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         summary,
         totals: analysis.totals,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The experiment file `dir/exp.yaml`, named `name`, read.
+    fn experiment(dir: &Path, name: &str) -> Experiment {
+        let file = dir.join("exp.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "name: '{name}'
+topology:
+  profiles: {{p: {{up: 1mbit, down: 1mbit}}}}
+  defaults: {{profile: p}}
+  groups: [{{name: a, nodes: 2}}]
+roles:
+  - {{name: peer, nodes: a, command: 'true'}}
+stop: {{after: 1m}}
+"
+            ),
+        )
+        .unwrap();
+        experiment::load(&file).unwrap()
+    }
+
+    #[test]
+    fn a_network_is_named_after_its_experiment_other_characters_becoming_dashes() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, network) in [
+            ("swarm_2-big", "swarm_2-big"),
+            ("swarm 2 (big)/x.é", "swarm-2--big--x--"),
+        ] {
+            assert_eq!(network_name(&experiment(dir.path(), name)), network);
+        }
+    }
+
+    #[test]
+    fn a_result_directory_is_named_after_the_network_and_the_utc_time() {
+        let parent = tempfile::tempdir().unwrap();
+        let before = SystemTime::now() - std::time::Duration::from_secs(1);
+        let dir = result_dir(&parent.path().join("results"), "swarm").unwrap();
+        assert!(dir.is_absolute() && dir.is_dir(), "{}", dir.display());
+        assert_eq!(
+            dir.parent().unwrap(),
+            parent.path().join("results").canonicalize().unwrap()
+        );
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let stamp = name.strip_prefix("swarm-").unwrap();
+        assert!(!stamp.contains(':'), "{name}");
+        // `2026-12-01T04-33-10Z`: RFC 3339 with dashes for colons.
+        let mut rfc3339 = stamp.to_string();
+        rfc3339.replace_range(13..14, ":");
+        rfc3339.replace_range(16..17, ":");
+        let at = humantime::parse_rfc3339(&rfc3339).unwrap();
+        assert!(at >= before && at <= SystemTime::now(), "{name}");
+    }
+
+    #[test]
+    fn run_json_holds_the_experiment_file_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = experiment(dir.path(), "swarm");
+        let json = experiment_json(&exp);
+        assert_eq!(json["name"], "swarm");
+        assert_eq!(json["roles"][0]["command"], "true");
+        assert_eq!(json["topology"]["groups"][0]["nodes"], 2);
+        std::fs::remove_file(&exp.file).unwrap();
+        assert_eq!(experiment_json(&exp), serde_json::Value::Null);
+    }
 }

@@ -74,3 +74,34 @@ pub fn end(name: &str) -> std::io::Result<bool> {
 pub fn exists(name: &str) -> bool {
     Path::new(&path(name)).exists()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_places_survive_the_record() {
+        let places = [
+            Place::V2("/sys/fs/cgroup/p2plab/swarm-7".into()),
+            Place::V1("/sys/fs/cgroup/cpu,cpuacct/p2plab/swarm-7".into()),
+            Place::V2("/odd/dir:with a colon".into()),
+        ];
+        let text = encode(&places);
+        assert_eq!(
+            text,
+            [
+                "v2:/sys/fs/cgroup/p2plab/swarm-7",
+                "v1:/sys/fs/cgroup/cpu,cpuacct/p2plab/swarm-7",
+                "v2:/odd/dir:with a colon",
+            ]
+        );
+        let back: Vec<Place> = text.iter().filter_map(|t| decode(t)).collect();
+        assert_eq!(back, places);
+    }
+
+    #[test]
+    fn an_entry_of_no_known_version_is_skipped() {
+        assert_eq!(decode("v3:/sys/fs/cgroup/x"), None);
+        assert_eq!(decode("/sys/fs/cgroup/x"), None);
+    }
+}

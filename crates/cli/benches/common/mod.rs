@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 /// Runs `experiment` with the p2plab of this package (under `wrapper`, e.g. `/usr/bin/time
 /// ...`, or nothing), state and results in `work`; returns the results.
-pub fn run(experiment: &Path, work: &Path, wrapper: &str) -> report::Results {
+pub fn run(experiment: &Path, work: &Path, wrapper: &str) -> results::Results {
     let shim = std::env::current_exe()
         .unwrap()
         .with_file_name("libp2plab_shim.so");
@@ -30,7 +30,7 @@ pub fn run(experiment: &Path, work: &Path, wrapper: &str) -> report::Results {
         .unwrap()
         .unwrap()
         .path();
-    report::load(&dir).unwrap()
+    results::load(&dir).unwrap()
 }
 
 /// Writes `json` to stdout and to `target/<name>.json`.

@@ -1,19 +1,26 @@
 //! Writing a result directory (`run.json`, `processes.csv`, `metrics.csv`): the runner's
 //! side of the format that `read` parses, kept beside it so both change together.
 
-use crate::read::{MetricSample, Process, RunInfo};
-use crate::Error;
+use crate::rows::{MetricSample, Process, RunInfo, METRIC_COLUMNS, PROCESS_COLUMNS};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-fn failed(path: &Path, error: impl std::fmt::Display) -> Error {
-    Error::Write {
+/// A file that cannot be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {error}; check that the directory is writable", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
+}
+
+fn failed(path: &Path, error: impl std::fmt::Display) -> WriteError {
+    WriteError {
         path: path.to_path_buf(),
         error: std::io::Error::other(error.to_string()),
     }
 }
 
-fn write_csv<T: Serialize>(path: &Path, rows: &[T], header: &[&str]) -> Result<(), Error> {
+fn write_csv<T: Serialize>(path: &Path, rows: &[T], header: &[&str]) -> Result<(), WriteError> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_path(path)
@@ -32,29 +39,21 @@ pub fn write_results(
     run: &RunInfo,
     processes: &[Process],
     metrics: &[MetricSample],
-) -> Result<(), Error> {
+) -> Result<(), WriteError> {
     let run_path = dir.join("run.json");
     let json = serde_json::to_string_pretty(run).map_err(|e| failed(&run_path, e))?;
-    std::fs::write(&run_path, json + "\n").map_err(|error| Error::Write {
+    std::fs::write(&run_path, json + "\n").map_err(|error| WriteError {
         path: run_path.clone(),
         error,
     })?;
-    write_csv(
-        &dir.join("processes.csv"),
-        processes,
-        crate::read::PROCESS_COLUMNS,
-    )?;
-    write_csv(
-        &dir.join("metrics.csv"),
-        metrics,
-        crate::read::METRIC_COLUMNS,
-    )
+    write_csv(&dir.join("processes.csv"), processes, PROCESS_COLUMNS)?;
+    write_csv(&dir.join("metrics.csv"), metrics, METRIC_COLUMNS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::{Backend, Status};
+    use crate::rows::{Backend, Status};
 
     #[test]
     fn what_is_written_reads_back() {

@@ -1,0 +1,185 @@
+//! The event loop: each turn starts the processes that are due, carries out the events
+//! that are due (signals to nodes, network changes), reaps what ended, reads the logs for
+//! metrics, watches the network, applies the stop rule, then sleeps until the next start,
+//! event or tick.
+
+use super::host::{Host, Reaped};
+use super::{setup, Network, Scheduler, StopReason, TICK};
+use experiment::{Action, Event, FailurePolicy};
+use nix::sys::signal::Signal;
+use std::time::Duration;
+
+/// How often logs are read for metrics and network counters refreshed.
+const POLL: Duration = Duration::from_millis(500);
+/// How often the network is asked whether it still emulates the topology (a dead delay
+/// engine stops the run within half a second, scheduling included).
+const WATCH: Duration = Duration::from_millis(100);
+
+impl<H: Host> Scheduler<'_, H> {
+    /// Runs the schedule until a stop rule, a stop signal, an abort or the network ends
+    /// it; returns why.
+    pub(super) fn schedule(&mut self, net: &mut dyn Network) -> StopReason {
+        let exp = self.exp;
+        let mut pending_by_role = vec![0usize; exp.roles.len()];
+        for s in &exp.starts {
+            pending_by_role[s.role] += 1;
+        }
+        let (mut next_start, mut next_event) = (0, 0);
+        let mut last_poll = self.host.now();
+        let mut last_watch = self.host.now();
+        loop {
+            let now = self.host.now();
+            if let Some(sig) = self.opts.stop.signal() {
+                return StopReason::Interrupted(sig);
+            }
+            let first_due = next_start;
+            while exp
+                .starts
+                .get(next_start)
+                .is_some_and(|s| s.at_us <= now.as_micros() as u64)
+            {
+                pending_by_role[exp.starts[next_start].role] -= 1;
+                next_start += 1;
+            }
+            let due: Vec<(usize, usize)> = exp.starts[first_due..next_start]
+                .iter()
+                .map(|s| (s.role, s.node))
+                .collect();
+            if !due.is_empty() {
+                let failed = self.start_all(&due).into_iter().find_map(Result::err);
+                if let (Some(why), FailurePolicy::Abort) = (failed, exp.on_failure) {
+                    return StopReason::Aborted(why);
+                }
+            }
+            while let Some(ev) = exp
+                .events
+                .get(next_event)
+                .filter(|ev| ev.at_us <= now.as_micros() as u64)
+            {
+                next_event += 1;
+                self.carry_out(ev, net);
+            }
+            let polling = self.host.now().saturating_sub(last_poll) >= POLL;
+            if self.host.child_ended() || polling {
+                self.reap(false);
+            }
+            if polling {
+                last_poll = self.host.now();
+                self.poll(net);
+                self.progress.update(now, self.counts());
+            }
+            if self.host.now().saturating_sub(last_watch) >= WATCH {
+                last_watch = self.host.now();
+                if let Some(why) = net.failure() {
+                    return StopReason::NetworkFailed(why);
+                }
+            }
+
+            let scheduled = next_start == exp.starts.len() && next_event == exp.events.len();
+            if let Some(reason) = self.stop_rule(&pending_by_role, scheduled, now) {
+                return reason;
+            }
+            let next = [
+                exp.starts.get(next_start).map(|s| s.at_us),
+                exp.events.get(next_event).map(|ev| ev.at_us),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|us| Duration::from_micros(us).saturating_sub(now))
+            .fold(TICK, Duration::min);
+            self.host.sleep(next);
+        }
+    }
+
+    /// Carries out one event: a start or a signal here, anything else on the network.
+    fn carry_out(&mut self, ev: &Event, net: &mut dyn Network) {
+        match &ev.action {
+            Action::Start => {
+                for &node in &ev.nodes {
+                    if let Some(role) = self.exp.roles_of(node).next() {
+                        let _ = self.start_all(&[(role, node)]);
+                    }
+                }
+            }
+            Action::Stop => self.signal(&ev.nodes, Signal::SIGTERM),
+            Action::Kill => self.signal(&ev.nodes, Signal::SIGKILL),
+            Action::Pause => self.signal(&ev.nodes, Signal::SIGSTOP),
+            Action::Resume => self.signal(&ev.nodes, Signal::SIGCONT),
+            network => {
+                if let Err(why) = net.apply(network, &ev.nodes) {
+                    eprintln!(
+                        "p2plab: event at {:.3}s failed: {why}",
+                        ev.at_us as f64 / 1e6
+                    );
+                }
+            }
+        }
+    }
+
+    /// Starts every `(role, node)` of `due` (skipping nodes that already run a process).
+    fn start_all(&mut self, due: &[(usize, usize)]) -> Vec<Result<(), String>> {
+        let exp = self.exp;
+        let mut seen = std::collections::HashSet::new();
+        let jobs: Vec<_> = due
+            .iter()
+            .filter(|&&(_, node)| self.running[node].is_none() && seen.insert(node))
+            .map(|&(role, node)| setup::job(exp, &self.opts.run_dir, role, node))
+            .collect();
+        let results = self.host.start(&jobs);
+        jobs.into_iter()
+            .zip(results)
+            .map(|(job, (started, start))| self.record_start(job, started, start))
+            .collect()
+    }
+
+    /// Sends `sig` to the running processes of `nodes`.
+    pub(super) fn signal(&mut self, nodes: &[usize], sig: Signal) {
+        for &n in nodes {
+            let Some(i) = self.running[n] else { continue };
+            if let Some(pid) = self.procs[i].pid {
+                if matches!(sig, Signal::SIGTERM | Signal::SIGKILL) {
+                    self.procs[i].ended_by.get_or_insert(sig);
+                }
+                self.host.signal(pid, sig);
+            }
+        }
+    }
+
+    /// Collects the processes that ended; `block` waits for each still running one.
+    pub(super) fn reap(&mut self, block: bool) {
+        for node in 0..self.running.len() {
+            let Some(i) = self.running[node] else {
+                continue;
+            };
+            let Some(pid) = self.procs[i].pid else {
+                continue;
+            };
+            match self.host.reap(pid, block) {
+                Reaped::Ended(exit) => self.finish(i, exit),
+                Reaped::Running => {}
+                Reaped::Gone => self.gone(i),
+            }
+        }
+    }
+
+    /// Reads the network counters and the metrics the logs gained.
+    pub(super) fn poll(&mut self, net: &mut dyn Network) {
+        if let Some(b) = net.bytes() {
+            self.bytes = b;
+        }
+        let mut found = Vec::new();
+        let exp = self.exp;
+        self.tail
+            .poll(|role| &exp.roles[role].metrics[..], &mut found);
+        let now = self.host.now();
+        if let Some(m) = &exp.stop.metric {
+            for s in found
+                .iter()
+                .filter(|s| s.role == m.role && s.name == m.name)
+            {
+                self.stop_metric[s.node] = s.value;
+            }
+        }
+        self.samples.extend(found.into_iter().map(|s| (now, s)));
+    }
+}

@@ -1,0 +1,212 @@
+//! What the scheduler keeps of each process (start, end, how it ended, CPU, memory and
+//! bytes at its start and end) and the records it turns them into: the rows of
+//! `processes.csv` and `metrics.csv`, and the counts the progress line shows.
+
+use super::host::{Exit, Host, Job};
+use super::{Outcome, Scheduler, StopReason};
+use crate::progress::Counts;
+use nix::sys::signal::Signal;
+use results::{MetricSample, Process, Status};
+use std::time::Duration;
+
+/// One started (or failed) process.
+pub(super) struct Proc {
+    role: usize,
+    pub node: usize,
+    pub pid: Option<u32>,
+    start: Duration,
+    end: Option<Duration>,
+    status: Status,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    /// SIGTERM or SIGKILL sent by the run (an event or the end of the run): the process
+    /// counts as killed however it then exits.
+    pub ended_by: Option<Signal>,
+    usage_at_start: cgroup::Usage,
+    usage_at_end: Option<cgroup::Usage>,
+    bytes_at_start: (u64, u64),
+    bytes_at_end: Option<(u64, u64)>,
+}
+
+impl<H: Host> Scheduler<'_, H> {
+    /// Records a spawn made `start` after the run began; a failed one says why, in the
+    /// node's stderr log too.
+    pub(super) fn record_start(
+        &mut self,
+        job: Job,
+        started: std::io::Result<u32>,
+        start: Duration,
+    ) -> Result<(), String> {
+        let Job {
+            role,
+            node,
+            stdout,
+            stderr,
+            ..
+        } = job;
+        let usage_known = std::mem::replace(&mut self.started[node], true);
+        let mut p = Proc {
+            role,
+            node,
+            pid: None,
+            start,
+            end: None,
+            status: Status::FailedToStart,
+            exit_code: None,
+            signal: None,
+            ended_by: None,
+            // A node's cgroup has used nothing before its first process.
+            usage_at_start: if usage_known {
+                self.host.usage(node)
+            } else {
+                cgroup::Usage::default()
+            },
+            usage_at_end: None,
+            bytes_at_start: self.bytes.get(node).copied().unwrap_or_default(),
+            bytes_at_end: None,
+        };
+        match started {
+            Ok(pid) => {
+                p.pid = Some(pid);
+                p.status = Status::Running;
+                self.running[node] = Some(self.procs.len());
+                self.running_by_role[role] += 1;
+                self.procs.push(p);
+                self.tail.watch(node, role, stdout);
+                self.tail.watch(node, role, stderr);
+                Ok(())
+            }
+            Err(e) => {
+                p.end = Some(start);
+                self.procs.push(p);
+                let _ = std::fs::write(&stderr, format!("p2plab: {e}\n"));
+                Err(format!("node {}: {e}", self.exp.plan.link.nodes[node].name))
+            }
+        }
+    }
+
+    /// Records how process `i` ended.
+    pub(super) fn finish(&mut self, i: usize, exit: Exit) {
+        let now = self.host.now();
+        let node = self.procs[i].node;
+        let usage = self.host.usage(node);
+        let bytes = self.bytes.get(node).copied().unwrap_or_default();
+        let p = &mut self.procs[i];
+        p.end = Some(now);
+        p.usage_at_end = Some(usage);
+        p.bytes_at_end = Some(bytes);
+        match (exit, p.ended_by) {
+            (Exit::Code(_), Some(sig)) | (Exit::Signal(sig), _) => {
+                p.status = Status::Killed;
+                p.signal = Some(sig as i32);
+            }
+            (Exit::Code(code), None) => {
+                p.status = Status::Exited;
+                p.exit_code = Some(code);
+            }
+        }
+        self.ended(node);
+    }
+
+    /// Process `i` is no longer our child: it has ended, how is unknown.
+    pub(super) fn gone(&mut self, i: usize) {
+        self.ended(self.procs[i].node);
+        self.procs[i].end = Some(self.host.now());
+        self.procs[i].status = Status::Killed;
+    }
+
+    /// Node `node`'s process is no longer running.
+    fn ended(&mut self, node: usize) {
+        if let Some(i) = self.running[node].take() {
+            self.running_by_role[self.procs[i].role] -= 1;
+        }
+    }
+
+    /// The counts the progress line shows.
+    pub(super) fn counts(&self) -> Counts {
+        let mut c = Counts {
+            started: self.procs.len(),
+            ..Counts::default()
+        };
+        for p in &self.procs {
+            match p.status {
+                Status::Running => c.running += 1,
+                Status::Exited if p.exit_code == Some(0) => c.done += 1,
+                Status::Exited | Status::FailedToStart => c.failed += 1,
+                Status::Killed => c.done += 1,
+            }
+        }
+        c
+    }
+
+    /// The `processes.csv` row of `p`: its CPU, memory and bytes are what its node used
+    /// while it ran, when measured.
+    fn record(&self, p: &Proc) -> Process {
+        let exp = self.exp;
+        let node = &exp.plan.link.nodes[p.node];
+        let usage = p.usage_at_end.unwrap_or_else(|| self.host.usage(p.node));
+        let bytes = p
+            .bytes_at_end
+            .unwrap_or_else(|| self.bytes.get(p.node).copied().unwrap_or_default());
+        let measured = p.pid.is_some();
+        let secs = |us: u64| us as f64 / 1e6;
+        Process {
+            node: node.name.clone(),
+            role: exp.roles[p.role].name.clone(),
+            group: exp.plan.link.groups[node.group].name.clone(),
+            ip: node.ip.to_string(),
+            pid: p.pid,
+            start_s: p.start.as_secs_f64(),
+            end_s: p.end.map(|d| d.as_secs_f64()),
+            status: p.status,
+            exit_code: p.exit_code,
+            signal: p.signal,
+            cpu_user_s: (measured && self.opts.cgroups.is_some()).then(|| {
+                secs(
+                    usage
+                        .cpu_user_us
+                        .saturating_sub(p.usage_at_start.cpu_user_us),
+                )
+            }),
+            cpu_sys_s: (measured && self.opts.cgroups.is_some()).then(|| {
+                secs(
+                    usage
+                        .cpu_system_us
+                        .saturating_sub(p.usage_at_start.cpu_system_us),
+                )
+            }),
+            peak_rss_kb: usage
+                .memory_peak_bytes
+                .filter(|_| measured)
+                .map(|b| b / 1024),
+            bytes_sent: (measured && !self.bytes.is_empty())
+                .then(|| bytes.0.saturating_sub(p.bytes_at_start.0)),
+            bytes_received: (measured && !self.bytes.is_empty())
+                .then(|| bytes.1.saturating_sub(p.bytes_at_start.1)),
+        }
+    }
+
+    /// What the run produced, once it stopped for `stop`.
+    pub(super) fn outcome(&self, stop: StopReason) -> Outcome {
+        let exp = self.exp;
+        let duration_s = self.host.now().as_secs_f64();
+        let processes = self.procs.iter().map(|p| self.record(p)).collect();
+        let metrics = self
+            .samples
+            .iter()
+            .map(|(t, s)| MetricSample {
+                time_s: t.as_secs_f64(),
+                node: exp.plan.link.nodes[s.node].name.clone(),
+                role: exp.roles[s.role].name.clone(),
+                name: s.name.clone(),
+                value: s.value,
+            })
+            .collect();
+        Outcome {
+            processes,
+            metrics,
+            duration_s,
+            stop,
+        }
+    }
+}

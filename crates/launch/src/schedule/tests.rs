@@ -1,0 +1,615 @@
+//! The scheduler driven without root, real processes or real time: a fake host whose
+//! processes follow a script on a virtual clock, and a fake network that records the
+//! changes it is asked for. The tests check what the loop promises: starts and events in
+//! time order on their nodes, network changes with the nodes they name, each stop rule
+//! with its reason and the stop of what is left, and the process records as the host
+//! reported them.
+
+use super::host::{Exit, Host, Job, Reaped};
+use super::{setup, Network, Options, Outcome, Scheduler, StopReason};
+use crate::signals::Stop;
+use experiment::{Action, Experiment};
+use nix::sys::signal::Signal;
+use results::{Process, Status};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// How a node's process behaves.
+#[derive(Clone, Default)]
+struct Script {
+    /// Exits with `code` this long after it started; `None`: runs until signalled.
+    runs_for: Option<Duration>,
+    code: i32,
+    /// SIGTERM does not end it (SIGKILL does).
+    ignores_term: bool,
+    /// Written to its stdout log when it starts.
+    output: &'static str,
+    /// Its start fails.
+    fails: bool,
+}
+
+/// What the fakes saw, with the virtual time they saw it at.
+#[derive(Default)]
+struct Log {
+    starts: Vec<(Duration, String)>,
+    signals: Vec<(Duration, String, Signal)>,
+    applied: Vec<(Duration, Action, Vec<usize>)>,
+}
+
+struct FakeProc {
+    pid: u32,
+    node: usize,
+    /// When and how it ends, if it does.
+    exit: Option<(Duration, Exit)>,
+    ignores_term: bool,
+}
+
+struct FakeHost {
+    clock: Rc<Cell<Duration>>,
+    log: Rc<RefCell<Log>>,
+    names: Vec<String>,
+    scripts: HashMap<usize, Script>,
+    procs: Vec<FakeProc>,
+    /// Stop signals that arrive at a given time.
+    interrupts: Vec<(Duration, i32)>,
+    stop: Stop,
+}
+
+impl FakeHost {
+    fn proc(&mut self, pid: u32) -> &mut FakeProc {
+        self.procs.iter_mut().find(|p| p.pid == pid).unwrap()
+    }
+}
+
+impl Host for FakeHost {
+    fn start(&mut self, jobs: &[Job]) -> Vec<(std::io::Result<u32>, Duration)> {
+        let now = self.clock.get();
+        jobs.iter()
+            .map(|job| {
+                let script = self.scripts.get(&job.node).cloned().unwrap_or_default();
+                if script.fails {
+                    return (Err(std::io::Error::other("no such program")), now);
+                }
+                std::fs::write(&job.stdout, script.output).unwrap();
+                let pid = 100 + self.procs.len() as u32;
+                self.procs.push(FakeProc {
+                    pid,
+                    node: job.node,
+                    exit: script.runs_for.map(|d| (now + d, Exit::Code(script.code))),
+                    ignores_term: script.ignores_term,
+                });
+                self.log
+                    .borrow_mut()
+                    .starts
+                    .push((now, job.name.to_string()));
+                (Ok(pid), now)
+            })
+            .collect()
+    }
+
+    fn signal(&mut self, pid: u32, sig: Signal) {
+        let now = self.clock.get();
+        let p = self.proc(pid);
+        let node = p.node;
+        let ends = sig == Signal::SIGKILL || (sig == Signal::SIGTERM && !p.ignores_term);
+        if ends && p.exit.is_none_or(|(t, _)| t > now) {
+            p.exit = Some((now, Exit::Signal(sig)));
+        }
+        let name = self.names[node].clone();
+        self.log.borrow_mut().signals.push((now, name, sig));
+    }
+
+    fn reap(&mut self, pid: u32, _block: bool) -> Reaped {
+        let now = self.clock.get();
+        match self.proc(pid).exit {
+            Some((t, exit)) if t <= now => Reaped::Ended(exit),
+            _ => Reaped::Running,
+        }
+    }
+
+    fn child_ended(&mut self) -> bool {
+        true
+    }
+
+    fn usage(&self, node: usize) -> cgroup::Usage {
+        cgroup::Usage {
+            memory_peak_bytes: Some(2048 * (node as u64 + 1)),
+            ..Default::default()
+        }
+    }
+
+    fn kill_all(&mut self) {}
+
+    fn now(&self) -> Duration {
+        self.clock.get()
+    }
+
+    fn sleep(&mut self, d: Duration) {
+        let now = self.clock.get() + d;
+        self.clock.set(now);
+        for &(at, sig) in &self.interrupts {
+            if at <= now && at > now - d {
+                self.stop.arrived(sig);
+            }
+        }
+    }
+}
+
+struct FakeNet {
+    clock: Rc<Cell<Duration>>,
+    log: Rc<RefCell<Log>>,
+    nodes: usize,
+    /// The network fails from this time on.
+    fails_at: Option<Duration>,
+}
+
+impl Network for FakeNet {
+    fn apply(&mut self, action: &Action, nodes: &[usize]) -> Result<(), String> {
+        let now = self.clock.get();
+        self.log
+            .borrow_mut()
+            .applied
+            .push((now, action.clone(), nodes.to_vec()));
+        Ok(())
+    }
+
+    /// Each node has sent a byte and received two per millisecond so far.
+    fn bytes(&mut self) -> Option<Vec<(u64, u64)>> {
+        let t = self.clock.get().as_millis() as u64;
+        Some(vec![(t, 2 * t); self.nodes])
+    }
+
+    fn failure(&mut self) -> Option<String> {
+        self.fails_at
+            .filter(|&t| self.clock.get() >= t)
+            .map(|_| "the delay engine exited".into())
+    }
+}
+
+/// Five nodes: `a-1`..`a-3`, `b-1`, `b-2`.
+const TOPOLOGY: &str = "topology:
+  profiles: {p: {up: 10mbit, down: 10mbit, latency: 1ms}}
+  defaults: {profile: p}
+  address_plan: {base: 10.0.0.0/16}
+  groups: [{name: a, nodes: 3}, {name: b, nodes: 2}]
+";
+
+/// A run of an experiment in a scratch result directory.
+struct Run {
+    dir: tempfile::TempDir,
+    exp: Experiment,
+    scripts: HashMap<usize, Script>,
+    fails_at: Option<Duration>,
+    interrupts: Vec<(Duration, i32)>,
+}
+
+impl Run {
+    /// `body` is the experiment file after its topology.
+    fn new(body: &str) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("exp.yaml");
+        std::fs::write(&file, format!("{TOPOLOGY}{body}")).unwrap();
+        let exp = experiment::load(&file).unwrap();
+        Run {
+            dir,
+            exp,
+            scripts: HashMap::new(),
+            fails_at: None,
+            interrupts: Vec::new(),
+        }
+    }
+
+    fn node(&self, name: &str) -> usize {
+        self.exp.plan.link.node_by_name(name).unwrap()
+    }
+
+    /// Node `name`'s process behaves as `script`.
+    fn script(mut self, name: &str, script: Script) -> Run {
+        self.scripts.insert(self.node(name), script);
+        self
+    }
+
+    /// Sets up the nodes, drives the scheduler to its end; returns what it produced and
+    /// what the fakes saw.
+    fn drive(&mut self) -> (Outcome, Log) {
+        let run_dir = self.dir.path().join("run");
+        let stop = Stop::none();
+        let opts = Options {
+            run_dir,
+            shim: "/nonexistent/libp2plab_shim.so".into(),
+            cgroups: None,
+            quiet: true,
+            stop: &stop,
+        };
+        setup::prepare(&self.exp, &opts).unwrap();
+        let clock = Rc::new(Cell::new(Duration::ZERO));
+        let log = Rc::new(RefCell::new(Log::default()));
+        let host = FakeHost {
+            clock: Rc::clone(&clock),
+            log: Rc::clone(&log),
+            names: self
+                .exp
+                .plan
+                .link
+                .nodes
+                .iter()
+                .map(|n| n.name.clone())
+                .collect(),
+            scripts: std::mem::take(&mut self.scripts),
+            procs: Vec::new(),
+            interrupts: std::mem::take(&mut self.interrupts),
+            stop: stop.clone(),
+        };
+        let mut net = FakeNet {
+            clock,
+            log: Rc::clone(&log),
+            nodes: self.exp.plan.link.nodes.len(),
+            fails_at: self.fails_at,
+        };
+        let outcome = Scheduler::new(&self.exp, &opts, host, &mut net).run(&mut net);
+        drop(net);
+        let log = Rc::try_unwrap(log).ok().unwrap().into_inner();
+        (outcome, log)
+    }
+}
+
+fn row<'a>(outcome: &'a Outcome, node: &str) -> &'a Process {
+    outcome.processes.iter().find(|p| p.node == node).unwrap()
+}
+
+fn runs_for(ms_: u64, code: i32) -> Script {
+    Script {
+        runs_for: Some(ms(ms_)),
+        code,
+        ..Script::default()
+    }
+}
+
+#[test]
+fn starts_and_events_come_in_time_order_to_their_nodes() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: a, command: 'true', start: {at: 1s, every: 500ms}}
+stop: {after: 5s}
+events:
+  - {at: 3500ms, action: set_delay, from: a, to: b, delay: 80ms}
+  - {at: 2s, nodes: a-2, action: pause}
+  - {at: 2500ms, nodes: b, action: cut}
+  - {at: 3s, nodes: a-2, action: resume}
+  - {at: 4s, nodes: 'a[1-2]', action: stop}
+",
+    );
+    let b = run.node("b-1");
+    let group = |name| run.exp.plan.link.group_by_name(name).unwrap();
+    let (from, to) = (group("a"), group("b"));
+    let (outcome, log) = run.drive();
+    assert_eq!(
+        log.starts,
+        [
+            (ms(1000), "a-1".to_string()),
+            (ms(1500), "a-2".to_string()),
+            (ms(2000), "a-3".to_string()),
+        ]
+    );
+    let signals: Vec<_> = log
+        .signals
+        .iter()
+        .map(|(t, n, s)| (t.as_millis(), n.as_str(), *s))
+        .collect();
+    assert_eq!(
+        signals[..4],
+        [
+            (2000, "a-2", Signal::SIGSTOP),
+            (3000, "a-2", Signal::SIGCONT),
+            (4000, "a-1", Signal::SIGTERM),
+            (4000, "a-2", Signal::SIGTERM),
+        ]
+    );
+    // At the duration cap, only a-3 was left to stop.
+    assert_eq!(signals[4..], [(5000, "a-3", Signal::SIGTERM)]);
+    assert_eq!(
+        log.applied,
+        [
+            (ms(2500), Action::Cut, vec![b, b + 1]),
+            (
+                ms(3500),
+                Action::SetDelay {
+                    from,
+                    to,
+                    delay_us: Some(80_000),
+                    loss: None
+                },
+                vec![]
+            ),
+        ]
+    );
+    assert_eq!(outcome.stop, StopReason::DurationCap);
+    for (node, end) in [("a-1", 4.0), ("a-2", 4.0), ("a-3", 5.0)] {
+        let p = row(&outcome, node);
+        assert_eq!(
+            (p.status, p.signal, p.exit_code),
+            (Status::Killed, Some(15), None),
+            "{node}"
+        );
+        assert!(
+            p.end_s.unwrap() >= end && p.end_s.unwrap() < end + 0.1,
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn the_stop_rule_roles_exited_stops_the_others() {
+    let mut run = Run::new(
+        "roles:
+  - {name: seed, nodes: a-1, command: 'true'}
+  - {name: helper, nodes: a-2, command: 'true'}
+  - {name: leech, nodes: b, command: 'true', start: {at: 500ms}}
+stop: {exited: [leech, helper], after: 1m}
+",
+    )
+    .script("a-2", runs_for(2500, 0))
+    .script("b-1", runs_for(1000, 0))
+    .script("b-2", runs_for(1500, 0));
+    let (outcome, log) = run.drive();
+    assert_eq!(outcome.stop, StopReason::RolesExited);
+    for (node, end) in [("b-1", 1.5), ("b-2", 2.0), ("a-2", 2.5)] {
+        let p = row(&outcome, node);
+        assert_eq!(
+            (p.status, p.exit_code, p.signal, p.end_s),
+            (Status::Exited, Some(0), None, Some(end))
+        );
+    }
+    let seed = row(&outcome, "a-1");
+    assert_eq!((seed.status, seed.signal), (Status::Killed, Some(15)));
+    assert_eq!(
+        log.signals,
+        [(ms(2500), "a-1".to_string(), Signal::SIGTERM)],
+        "the seed is stopped once both roles are done, and only it"
+    );
+}
+
+#[test]
+fn every_process_exited_ends_a_run_without_roles_in_its_stop_rule() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: a, command: 'true'}
+stop: {after: 1m}
+events:
+  - {at: 200ms, nodes: a-3, action: stop}
+",
+    )
+    .script("a-1", runs_for(700, 0))
+    .script("a-2", runs_for(900, 3))
+    .script(
+        "a-3",
+        Script {
+            ignores_term: true,
+            ..runs_for(1000, 0)
+        },
+    );
+    let (outcome, log) = run.drive();
+    assert_eq!(outcome.stop, StopReason::AllExited);
+    assert_eq!(outcome.duration_s, 1.0);
+    let ended = |n| {
+        let p = row(&outcome, n);
+        (p.status, p.exit_code, p.signal, p.end_s)
+    };
+    assert_eq!(ended("a-1"), (Status::Exited, Some(0), None, Some(0.7)));
+    assert_eq!(ended("a-2"), (Status::Exited, Some(3), None, Some(0.9)));
+    // Sent SIGTERM by the run, it counts as killed however it then exits.
+    assert_eq!(ended("a-3"), (Status::Killed, None, Some(15), Some(1.0)));
+    assert_eq!(log.signals.len(), 1, "nothing was left to stop at the end");
+}
+
+/// One process, on `b-1`, that SIGTERM does not end; the run stops `after` at the latest.
+fn stubborn(after: &str) -> Run {
+    Run::new(&format!(
+        "roles:
+  - {{name: peer, nodes: b-1, command: 'true'}}
+stop: {{after: {after}}}
+"
+    ))
+    .script(
+        "b-1",
+        Script {
+            ignores_term: true,
+            ..Script::default()
+        },
+    )
+}
+
+#[test]
+fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let mut run = stubborn("1s");
+    let (outcome, log) = run.drive();
+    assert_eq!(outcome.stop, StopReason::DurationCap);
+    let signals: Vec<_> = log
+        .signals
+        .iter()
+        .map(|(t, _, s)| (t.as_millis(), *s))
+        .collect();
+    assert_eq!(
+        signals,
+        [
+            (1000, Signal::SIGTERM),
+            (3000, Signal::SIGCONT),
+            (3000, Signal::SIGKILL)
+        ]
+    );
+    let p = row(&outcome, "b-1");
+    assert_eq!(
+        (p.status, p.signal, p.end_s),
+        (Status::Killed, Some(9), Some(3.0))
+    );
+}
+
+#[test]
+fn a_stop_signal_interrupts_and_a_second_one_skips_the_grace_period() {
+    for (signals, killed_at) in [(vec![15], 3000), (vec![15, 2], 1000)] {
+        let mut run = stubborn("1m");
+        run.interrupts = signals.iter().map(|&s| (ms(1000), s)).collect();
+        let (outcome, log) = run.drive();
+        assert_eq!(outcome.stop, StopReason::Interrupted(15));
+        assert_eq!(outcome.stop.to_string(), "interrupted by SIGTERM");
+        let kill = log.signals.iter().find(|s| s.2 == Signal::SIGKILL).unwrap();
+        assert_eq!(kill.0, ms(killed_at), "after signals {signals:?}");
+    }
+}
+
+#[test]
+fn a_failed_start_goes_on_or_aborts_as_on_failure_says() {
+    for (policy, stop) in [
+        ("continue", StopReason::DurationCap),
+        (
+            "abort",
+            StopReason::Aborted("node a-2: no such program".into()),
+        ),
+    ] {
+        let mut run = Run::new(&format!(
+            "roles:
+  - {{name: peer, nodes: a, command: 'true', start: {{at: 100ms, every: 100ms}}}}
+stop: {{after: 2s}}
+on_failure: {policy}
+"
+        ))
+        .script(
+            "a-2",
+            Script {
+                fails: true,
+                ..Script::default()
+            },
+        );
+        let log_file = run.dir.path().join("run/logs/a-2.err");
+        let (outcome, log) = run.drive();
+        assert_eq!(outcome.stop, stop, "{policy}");
+        let p = row(&outcome, "a-2");
+        assert_eq!(
+            (p.status, p.pid, p.start_s, p.end_s),
+            (Status::FailedToStart, None, 0.2, Some(0.2))
+        );
+        assert_eq!(
+            std::fs::read_to_string(log_file).unwrap(),
+            "p2plab: no such program\n"
+        );
+        let started: Vec<_> = log.starts.iter().map(|(_, n)| n.as_str()).collect();
+        let expected: &[&str] = if policy == "abort" {
+            &["a-1"]
+        } else {
+            &["a-1", "a-3"]
+        };
+        assert_eq!(started, expected, "{policy}");
+    }
+}
+
+#[test]
+fn a_network_failure_ends_the_run() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: a, command: 'true'}
+stop: {after: 1m}
+",
+    );
+    run.fails_at = Some(ms(1530));
+    let (outcome, log) = run.drive();
+    assert_eq!(
+        outcome.stop,
+        StopReason::NetworkFailed("the delay engine exited".into())
+    );
+    // The network is watched every 100 ms.
+    let stopped = log.signals[0].0;
+    assert!(stopped >= ms(1530) && stopped <= ms(1640), "{stopped:?}");
+    assert_eq!(log.signals.len(), 3, "every process is stopped");
+}
+
+#[test]
+fn the_stop_metric_ends_the_run_once_every_node_of_its_role_reached_it() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: 'a[1-2]', command: 'true', start: {at: 0s, every: 2200ms}}
+  - {name: other, nodes: b-1, command: 'true'}
+stop: {metric: {name: progress, role: peer, at_least: 100}, after: 1m}
+",
+    )
+    .script(
+        "a-1",
+        Script {
+            output: "P2PLAB progress=100\n",
+            ..Script::default()
+        },
+    )
+    .script(
+        "a-2",
+        Script {
+            output: "P2PLAB progress=100 peers=4\n",
+            ..Script::default()
+        },
+    )
+    .script(
+        "b-1",
+        Script {
+            output: "P2PLAB progress=100\n",
+            ..Script::default()
+        },
+    );
+    let (outcome, log) = run.drive();
+    assert_eq!(outcome.stop, StopReason::MetricReached);
+    // Logs are read every 500 ms: a-2, started at 2.2 s, is seen at 2.5 s.
+    assert_eq!(log.signals[0].0, ms(2500));
+    let samples: Vec<_> = outcome
+        .metrics
+        .iter()
+        .map(|m| {
+            (
+                m.time_s,
+                m.node.as_str(),
+                m.role.as_str(),
+                m.name.as_str(),
+                m.value,
+            )
+        })
+        .collect();
+    assert_eq!(
+        samples,
+        [
+            (0.5, "a-1", "peer", "progress", 100.0),
+            (0.5, "b-1", "other", "progress", 100.0),
+            (2.5, "a-2", "peer", "progress", 100.0),
+            (2.5, "a-2", "peer", "peers", 4.0),
+        ]
+    );
+}
+
+#[test]
+fn records_hold_what_the_node_used_while_its_process_ran() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: b-2, command: 'true', start: {at: 700ms}}
+stop: {after: 1m}
+",
+    )
+    .script("b-2", runs_for(1000, 0));
+    let b2 = run.node("b-2");
+    let ip = run.exp.plan.link.nodes[b2].ip.to_string();
+    let (outcome, _) = run.drive();
+    let p = row(&outcome, "b-2");
+    assert_eq!(
+        (p.role.as_str(), p.group.as_str(), p.ip.as_str(), p.pid),
+        ("peer", "b", ip.as_str(), Some(100))
+    );
+    assert_eq!((p.start_s, p.end_s), (0.7, Some(1.7)));
+    // Counters are read every 500 ms: at 0.5 s before the start, at 1.5 s before the end.
+    assert_eq!((p.bytes_sent, p.bytes_received), (Some(1000), Some(2000)));
+    assert_eq!(p.peak_rss_kb, Some(2 * (b2 as u64 + 1)));
+    assert_eq!(
+        (p.cpu_user_s, p.cpu_sys_s),
+        (None, None),
+        "no cgroups: not measured"
+    );
+}

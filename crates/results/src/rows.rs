@@ -1,0 +1,126 @@
+//! The records of a result directory: `run.json`'s [`RunInfo`], a `processes.csv` row
+//! ([`Process`]), a `metrics.csv` row ([`MetricSample`]), and the columns of both files.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `run.json`: what was run, where and how.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RunInfo {
+    pub name: String,
+    pub started_unix: f64,
+    pub duration_s: f64,
+    pub topology: String,
+    pub backend: Backend,
+    pub kernel: String,
+    pub p2plab_version: String,
+    pub seed: u64,
+    /// Why the run ended, in words (empty in results written before it was recorded).
+    #[serde(default)]
+    pub stopped: String,
+    pub experiment: serde_json::Value,
+}
+
+/// The shaping backend a run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Netem,
+    Nfqueue,
+    None,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Netem => "netem",
+            Backend::Nfqueue => "nfqueue",
+            Backend::None => "none",
+        })
+    }
+}
+
+/// How a process ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Exited,
+    Killed,
+    FailedToStart,
+    Running,
+}
+
+/// One row of `processes.csv` (fields in column order).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Process {
+    pub node: String,
+    pub role: String,
+    pub group: String,
+    pub ip: String,
+    pub pid: Option<u32>,
+    pub start_s: f64,
+    pub end_s: Option<f64>,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_user_s: Option<f64>,
+    pub cpu_sys_s: Option<f64>,
+    pub peak_rss_kb: Option<u64>,
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
+}
+
+impl Process {
+    /// `end_s - start_s` when the process exited with code 0, else `None`.
+    pub fn completion_s(&self) -> Option<f64> {
+        match (self.status, self.exit_code, self.end_s) {
+            (Status::Exited, Some(0), Some(end)) => Some(end - self.start_s),
+            _ => None,
+        }
+    }
+
+    /// Failed to start, or exited with a non-zero code.
+    pub fn failed(&self) -> bool {
+        match self.status {
+            Status::FailedToStart => true,
+            Status::Exited => self.exit_code != Some(0),
+            Status::Killed | Status::Running => false,
+        }
+    }
+
+    /// User plus system CPU seconds, when both were measured.
+    pub fn cpu_s(&self) -> Option<f64> {
+        Some(self.cpu_user_s? + self.cpu_sys_s?)
+    }
+}
+
+/// One row of `metrics.csv` (fields in column order).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MetricSample {
+    pub time_s: f64,
+    pub node: String,
+    pub role: String,
+    pub name: String,
+    pub value: f64,
+}
+
+/// The columns of `processes.csv`, in the order they are written.
+pub(crate) const PROCESS_COLUMNS: &[&str] = &[
+    "node",
+    "role",
+    "group",
+    "ip",
+    "pid",
+    "start_s",
+    "end_s",
+    "status",
+    "exit_code",
+    "signal",
+    "cpu_user_s",
+    "cpu_sys_s",
+    "peak_rss_kb",
+    "bytes_sent",
+    "bytes_received",
+];
+/// The columns of `metrics.csv`, in the order they are written.
+pub(crate) const METRIC_COLUMNS: &[&str] = &["time_s", "node", "role", "name", "value"];
