@@ -4,6 +4,7 @@
 //! object that caused it. Also class counters ([`Host::class_stats`]) and the capability
 //! probe behind `p2plab doctor` ([`probe`]).
 
+pub mod iptables;
 pub mod object;
 pub mod probe;
 pub mod request;
