@@ -403,7 +403,7 @@ pub fn join_self(fds: &[RawFd]) -> io::Result<()> {
         // SAFETY: the caller owns `fd` and keeps it open for the duration of the call.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         if nix::unistd::write(fd, b"0")? != 1 {
-            return Err(io::ErrorKind::WriteZero.into());
+            return Err(ErrorKind::WriteZero.into());
         }
     }
     Ok(())
