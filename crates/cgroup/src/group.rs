@@ -3,9 +3,11 @@
 //! killing every process of a node or of the whole run, and removing the directories.
 
 use crate::hierarchy::{Hierarchies, Layout, Place};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::fs;
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -71,8 +73,8 @@ fn kill_tree(place: &Place) -> io::Result<()> {
             break;
         }
         for pid in &all {
-            // SAFETY: kill(2) with a pid read from the cgroup and a constant signal.
-            unsafe { libc::kill(*pid, libc::SIGKILL) };
+            // A process that is already gone is what this loop waits for.
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
         if frozen {
             write(&dir.join("freezer.state"), "THAWED")?;
@@ -398,9 +400,10 @@ impl NodeGroup {
 /// Async-signal-safe (it only calls write(2)), for use between fork and exec.
 pub fn join_self(fds: &[RawFd]) -> io::Result<()> {
     for &fd in fds {
-        // SAFETY: write(2) of a 1-byte static buffer to a descriptor the caller owns.
-        if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
-            return Err(io::Error::last_os_error());
+        // SAFETY: the caller owns `fd` and keeps it open for the duration of the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        if nix::unistd::write(fd, b"0")? != 1 {
+            return Err(ErrorKind::WriteZero.into());
         }
     }
     Ok(())

@@ -9,7 +9,7 @@
 //! run stays inside whatever limits its caller is under. A limit that no hierarchy here can
 //! apply is an error naming the missing controller, never silently dropped.
 //!
-//! Written on `libc` and the cgroup files directly: the jobs are a few file reads and
+//! Written on `nix` and the cgroup files directly: the jobs are a few file reads and
 //! writes, and the crates we looked at (cgroups-rs) create groups at each hierarchy's root
 //! rather than below the caller's own cgroup, which escapes the caller's limits.
 

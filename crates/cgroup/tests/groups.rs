@@ -3,6 +3,7 @@
 //! nothing is left behind, also when the run is reopened from its directories alone.
 
 use cgroup::{Hierarchies, RunGroup};
+use nix::sys::signal::Signal;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -41,7 +42,7 @@ fn a_whole_process_tree_is_killed_and_removed() {
     }
     assert_eq!(node.pids().len(), 3, "sh and its two sleeps");
     node.kill().unwrap();
-    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL as i32));
     assert!(node.pids().is_empty());
     let dirs: Vec<_> =
         r.0.run_dirs()
@@ -61,7 +62,7 @@ fn a_reopened_run_kills_what_a_dead_controller_left() {
     std::mem::forget(r); // as if the controller died
     let again = RunGroup::reopen(dirs.clone());
     again.remove().unwrap();
-    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL as i32));
     assert!(dirs.iter().all(|d| !d.dir().exists()));
 }
 
@@ -91,7 +92,7 @@ fn a_memory_limit_ends_a_process_that_exceeds_it() {
         "exec python3 -c 'x = bytearray(200 << 20); x[::4096] = b\"1\" * len(x[::4096])'",
     );
     let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    assert_eq!(status.signal(), Some(Signal::SIGKILL as i32), "{status:?}");
     let peak = node.usage().memory_peak_bytes.expect("memory accounting");
     eprintln!("memory peak {peak} bytes under a 32 MiB limit");
     // killed at the limit, not below it: a limit set too low would end it sooner

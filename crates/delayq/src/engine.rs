@@ -309,8 +309,8 @@ where
     /// Makes the calling thread's sleeps end on time: 1 ns timer slack (instead of 50 us)
     /// and, if configured, the `SCHED_FIFO` policy.
     fn set_thread_timing(&self) -> Result<(), Error> {
-        // SAFETY: PR_SET_TIMERSLACK takes an integer and only changes this thread's slack.
-        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        // Best effort: where the kernel refuses, the thread keeps the default slack.
+        let _ = nix::sys::prctl::set_timerslack(1);
         let Some(prio) = self.cfg.rt_priority else {
             return Ok(());
         };

@@ -1,8 +1,8 @@
 //! The iptables rule that sends traffic between virtual prefixes to the engine's queue,
 //! removed again when the guard is dropped, so no rule outlives its engine.
 
+use netctl::iptables::IptablesError;
 use std::ops::RangeInclusive;
-use std::process::Command;
 
 /// Failure to add or remove the rule.
 #[derive(Debug, thiserror::Error)]
@@ -21,21 +21,16 @@ pub struct QueueRule {
 }
 
 fn iptables(op: &str, spec: &[String]) -> Result<(), RuleError> {
-    let fail = |what: String| RuleError {
+    let args: Vec<&str> = std::iter::once(op)
+        .chain(spec.iter().map(String::as_str))
+        .collect();
+    netctl::iptables::iptables(&args).map_err(|e| RuleError {
         rule: spec.join(" "),
-        what,
-    };
-    let out = Command::new("iptables")
-        .args(["-w", op])
-        .args(spec)
-        .output()
-        .map_err(|e| fail(format!("cannot run iptables: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        Err(fail(format!("iptables {op} failed: {}", msg.trim())))
-    }
+        what: match e {
+            IptablesError::Refused(why) => format!("iptables {op} failed: {why}"),
+            other => other.to_string(),
+        },
+    })
 }
 
 impl QueueRule {

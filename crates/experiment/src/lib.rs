@@ -41,7 +41,7 @@ pub use model::{
 };
 pub use raw::{FailurePolicy, Order};
 pub use selector::select;
-pub use validate::DEFAULT_SEED;
+pub use validate::{resolve_program, DEFAULT_SEED};
 
 use std::path::Path;
 use topology::Diagnostics;

@@ -62,19 +62,10 @@ fn topology(
     }
 }
 
-/// Whether `program` can be executed: a path to an executable file, or a name on `PATH`.
-fn program_exists(program: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        return executable(Path::new(program));
-    }
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| executable(&dir.join(program)))
-    })
+/// The executable file `program` names, found the way a spawned process finds it: a path
+/// (relative to the current directory), or a name looked up on `PATH`.
+pub fn resolve_program(program: impl AsRef<std::ffi::OsStr>) -> Option<PathBuf> {
+    which::which(program).ok()
 }
 
 /// A memory size in bytes: `512M`, `1G`, `64MiB`, `100000K` (binary multiples).
@@ -180,7 +171,7 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
             .first()
             .and_then(|arg| (arg.len() == 1).then(|| &arg[0]))
         {
-            if !program_exists(program) {
+            if resolve_program(program).is_none() {
                 c.error(
                     &format!("{at}.command"),
                     format!("program `{program}` is not installed or not executable"),
@@ -475,12 +466,13 @@ mod tests {
 
     #[test]
     fn a_program_is_an_executable_file_by_path_or_on_path() {
-        assert!(program_exists("/bin/sh"));
-        assert!(program_exists("sh"));
+        assert_eq!(resolve_program("/bin/sh"), Some(PathBuf::from("/bin/sh")));
+        let sh = resolve_program("sh").expect("sh is on PATH");
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
         // Readable but not executable, a directory (which has execute bits), missing.
-        assert!(!program_exists("/etc/passwd"));
-        assert!(!program_exists("/bin"));
-        assert!(!program_exists("/no/such/program"));
-        assert!(!program_exists("no-such-program-p2plab"));
+        assert_eq!(resolve_program("/etc/passwd"), None);
+        assert_eq!(resolve_program("/bin"), None);
+        assert_eq!(resolve_program("/no/such/program"), None);
+        assert_eq!(resolve_program("no-such-program-p2plab"), None);
     }
 }

@@ -114,9 +114,7 @@ impl Launcher {
 }
 
 /// Resolves a program the way the spawned process will (`PATH`), for checks before a run.
-pub fn resolve(program: &str) -> Option<PathBuf> {
-    which::which(program).ok()
-}
+pub use experiment::resolve_program as resolve;
 
 /// Raises this process's open-file limit to its hard limit (children inherit it): a node
 /// may hold many sockets, and the controller holds two log files per node.

@@ -70,7 +70,8 @@ pub enum WrapError {
 pub fn command(wrap: &Wrap) -> Result<Command, WrapError> {
     let (program, args) = wrap.command.split_first().ok_or(WrapError::NoCommand)?;
     let shim = find_shim(wrap.shim.as_deref())?;
-    let path = which::which(program).map_err(|_| WrapError::CommandNotFound(program.clone()))?;
+    let path = crate::spawn::resolve(program)
+        .ok_or_else(|| WrapError::CommandNotFound(program.clone()))?;
     check_reachable(&path)?;
     if !wrap.force {
         check_assigned(IpAddr::V4(wrap.ip))?;

@@ -1,9 +1,11 @@
 //! Host network over netlink for p2plab: address aliases, IFB devices, qdiscs, HTB classes,
 //! u32 filters with hash tables, mirred redirects and routes, created and deleted in
 //! pipelined batches ([`Host::apply`]), with every kernel refusal reported against the
-//! object that caused it. Also class counters ([`Host::class_stats`]) and the capability
-//! probe behind `p2plab doctor` ([`probe`]).
+//! object that caused it. Also class counters ([`Host::class_stats`]), the capability
+//! probe behind `p2plab doctor` ([`probe`]) and the one way p2plab runs `iptables`
+//! ([`iptables`]).
 
+pub mod iptables;
 pub mod object;
 pub mod probe;
 pub mod request;

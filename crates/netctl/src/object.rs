@@ -359,20 +359,6 @@ impl Object {
     }
 }
 
-/// Formats a rate like tc does (`128kbit`, `2mbit`, `1500bit`).
-pub fn fmt_rate(bps: u64) -> String {
-    for (unit, div) in [
-        ("gbit", 1_000_000_000),
-        ("mbit", 1_000_000),
-        ("kbit", 1_000),
-    ] {
-        if bps >= div && bps.is_multiple_of(div) {
-            return format!("{}{unit}", bps / div);
-        }
-    }
-    format!("{bps}bit")
-}
-
 fn fmt_u32_handle(table: u16, bucket: u8, node: u16) -> String {
     format!("{table:x}:{bucket:x}:{node:x}")
 }
@@ -469,7 +455,7 @@ impl fmt::Display for Object {
                 parent,
                 rate_bps,
             } => {
-                let r = fmt_rate(*rate_bps);
+                let r = topology::format_rate(*rate_bps);
                 let tc = crate::tcopt::HtbClassParams::new(*rate_bps);
                 write!(
                     f,

@@ -2,10 +2,10 @@
 //! namespace that lives only as long as the probe, to create each kind of object shaping
 //! needs (cgroups are crate `cgroup`'s to describe).
 
+use crate::iptables::{iptables, IptablesError};
 use crate::object::{Field, Handle, Object, Parent, QdiscKind, Target, U32};
 use crate::{Host, Op};
 use std::net::Ipv4Addr;
-use std::process::Command;
 
 /// The result of one probe: `Ok` or what failed, in words.
 pub type Check = Result<(), String>;
@@ -194,28 +194,20 @@ fn probe_here(bind_queue: fn() -> Check) -> Capabilities {
 
 /// Adds an NFQUEUE rule in this thread's (scratch) namespace.
 fn nfqueue_rule() -> Check {
-    let out = Command::new("iptables")
-        .args([
-            "-w",
-            "-t",
-            "mangle",
-            "-A",
-            "OUTPUT",
-            "-d",
-            "10.255.255.255",
-            "-j",
-            "NFQUEUE",
-            "--queue-num",
-            "7",
-        ])
-        .output()
-        .map_err(|e| format!("cannot run iptables: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "iptables NFQUEUE rule refused: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    iptables(&[
+        "-t",
+        "mangle",
+        "-A",
+        "OUTPUT",
+        "-d",
+        "10.255.255.255",
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        "7",
+    ])
+    .map_err(|e| match e {
+        IptablesError::Refused(why) => format!("iptables NFQUEUE rule refused: {why}"),
+        other => other.to_string(),
+    })
 }

@@ -3,6 +3,7 @@
 //! spawned from inside the closure live in that namespace. Used by the capability probe
 //! and by tests, which must never touch the host's own interfaces.
 
+use nix::sched::{unshare, CloneFlags};
 use std::io;
 
 /// Runs `f` in a fresh network namespace (needs CAP_SYS_ADMIN) and returns its result.
@@ -13,10 +14,8 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     let handle = std::thread::spawn(move || {
-        // SAFETY: unshare only changes the network namespace of this new thread.
-        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // Changes only the network namespace of this new thread.
+        unshare(CloneFlags::CLONE_NEWNET)?;
         Ok(f())
     });
     match handle.join() {

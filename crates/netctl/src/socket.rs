@@ -8,8 +8,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
 use std::io;
-use std::os::fd::AsRawFd;
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -19,7 +19,7 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const WINDOW_MSGS: usize = 1024;
 /// Bytes per `sendmsg`, below the socket's send buffer.
 const WINDOW_BYTES: usize = 128 * 1024;
-const RCVBUF: libc::c_int = 16 << 20;
+const RCVBUF: usize = 16 << 20;
 
 /// One request that the kernel refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,18 +59,8 @@ impl Netlink {
         sock.connect(&SocketAddr::new(0, 0))?;
         sock.set_ext_ack(true)?;
         sock.set_cap_ack(true)?;
-        // SAFETY: setsockopt on our own fd with a valid int; failure is reported by errno.
-        let forced = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&RCVBUF as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if forced != 0 {
-            sock.set_rx_buf_sz(RCVBUF as usize)?;
+        if setsockopt(&sock, RcvBufForce, &RCVBUF).is_err() {
+            sock.set_rx_buf_sz(RCVBUF)?;
         }
         Ok(Netlink {
             sock,

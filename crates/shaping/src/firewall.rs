@@ -12,10 +12,9 @@
 //! `ping` reads) is taken when it reaches the host, before PREROUTING, so a hold there is
 //! invisible to it and `ping` showed half the round trip. ICMP has no Small Queues.
 
+use netctl::iptables::{iptables, iptables_restore, IptablesError};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
 
 /// One network's NFQUEUE rules.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -67,27 +66,17 @@ impl QueueRules {
 
     /// Removes the rules if present (idempotent).
     pub fn remove(&self) -> Result<(), String> {
-        let present = Command::new("iptables")
-            .args(["-w", "-t", "mangle", "-S", &self.chain])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| format!("cannot run iptables: {e}; install the iptables package"))?
-            .success();
-        if !present {
-            return Ok(());
+        match iptables(&["-t", "mangle", "-S", &self.chain]) {
+            Ok(()) => {}
+            Err(IptablesError::Refused(_)) => return Ok(()),
+            Err(e) => return Err(format!("{e}; install the iptables package")),
         }
         let mut s = "*mangle\n".to_string();
         for (from, matching) in JUMPS {
-            let jump = Command::new("iptables")
-                .args(["-w", "-t", "mangle", "-C", from])
-                .args(matching.split(' '))
-                .args(["-j", &self.chain])
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if jump {
+            let mut check = vec!["-t", "mangle", "-C", from];
+            check.extend(matching.split(' '));
+            check.extend(["-j", &self.chain]);
+            if iptables(&check).is_ok() {
                 s += &format!("-D {from} {matching} -j {}\n", self.chain);
             }
         }
@@ -97,25 +86,9 @@ impl QueueRules {
 }
 
 fn restore(script: &str) -> Result<(), String> {
-    let mut child = Command::new("iptables-restore")
-        .args(["-w", "--noflush"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run iptables-restore: {e}; install the iptables package"))?;
-    child
-        .stdin
-        .take()
-        .map(|mut i| i.write_all(script.as_bytes()))
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "iptables-restore refused the rules: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    iptables_restore(script).map_err(|e| match e {
+        IptablesError::Refused(why) => format!("iptables-restore refused the rules: {why}"),
+        IptablesError::Spawn { .. } => format!("{e}; install the iptables package"),
+        IptablesError::Io(_) => e.to_string(),
+    })
 }

@@ -111,14 +111,20 @@ pub fn parse_loss(text: &str) -> Result<f64, UnitError> {
     }
 }
 
-/// Renders bits per second the way a topology file would write them.
+/// Renders bits per second the way a topology file would write them, which is also how
+/// `tc` writes them (`128kbit`, `2mbit`, `1500bit`): in the largest unit that divides the
+/// rate exactly.
 pub fn format_rate(bps: u64) -> String {
-    match bps {
-        b if b >= 1_000_000_000 && b % 1_000_000_000 == 0 => format!("{}gbit", b / 1_000_000_000),
-        b if b >= 1_000_000 && b % 1_000_000 == 0 => format!("{}mbit", b / 1_000_000),
-        b if b >= 1_000 && b % 1_000 == 0 => format!("{}kbit", b / 1_000),
-        b => format!("{b}bit"),
+    for (unit, div) in [
+        ("gbit", 1_000_000_000),
+        ("mbit", 1_000_000),
+        ("kbit", 1_000),
+    ] {
+        if bps >= div && bps.is_multiple_of(div) {
+            return format!("{}{unit}", bps / div);
+        }
     }
+    format!("{bps}bit")
 }
 
 /// Renders microseconds as milliseconds with up to three decimals.
