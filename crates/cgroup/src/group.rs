@@ -2,7 +2,7 @@
 //! below it: creating them with limits, moving a freshly forked child in, reading usage,
 //! killing every process of a node or of the whole run, and removing the directories.
 
-use crate::hierarchy::{Hierarchies, Layout, Place};
+use crate::hierarchy::{CgroupDir, Controllers, Hierarchies};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
@@ -48,14 +48,14 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Kills every process in `dir` and below, and waits until they are gone.
-fn kill_tree(place: &Place) -> io::Result<()> {
+fn kill_tree(place: &CgroupDir) -> io::Result<()> {
     let dir = place.dir();
     if !dir.exists() {
         return Ok(());
     }
     let kill_file = dir.join("cgroup.kill");
-    let frozen = matches!(place, Place::V1(_)) && dir.join("freezer.state").exists();
-    if matches!(place, Place::V2(_)) && kill_file.exists() {
+    let frozen = matches!(place, CgroupDir::V1(_)) && dir.join("freezer.state").exists();
+    if matches!(place, CgroupDir::V2(_)) && kill_file.exists() {
         write(&kill_file, "1")?;
     } else if frozen {
         // Freeze first so that no process can fork while we kill.
@@ -111,19 +111,19 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
     }
 }
 
-fn place_like(template: &Place, dir: PathBuf) -> Place {
+fn place_like(template: &CgroupDir, dir: PathBuf) -> CgroupDir {
     match template {
-        Place::V2(_) => Place::V2(dir),
-        Place::V1(_) => Place::V1(dir),
+        CgroupDir::V2(_) => CgroupDir::V2(dir),
+        CgroupDir::V1(_) => CgroupDir::V1(dir),
     }
 }
 
 /// The cgroups of one run.
 #[derive(Debug, Clone)]
 pub struct RunGroup {
-    layout: Layout,
+    layout: Controllers,
     /// `<own>/p2plab/<run>` in each hierarchy used, without repeats.
-    run_dirs: Vec<Place>,
+    run_dirs: Vec<CgroupDir>,
     /// Why v2 controllers could not be enabled below this process's cgroup, if they could not.
     v2_problem: Option<String>,
 }
@@ -140,7 +140,7 @@ pub struct Usage {
 /// One node's cgroup in each hierarchy used.
 #[derive(Debug, Clone)]
 pub struct NodeGroup {
-    layout: Layout,
+    layout: Controllers,
 }
 
 impl RunGroup {
@@ -152,14 +152,14 @@ impl RunGroup {
                 "no cgroup hierarchy is mounted: mount cgroup2 on /sys/fs/cgroup",
             )
         })?;
-        let below = |p: &Place| place_like(p, p.dir().join("p2plab").join(run));
-        let layout = Layout {
+        let below = |p: &CgroupDir| place_like(p, p.dir().join("p2plab").join(run));
+        let layout = Controllers {
             group: below(&own.group),
             cpu_stat: own.cpu_stat.as_ref().map(below),
             cpu_limit: own.cpu_limit.as_ref().map(below),
             memory: own.memory.as_ref().map(below),
         };
-        let mut run_dirs: Vec<Place> = Vec::new();
+        let mut run_dirs: Vec<CgroupDir> = Vec::new();
         for p in [
             Some(&layout.group),
             layout.cpu_stat.as_ref(),
@@ -185,10 +185,10 @@ impl RunGroup {
         // v2 controllers must be enabled in every ancestor's subtree_control down to the run.
         let v2_wanted: Vec<&str> = [("cpu", &layout.cpu_limit), ("memory", &layout.memory)]
             .into_iter()
-            .filter(|(_, p)| matches!(p, Some(Place::V2(_))))
+            .filter(|(_, p)| matches!(p, Some(CgroupDir::V2(_))))
             .map(|(c, _)| c)
             .collect();
-        if let (Place::V2(run_dir), false) = (&layout.group, v2_wanted.is_empty()) {
+        if let (CgroupDir::V2(run_dir), false) = (&layout.group, v2_wanted.is_empty()) {
             let control = v2_wanted
                 .iter()
                 .map(|c| format!("+{c}"))
@@ -212,13 +212,13 @@ impl RunGroup {
 
     /// Reopens a run's groups from the directories `run_dirs()` gave, e.g. for `p2plab
     /// down` after the controller was killed.
-    pub fn reopen(run_dirs: Vec<Place>) -> RunGroup {
+    pub fn reopen(run_dirs: Vec<CgroupDir>) -> RunGroup {
         let group = run_dirs
             .first()
             .cloned()
-            .unwrap_or(Place::V2(PathBuf::new()));
+            .unwrap_or(CgroupDir::V2(PathBuf::new()));
         RunGroup {
-            layout: Layout {
+            layout: Controllers {
                 group,
                 cpu_stat: None,
                 cpu_limit: None,
@@ -230,7 +230,7 @@ impl RunGroup {
     }
 
     /// The run's directory in each hierarchy (the grouping one first), for a state file.
-    pub fn run_dirs(&self) -> &[Place] {
+    pub fn run_dirs(&self) -> &[CgroupDir] {
         &self.run_dirs
     }
 
@@ -242,9 +242,9 @@ impl RunGroup {
         cpu_percent: Option<f64>,
         memory_bytes: Option<u64>,
     ) -> io::Result<NodeGroup> {
-        let below = |p: &Place| place_like(p, p.dir().join(name));
+        let below = |p: &CgroupDir| place_like(p, p.dir().join(name));
         let node = NodeGroup {
-            layout: Layout {
+            layout: Controllers {
                 group: below(&self.layout.group),
                 cpu_stat: self.layout.cpu_stat.as_ref().map(below),
                 // Joined only when limited: every hierarchy joined is one more cgroup
@@ -277,10 +277,10 @@ impl RunGroup {
                 .round()
                 .max(1000.0) as u64;
             match &node.layout.cpu_limit {
-                Some(Place::V2(d)) if self.v2_problem.is_none() => {
+                Some(CgroupDir::V2(d)) if self.v2_problem.is_none() => {
                     write(&d.join("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?
                 }
-                Some(Place::V1(d)) => {
+                Some(CgroupDir::V1(d)) => {
                     write(&d.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
                     write(&d.join("cpu.cfs_quota_us"), &quota.to_string())?;
                 }
@@ -289,10 +289,12 @@ impl RunGroup {
         }
         if let Some(bytes) = memory_bytes {
             match &node.layout.memory {
-                Some(Place::V2(d)) if self.v2_problem.is_none() => {
+                Some(CgroupDir::V2(d)) if self.v2_problem.is_none() => {
                     write(&d.join("memory.max"), &bytes.to_string())?
                 }
-                Some(Place::V1(d)) => write(&d.join("memory.limit_in_bytes"), &bytes.to_string())?,
+                Some(CgroupDir::V1(d)) => {
+                    write(&d.join("memory.limit_in_bytes"), &bytes.to_string())?
+                }
                 _ => return Err(unavailable("memory")),
             }
         }
@@ -320,8 +322,8 @@ impl RunGroup {
 }
 
 impl NodeGroup {
-    fn places(&self) -> Vec<&Place> {
-        let mut out: Vec<&Place> = Vec::new();
+    fn places(&self) -> Vec<&CgroupDir> {
+        let mut out: Vec<&CgroupDir> = Vec::new();
         for p in [
             Some(&self.layout.group),
             self.layout.cpu_stat.as_ref(),
@@ -363,7 +365,7 @@ impl NodeGroup {
     /// CPU time and peak memory used so far.
     pub fn usage(&self) -> Usage {
         let (cpu_user_us, cpu_system_us) = match &self.layout.cpu_stat {
-            Some(Place::V2(d)) => {
+            Some(CgroupDir::V2(d)) => {
                 let stat = fs::read_to_string(d.join("cpu.stat")).unwrap_or_default();
                 let field = |name: &str| {
                     stat.lines()
@@ -372,15 +374,15 @@ impl NodeGroup {
                 };
                 (field("user_usec"), field("system_usec"))
             }
-            Some(Place::V1(d)) => (
+            Some(CgroupDir::V1(d)) => (
                 read_u64(&d.join("cpuacct.usage_user")).unwrap_or(0) / 1000,
                 read_u64(&d.join("cpuacct.usage_sys")).unwrap_or(0) / 1000,
             ),
             None => (0, 0),
         };
         let memory_peak_bytes = match &self.layout.memory {
-            Some(Place::V2(d)) => read_u64(&d.join("memory.peak")),
-            Some(Place::V1(d)) => read_u64(&d.join("memory.max_usage_in_bytes")),
+            Some(CgroupDir::V2(d)) => read_u64(&d.join("memory.peak")),
+            Some(CgroupDir::V1(d)) => read_u64(&d.join("memory.max_usage_in_bytes")),
             None => None,
         };
         Usage {

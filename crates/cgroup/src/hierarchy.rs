@@ -21,27 +21,27 @@ pub struct Hierarchies {
 
 /// A directory in a hierarchy and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
+pub enum CgroupDir {
     V2(PathBuf),
     V1(PathBuf),
 }
 
-impl Place {
+impl CgroupDir {
     pub fn dir(&self) -> &Path {
         match self {
-            Place::V2(d) | Place::V1(d) => d,
+            CgroupDir::V2(d) | CgroupDir::V1(d) => d,
         }
     }
 }
 
 /// The hierarchy (own directory) chosen for each job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
+pub struct Controllers {
     /// Where processes are grouped and killed.
-    pub group: Place,
-    pub cpu_stat: Option<Place>,
-    pub cpu_limit: Option<Place>,
-    pub memory: Option<Place>,
+    pub group: CgroupDir,
+    pub cpu_stat: Option<CgroupDir>,
+    pub cpu_limit: Option<CgroupDir>,
+    pub memory: Option<CgroupDir>,
 }
 
 impl Hierarchies {
@@ -115,7 +115,7 @@ impl Hierarchies {
         self.mounted.iter().find(|m| m.v1_controllers.is_none())
     }
 
-    fn v1(&self, controller: &str) -> Option<Place> {
+    fn v1(&self, controller: &str) -> Option<CgroupDir> {
         self.mounted
             .iter()
             .find(|m| {
@@ -123,7 +123,7 @@ impl Hierarchies {
                     .as_ref()
                     .is_some_and(|c| c.iter().any(|x| x == controller))
             })
-            .map(|m| Place::V1(m.own.clone()))
+            .map(|m| CgroupDir::V1(m.own.clone()))
     }
 
     /// Controllers the v2 hierarchy offers below this process's cgroup.
@@ -135,8 +135,8 @@ impl Hierarchies {
     }
 
     /// Chooses a hierarchy for each job: v2 where it has the controller, v1 otherwise.
-    pub fn layout(&self) -> Option<Layout> {
-        let v2 = self.v2().map(|m| Place::V2(m.own.clone()));
+    pub fn layout(&self) -> Option<Controllers> {
+        let v2 = self.v2().map(|m| CgroupDir::V2(m.own.clone()));
         let v2_has = |c: &str| {
             v2.clone()
                 .filter(|_| self.v2_controllers().iter().any(|x| x == c))
@@ -146,7 +146,7 @@ impl Hierarchies {
             .or_else(|| self.v1("freezer"))
             .or_else(|| self.v1("pids"))
             .or_else(|| self.v1("cpuacct"))?;
-        Some(Layout {
+        Some(Controllers {
             group,
             // v2 keeps user/system CPU time in cpu.stat even without the cpu controller.
             cpu_stat: v2.clone().or_else(|| self.v1("cpuacct")),
@@ -160,9 +160,9 @@ impl Hierarchies {
         let Some(l) = self.layout() else {
             return "cgroups: none mounted; per-node accounting, limits and tree kill are unavailable".into();
         };
-        let show = |p: &Option<Place>| match p {
-            Some(Place::V2(d)) => format!("v2 at {}", d.display()),
-            Some(Place::V1(d)) => format!("v1 at {}", d.display()),
+        let show = |p: &Option<CgroupDir>| match p {
+            Some(CgroupDir::V2(d)) => format!("v2 at {}", d.display()),
+            Some(CgroupDir::V1(d)) => format!("v1 at {}", d.display()),
             None => "not available".into(),
         };
         format!(
@@ -194,13 +194,19 @@ mod tests {
         let h = Hierarchies::parse(HYBRID_MOUNTS, HYBRID_SELF);
         assert_eq!(h.mounted.len(), 5);
         let l = h.layout().unwrap();
-        assert_eq!(l.group, Place::V2("/sys/fs/cgroup/unified".into()));
-        assert_eq!(l.cpu_stat, Some(Place::V2("/sys/fs/cgroup/unified".into())));
-        assert_eq!(l.cpu_limit, Some(Place::V1("/sys/fs/cgroup/cpu".into())));
+        assert_eq!(l.group, CgroupDir::V2("/sys/fs/cgroup/unified".into()));
+        assert_eq!(
+            l.cpu_stat,
+            Some(CgroupDir::V2("/sys/fs/cgroup/unified".into()))
+        );
+        assert_eq!(
+            l.cpu_limit,
+            Some(CgroupDir::V1("/sys/fs/cgroup/cpu".into()))
+        );
         // below this process's own memory cgroup, not the hierarchy's root
         assert_eq!(
             l.memory,
-            Some(Place::V1("/sys/fs/cgroup/memory/sandbox/abc".into()))
+            Some(CgroupDir::V1("/sys/fs/cgroup/memory/sandbox/abc".into()))
         );
     }
 
@@ -212,8 +218,11 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let l = Hierarchies::parse(&mounts, HYBRID_SELF).layout().unwrap();
-        assert_eq!(l.group, Place::V1("/sys/fs/cgroup/freezer".into()));
-        assert_eq!(l.cpu_stat, Some(Place::V1("/sys/fs/cgroup/cpuacct".into())));
+        assert_eq!(l.group, CgroupDir::V1("/sys/fs/cgroup/freezer".into()));
+        assert_eq!(
+            l.cpu_stat,
+            Some(CgroupDir::V1("/sys/fs/cgroup/cpuacct".into()))
+        );
     }
 
     #[test]

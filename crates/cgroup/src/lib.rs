@@ -17,4 +17,4 @@ mod group;
 mod hierarchy;
 
 pub use group::{join_self, raw_fds, NodeGroup, RunGroup, Usage};
-pub use hierarchy::{Hierarchies, Layout, Place};
+pub use hierarchy::{CgroupDir, Controllers, Hierarchies};

@@ -3,7 +3,7 @@
 //! Everything a run needs is resolved here, so a run cannot fail on its inputs half-way.
 
 use crate::raw::FailurePolicy;
-use crate::template::{self, Arg, Field, Place, Values};
+use crate::template::{self, Arg, NodeField, RunDir, Values};
 use regex::Regex;
 use std::path::{Path, PathBuf};
 use topology::Plan;
@@ -130,7 +130,7 @@ struct NodeValues<'a> {
 }
 
 impl Values for NodeValues<'_> {
-    fn field(&self, role: Option<usize>, field: Field) -> String {
+    fn field(&self, role: Option<usize>, field: NodeField) -> String {
         let e = self.experiment;
         let (role, node) = match role {
             Some(r) => (r, e.roles[r].nodes[0]),
@@ -138,22 +138,22 @@ impl Values for NodeValues<'_> {
         };
         let n = &e.plan.link.nodes[node];
         match field {
-            Field::Ip => n.ip.to_string(),
-            Field::Name => n.name.clone(),
-            Field::Index => e.plan.link.index_in_group(node).to_string(),
-            Field::Group => e.plan.link.groups[n.group].name.clone(),
-            Field::Dir => e.node_dir(self.run_dir, node).display().to_string(),
-            Field::Port => e.roles[role]
+            NodeField::Ip => n.ip.to_string(),
+            NodeField::Name => n.name.clone(),
+            NodeField::Index => e.plan.link.index_in_group(node).to_string(),
+            NodeField::Group => e.plan.link.groups[n.group].name.clone(),
+            NodeField::Dir => e.node_dir(self.run_dir, node).display().to_string(),
+            NodeField::Port => e.roles[role]
                 .port
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
         }
     }
 
-    fn place(&self, place: Place) -> String {
-        match place {
-            Place::Run => self.run_dir.display().to_string(),
-            Place::Experiment => {
+    fn dir(&self, dir: RunDir) -> String {
+        match dir {
+            RunDir::Run => self.run_dir.display().to_string(),
+            RunDir::Experiment => {
                 // A bare file name has the empty path as its parent: the current directory.
                 let dir = match self.experiment.file.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d,

@@ -6,7 +6,7 @@
 
 /// A field of a node that a placeholder can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
+pub enum NodeField {
     Ip,
     Name,
     Index,
@@ -15,28 +15,28 @@ pub enum Field {
     Port,
 }
 
-const FIELDS: &[(&str, Field)] = &[
-    ("ip", Field::Ip),
-    ("name", Field::Name),
-    ("index", Field::Index),
-    ("group", Field::Group),
-    ("dir", Field::Dir),
-    ("port", Field::Port),
+const NODE_FIELDS: &[(&str, NodeField)] = &[
+    ("ip", NodeField::Ip),
+    ("name", NodeField::Name),
+    ("index", NodeField::Index),
+    ("group", NodeField::Group),
+    ("dir", NodeField::Dir),
+    ("port", NodeField::Port),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
     Text(String),
     /// A field of the node the command runs for.
-    Own(Field),
+    Own(NodeField),
     /// A field of the first node of role `usize`.
-    Of(usize, Field),
-    Place(Place),
+    Of(usize, NodeField),
+    Dir(RunDir),
 }
 
 /// A directory of the run that a placeholder can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
+pub enum RunDir {
     /// `{run_dir}`: the run's result directory.
     Run,
     /// `{experiment_dir}`: the folder of the experiment file.
@@ -48,8 +48,8 @@ pub type Arg = Vec<Piece>;
 
 /// The values placeholders are filled with, for one node.
 pub trait Values {
-    fn field(&self, role: Option<usize>, field: Field) -> String;
-    fn place(&self, place: Place) -> String;
+    fn field(&self, role: Option<usize>, field: NodeField) -> String;
+    fn dir(&self, dir: RunDir) -> String;
 }
 
 /// Parses `command` given the role names; `has_port(role)` tells whether a role has a
@@ -123,7 +123,7 @@ fn placeholder(
     own: Option<usize>,
     has_port: &dyn Fn(usize) -> bool,
 ) -> Result<Piece, (String, String)> {
-    let field_names = FIELDS
+    let field_names = NODE_FIELDS
         .iter()
         .map(|(n, _)| format!("{{{n}}}"))
         .collect::<Vec<_>>()
@@ -138,8 +138,8 @@ fn placeholder(
         )
     };
     match name {
-        "run_dir" => return Ok(Piece::Place(Place::Run)),
-        "experiment_dir" => return Ok(Piece::Place(Place::Experiment)),
+        "run_dir" => return Ok(Piece::Dir(RunDir::Run)),
+        "experiment_dir" => return Ok(Piece::Dir(RunDir::Experiment)),
         _ => {}
     }
     let (role, field) = match name.split_once('.') {
@@ -149,7 +149,7 @@ fn placeholder(
         ),
         None => (None, name),
     };
-    let field = FIELDS
+    let field = NODE_FIELDS
         .iter()
         .find(|(n, _)| *n == field)
         .map(|(_, f)| *f)
@@ -160,7 +160,7 @@ fn placeholder(
             "name another role's field instead, e.g. `{tracker.ip}`".into(),
         ));
     };
-    if field == Field::Port && !has_port(target) {
+    if field == NodeField::Port && !has_port(target) {
         return Err((
             format!(
                 "`{{{name}}}` names a port, but role `{}` has none",
@@ -184,7 +184,7 @@ pub fn render(args: &[Arg], values: &dyn Values) -> Vec<String> {
                     Piece::Text(t) => t.clone(),
                     Piece::Own(f) => values.field(None, *f),
                     Piece::Of(r, f) => values.field(Some(*r), *f),
-                    Piece::Place(p) => values.place(*p),
+                    Piece::Dir(p) => values.dir(*p),
                 })
                 .collect()
         })
@@ -197,11 +197,11 @@ mod tests {
 
     struct V;
     impl Values for V {
-        fn field(&self, role: Option<usize>, field: Field) -> String {
+        fn field(&self, role: Option<usize>, field: NodeField) -> String {
             format!("{role:?}/{field:?}")
         }
-        fn place(&self, place: Place) -> String {
-            format!("/{place:?}")
+        fn dir(&self, dir: RunDir) -> String {
+            format!("/{dir:?}")
         }
     }
 

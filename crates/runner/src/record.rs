@@ -2,7 +2,7 @@
 //! cgroups and results directory), written before any process starts, next to the state
 //! file, so that `p2plab down` can end the run's processes after the controller died.
 
-use cgroup::Place;
+use cgroup::CgroupDir;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -19,21 +19,21 @@ fn path(name: &str) -> PathBuf {
     shaping::lifecycle::run_dir().join(format!("{name}.run.json"))
 }
 
-pub fn encode(places: &[Place]) -> Vec<String> {
+pub fn encode(places: &[CgroupDir]) -> Vec<String> {
     places
         .iter()
         .map(|p| match p {
-            Place::V2(d) => format!("v2:{}", d.display()),
-            Place::V1(d) => format!("v1:{}", d.display()),
+            CgroupDir::V2(d) => format!("v2:{}", d.display()),
+            CgroupDir::V1(d) => format!("v1:{}", d.display()),
         })
         .collect()
 }
 
-fn decode(text: &str) -> Option<Place> {
+fn decode(text: &str) -> Option<CgroupDir> {
     let (kind, dir) = text.split_once(':')?;
     match kind {
-        "v2" => Some(Place::V2(dir.into())),
-        "v1" => Some(Place::V1(dir.into())),
+        "v2" => Some(CgroupDir::V2(dir.into())),
+        "v1" => Some(CgroupDir::V1(dir.into())),
         _ => None,
     }
 }
@@ -62,7 +62,7 @@ pub fn end(name: &str) -> std::io::Result<bool> {
     };
     let record: RunRecord = serde_json::from_str(&text)
         .map_err(|e| std::io::Error::other(format!("{}: {e}", p.display())))?;
-    let places: Vec<Place> = record.cgroups.iter().filter_map(|c| decode(c)).collect();
+    let places: Vec<CgroupDir> = record.cgroups.iter().filter_map(|c| decode(c)).collect();
     if !places.is_empty() {
         cgroup::RunGroup::reopen(places).remove()?;
     }
@@ -82,9 +82,9 @@ mod tests {
     #[test]
     fn cgroup_places_survive_the_record() {
         let places = [
-            Place::V2("/sys/fs/cgroup/p2plab/swarm-7".into()),
-            Place::V1("/sys/fs/cgroup/cpu,cpuacct/p2plab/swarm-7".into()),
-            Place::V2("/odd/dir:with a colon".into()),
+            CgroupDir::V2("/sys/fs/cgroup/p2plab/swarm-7".into()),
+            CgroupDir::V1("/sys/fs/cgroup/cpu,cpuacct/p2plab/swarm-7".into()),
+            CgroupDir::V2("/odd/dir:with a colon".into()),
         ];
         let text = encode(&places);
         assert_eq!(
@@ -95,7 +95,7 @@ mod tests {
                 "v2:/odd/dir:with a colon",
             ]
         );
-        let back: Vec<Place> = text.iter().filter_map(|t| decode(t)).collect();
+        let back: Vec<CgroupDir> = text.iter().filter_map(|t| decode(t)).collect();
         assert_eq!(back, places);
     }
 
