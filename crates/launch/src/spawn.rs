@@ -84,16 +84,13 @@ impl Launcher {
             }
         };
         let mut cmd = Command::new(path);
+        crate::wrap::shim_env(&mut cmd, &self.preload, spec.ip, None, Some(spec.node));
         cmd.arg0(program)
             .args(args)
             .current_dir(spec.dir)
             .stdin(Stdio::null())
             .stdout(append(spec.stdout)?)
             .stderr(append(spec.stderr)?)
-            .env("LD_PRELOAD", &self.preload)
-            .env("BINDIP", spec.ip.to_string())
-            .env("P2PLAB_NODE", spec.node)
-            .env_remove("BINDIP6")
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .process_group(0);
         let files = spec

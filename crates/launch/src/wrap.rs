@@ -81,16 +81,29 @@ pub fn command(wrap: &Wrap) -> Result<Command, WrapError> {
     }
     let mut cmd = Command::new(&path);
     cmd.arg0(program).args(args);
-    cmd.env(
-        "LD_PRELOAD",
-        ld_preload(env::var_os("LD_PRELOAD").as_deref(), &shim),
-    );
-    cmd.env("BINDIP", wrap.ip.to_string());
-    match wrap.ip6 {
+    let preload = ld_preload(env::var_os("LD_PRELOAD").as_deref(), &shim);
+    shim_env(&mut cmd, &preload, wrap.ip, wrap.ip6, None);
+    Ok(cmd)
+}
+
+/// Sets what the shim reads in `cmd`'s environment (the one place that does): `LD_PRELOAD`
+/// to `preload`, `BINDIP`, `BINDIP6` (removed without one, so that no inherited value
+/// applies) and, for a node of a run, `P2PLAB_NODE` (else left as inherited).
+pub fn shim_env(
+    cmd: &mut Command,
+    preload: &OsStr,
+    ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
+    node: Option<&str>,
+) {
+    cmd.env("LD_PRELOAD", preload).env("BINDIP", ip.to_string());
+    match ip6 {
         Some(ip6) => cmd.env("BINDIP6", ip6.to_string()),
         None => cmd.env_remove("BINDIP6"),
     };
-    Ok(cmd)
+    if let Some(node) = node {
+        cmd.env("P2PLAB_NODE", node);
+    }
 }
 
 /// Checks `wrap` and replaces this process with the wrapped command; returns only on error.
