@@ -2,7 +2,7 @@
 //! shim, each in its cgroup) all due at once, in a scratch network namespace, and they run
 //! for a while. Reported as JSON (also written to target/launch-rate.json): processes
 //! started per second (from the runs's own start times), and the controller's CPU time and
-//! peak memory over the whole run (`/usr/bin/time`). DESIGN target: >= 500 processes/s.
+//! peak memory over the whole run (`/usr/bin/time`). Target: >= 500 processes/s.
 //!
 //! `cargo bench -p cli --bench launch_rate` (root).
 

@@ -1,5 +1,5 @@
 //! Scale benchmark: parse, validate and plan 100,000 nodes in 1,000 groups with a
-//! 1,000 x 1,000 delay matrix file (DESIGN target: under 1 s and under 200 MB).
+//! 1,000 x 1,000 delay matrix file (target: under 1 s and under 200 MB).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::fmt::Write;
