@@ -41,8 +41,27 @@ pub struct Done {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The experiment file (or the topology it names) is refused.
     #[error("{0}")]
-    Invalid(String),
+    Experiment(topology::Diagnostics),
+    /// The preload shim cannot be used.
+    #[error(transparent)]
+    Shim(launch::wrap::WrapError),
+    #[error("role `{role}`: program `{program}` not found")]
+    ProgramNotFound { role: String, program: String },
+    /// A role's program cannot be reached by the shim (statically linked, ...).
+    #[error("role `{role}`: {error}")]
+    Unreachable {
+        role: String,
+        error: launch::wrap::WrapError,
+    },
+    #[error(
+        "network {0} is already up (another run, or one that crashed): run `p2plab down {0}` first"
+    )]
+    AlreadyUp(String),
+    /// The experiment limits CPU or memory and cgroups cannot.
+    #[error("CPU or memory limits cannot be applied: {0}")]
+    NoLimits(String),
     #[error(transparent)]
     Shaping(#[from] shaping::Error),
     #[error(transparent)]
@@ -76,30 +95,27 @@ fn network_name(exp: &Experiment) -> String {
 
 /// Everything that can be refused before the machine is touched.
 fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
-    let shim =
-        launch::wrap::find_shim(args.shim.as_deref()).map_err(|e| Error::Invalid(e.to_string()))?;
+    let shim = launch::wrap::find_shim(args.shim.as_deref()).map_err(Error::Shim)?;
     for (r, role) in exp.roles.iter().enumerate() {
         let Some(&node) = role.nodes.first() else {
             continue;
         };
         let program = exp.command(r, node, Path::new("/")).swap_remove(0);
-        let path = launch::spawn::resolve(&program).ok_or_else(|| {
-            Error::Invalid(format!(
-                "role `{}`: program `{program}` not found",
-                role.name
-            ))
+        let path = launch::spawn::resolve(&program).ok_or_else(|| Error::ProgramNotFound {
+            role: role.name.clone(),
+            program: program.clone(),
         })?;
-        launch::wrap::check_reachable(&path)
-            .map_err(|e| Error::Invalid(format!("role `{}`: {e}", role.name)))?;
+        launch::wrap::check_reachable(&path).map_err(|error| Error::Unreachable {
+            role: role.name.clone(),
+            error,
+        })?;
     }
     if !shaping::lifecycle::is_net_admin() {
         return Err(shaping::Error::NotAdmin.into());
     }
     let name = network_name(exp);
     if shaping::lifecycle::load(&name).is_ok() || record::exists(&name) {
-        return Err(Error::Invalid(format!(
-            "network {name} is already up (another run, or one that crashed): run `p2plab down {name}` first"
-        )));
+        return Err(Error::AlreadyUp(name));
     }
     Ok(shim)
 }
@@ -152,7 +168,7 @@ fn experiment_json(exp: &Experiment) -> serde_json::Value {
 
 /// Runs the experiment of `args`; see the module comment.
 pub fn run(args: &RunArgs) -> Result<Done, Error> {
-    let exp = experiment::load(&args.experiment).map_err(|d| Error::Invalid(d.to_string()))?;
+    let exp = experiment::load(&args.experiment).map_err(Error::Experiment)?;
     let shim = check(&exp, args)?;
     let stop = launch::Stop::install().map_err(io("cannot take over the stop signals"))?;
     let name = network_name(&exp);
@@ -189,9 +205,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
                 .iter()
                 .any(|r| r.cpu_percent.is_some() || r.memory_bytes.is_some()) =>
         {
-            return Err(Error::Invalid(format!(
-                "CPU or memory limits cannot be applied: {why}"
-            )));
+            return Err(Error::NoLimits(why));
         }
         Err(why) => {
             eprintln!("p2plab: no cgroups ({why}): CPU and memory are not measured");
