@@ -1,11 +1,10 @@
 //! `p2plab change`: the run-time events of an experiment (`cut`, `restore`, `set_link`,
 //! `set_delay`) as a command, for a network kept up by hand. Parses names and values and
-//! calls `shaping::runtime`.
+//! makes the change through `shaping::Network`.
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Args, ValueEnum};
-use shaping::lifecycle;
-use shaping::runtime::Change;
+use shaping::{Change, Network};
 use topology::units::{parse_loss, parse_rate, parse_time_us, UnitError};
 use topology::LinkModel;
 
@@ -113,9 +112,9 @@ fn group(model: &LinkModel, params: &Params, key: &str) -> Result<usize> {
 }
 
 pub fn change(args: &ChangeArgs) -> Result<()> {
-    let name = crate::net::default_name(&args.name);
-    let state = lifecycle::load(&name)?;
-    let m = &state.model;
+    let name = crate::down::default_name(&args.name);
+    let mut network = Network::open(&name)?;
+    let m = &network.state().model;
     let words: Vec<&str> = args.args.iter().map(String::as_str).collect();
     let targets: Vec<&str> = words.iter().copied().filter(|w| !w.contains('=')).collect();
     let (change, what) = match args.action {
@@ -171,6 +170,6 @@ pub fn change(args: &ChangeArgs) -> Result<()> {
             )
         }
     };
-    shaping::runtime::apply(&name, &change, &shaping::engine::spawn)?;
+    network.change(&change)?;
     crate::output::emit(&format!("network {name}: {what}\n"))
 }

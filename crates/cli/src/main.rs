@@ -2,11 +2,15 @@
 //! Each command group lives in its own module; nothing here does the work itself.
 
 mod change;
-mod net;
+mod doctor;
+mod down;
+mod engine;
 mod output;
 mod report;
 mod run;
+mod status;
 mod topo;
+mod up;
 mod wrap;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -28,13 +32,13 @@ enum Command {
     Report(report::ReportArgs),
     Wrap(wrap::WrapArgs),
     Completions(CompletionsArgs),
-    Up(net::UpArgs),
-    Down(net::DownArgs),
-    Status(net::StatusArgs),
+    Up(up::UpArgs),
+    Down(down::DownArgs),
+    Status(status::StatusArgs),
     Change(change::ChangeArgs),
-    Doctor(net::DoctorArgs),
+    Doctor(doctor::DoctorArgs),
     #[command(hide = true)]
-    Engine(net::EngineArgs),
+    Engine(engine::EngineArgs),
 }
 
 /// Print a shell completion script.
@@ -53,12 +57,12 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Wrap(args) => wrap::run(args),
-        Command::Up(args) => net::up(&args),
-        Command::Down(args) => net::down(&args),
-        Command::Status(args) => net::status(&args),
+        Command::Up(args) => up::up(&args),
+        Command::Down(args) => down::down(&args),
+        Command::Status(args) => status::status(&args),
         Command::Change(args) => change::change(&args),
-        Command::Doctor(args) => net::doctor(&args),
-        Command::Engine(args) => net::engine(&args),
+        Command::Doctor(args) => doctor::doctor(&args),
+        Command::Engine(args) => engine::engine(&args),
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "p2plab", &mut script);

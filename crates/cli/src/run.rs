@@ -13,8 +13,8 @@ pub struct RunArgs {
     /// The experiment file (YAML).
     pub experiment: PathBuf,
     /// Shaping backend.
-    #[arg(long, value_enum, default_value_t = crate::net::ShapingArg::Auto)]
-    pub shaping: crate::net::ShapingArg,
+    #[arg(long, value_enum, default_value_t = crate::up::ShapingArg::Auto)]
+    pub shaping: crate::up::ShapingArg,
     /// Device that carries the virtual addresses.
     #[arg(long, default_value = "lo")]
     pub dev: String,

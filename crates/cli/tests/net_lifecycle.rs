@@ -7,7 +7,7 @@
 //! `RTT = 2 x (L(s) + G(a,b) + L(d))`, never less and less than 1 ms more, inside a group
 //! and across groups; loss follows `1 - (1-p(s))(1-p(d))` and a group pair's `q(a,b)`, in
 //! its direction only, within binomial bounds; TCP with 1500-byte packets fills a 2 mbit
-//! link and no more; `down` stops the engine and removes the NFQUEUE rules. Changes while a network runs (`shaping::runtime`): new group
+//! link and no more; `down` stops the engine and removes the NFQUEUE rules. Changes while a network runs (`shaping::Network::change`): new group
 //! delays and node latencies show in the RTT, a cut node sends and receives nothing while
 //! the others go on, restore brings it back, a network without delays gets its engine,
 //! and `down` after all that leaves nothing behind.
@@ -15,7 +15,7 @@
 use netctl::scratch::in_new_netns;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use shaping::runtime::{self, Change};
+use shaping::{Change, EngineBinary, Network};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -470,14 +470,14 @@ fn changer(
     ));
     let name = name.to_string();
     move |c| {
-        runtime::apply(&name, &c, &|s| {
-            shaping::engine::spawn_exe(Path::new(BIN), s)
-        })
+        let mut network = Network::open(&name)?.with_engine(EngineBinary::at(BIN));
+        network.change(&c)?;
+        Ok(network.state().clone())
     }
 }
 
 /// The state directory of the tests that change networks from this process (its
-/// `P2PLAB_RUN_DIR` is what `runtime::apply` reads), set once, and a guard that keeps those
+/// `P2PLAB_RUN_DIR` is what `Network::change` reads), set once, and a guard that keeps those
 /// tests apart: networks recorded in one state directory count as one host's (`down`
 /// would keep the clsact qdisc another test's network still "uses").
 fn shared_run_dir() -> (MutexGuard<'static, ()>, &'static Path) {
@@ -507,15 +507,15 @@ fn ended(pid: u32) -> bool {
 fn a_change_signalled_while_the_engine_starts_is_taken() {
     scratch_shared(Share::Together, |run, dir| {
         up_nfqueue(run, dir, "0ms", "0%");
-        let state = shaping::lifecycle::load("default").unwrap();
-        let first = state.engine_pid.unwrap();
+        let network = Network::open("default").unwrap();
+        let first = network.state().engine_pid.unwrap();
         nix::sys::signal::kill(Pid::from_raw(first as i32), Signal::SIGTERM).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !ended(first) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(ended(first), "the first engine did not stop");
-        let engine = shaping::engine::spawn_exe(Path::new(BIN), &state).unwrap();
+        let engine = EngineBinary::at(BIN).spawn("default").unwrap();
         nix::sys::signal::kill(Pid::from_raw(engine as i32), Signal::SIGHUP).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let alive = !ended(engine);

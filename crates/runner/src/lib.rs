@@ -9,7 +9,7 @@ mod record;
 
 use experiment::Experiment;
 use results::{Backend as ReportBackend, RunInfo};
-use shaping::{Backend, Shaping, UpOptions};
+use shaping::{Backend, Network, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -110,11 +110,11 @@ fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
             error,
         })?;
     }
-    if !shaping::lifecycle::is_net_admin() {
+    if !shaping::is_net_admin() {
         return Err(shaping::Error::NotAdmin.into());
     }
     let name = network_name(exp);
-    if shaping::lifecycle::load(&name).is_ok() || record::exists(&name) {
+    if Network::open(&name).is_ok() || record::exists(&name) {
         return Err(Error::AlreadyUp(name));
     }
     Ok(shim)
@@ -138,7 +138,7 @@ impl Drop for Teardown {
             }
         }
         record::remove(&self.name);
-        if let Err(e) = shaping::down(&self.name) {
+        if let Err(e) = Network::down(&self.name) {
             eprintln!(
                 "p2plab: cannot take network {} down: {e}; run `p2plab down {}`",
                 self.name, self.name
@@ -180,9 +180,10 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         shaping: args.shaping,
         local: None,
         routes: vec![],
+        engine: Default::default(),
     };
-    let state = shaping::up(exp.plan.link.clone(), &opts, &shaping::engine::spawn)?;
-    let backend = state.backend;
+    let network = Network::up(exp.plan.link.clone(), &opts)?;
+    let backend = network.state().backend;
     let mut teardown = Teardown {
         name: name.clone(),
         cgroups: None,
@@ -226,7 +227,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         return Err(Error::Interrupted(sig));
     }
 
-    let mut net = network::Shaped { state };
+    let mut net = network::Shaped { network };
     let launch_opts = launch::Options {
         run_dir: dir.clone(),
         shim,

@@ -1,15 +1,14 @@
 //! The running network as the launch engine sees it: run-time changes (cut, restore,
-//! set_link, set_delay) through `shaping::runtime`, traffic counters per node from the
+//! set_link, set_delay) through `shaping::Network`, traffic counters per node from the
 //! shaping classes, and whether its delay engine still runs.
 
 use experiment::Action;
-use shaping::runtime::Change;
-use shaping::State;
+use shaping::{Change, Network};
 
 /// A network that is up; its model is the experiment plan's, so node indices are the
 /// same in both.
 pub struct Shaped {
-    pub state: State,
+    pub network: Network,
 }
 
 impl Shaped {
@@ -46,21 +45,20 @@ impl launch::Network for Shaped {
         let change = self
             .change(action, nodes)
             .ok_or_else(|| format!("{action:?} does not change the network"))?;
-        self.state = shaping::runtime::apply(&self.state.name, &change, &shaping::engine::spawn)
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        self.network.change(&change).map_err(|e| e.to_string())
     }
 
     fn bytes(&mut self) -> Option<Vec<(u64, u64)>> {
-        let counters = shaping::lifecycle::counters(&self.state).ok()?;
-        let mut out = vec![(0, 0); self.state.model.nodes.len()];
-        for (c, &i) in counters.iter().zip(&self.state.local) {
+        let counters = self.network.counters().ok()?;
+        let state = self.network.state();
+        let mut out = vec![(0, 0); state.model.nodes.len()];
+        for (c, &i) in counters.iter().zip(&state.local) {
             out[i] = (c.up.bytes, c.down.bytes);
         }
         Some(out)
     }
 
     fn failure(&mut self) -> Option<String> {
-        shaping::lifecycle::engine_failure(&self.state)
+        self.network.health()
     }
 }

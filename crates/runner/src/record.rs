@@ -16,7 +16,7 @@ pub struct RunRecord {
 }
 
 fn path(name: &str) -> PathBuf {
-    shaping::lifecycle::run_dir().join(format!("{name}.run.json"))
+    shaping::run_dir().join(format!("{name}.run.json"))
 }
 
 pub fn encode(places: &[CgroupDir]) -> Vec<String> {

@@ -7,9 +7,8 @@
 
 use netctl::scratch::in_new_netns;
 use netctl::{Host, Object, Op, Parent};
-use shaping::lifecycle::teardown_list;
 use shaping::plan::{plan, Layout};
-use shaping::Backend;
+use shaping::{teardown_list, Backend};
 use std::io::Write;
 use std::process::Command;
 use std::time::Instant;

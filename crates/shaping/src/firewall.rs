@@ -12,9 +12,11 @@
 //! `ping` reads) is taken when it reaches the host, before PREROUTING, so a hold there is
 //! invisible to it and `ping` showed half the round trip. ICMP has no Small Queues.
 
+use crate::plan::{net, Layout};
 use netctl::iptables::{iptables, iptables_restore, IptablesError};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
+use topology::LinkModel;
 
 /// One network's NFQUEUE rules.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -31,6 +33,16 @@ pub struct QueueRules {
 const JUMPS: [(&str, &str); 2] = [("PREROUTING", "! -p icmp"), ("OUTPUT", "-p icmp")];
 
 impl QueueRules {
+    /// The rules of a network laid out as `layout`: every group prefix of `model` to the
+    /// queue of the network's slot.
+    pub(crate) fn of(model: &LinkModel, layout: &Layout) -> Self {
+        QueueRules {
+            chain: format!("P2PLAB{}", layout.slot),
+            queue: layout.queue_num(),
+            prefixes: model.groups.iter().map(|g| net(g.prefix)).collect(),
+        }
+    }
+
     /// The rules as `iptables-restore` input that adds them.
     pub fn add_script(&self) -> String {
         let mut s = format!("*mangle\n:{} - [0:0]\n", self.chain);

@@ -1,14 +1,35 @@
 //! p2plab shaping: turns the link model of a topology, and the nodes placed on this host,
-//! into kernel objects ([`plan`]), brings networks up and down with exact teardown
-//! ([`lifecycle`]) and changes them while they run ([`runtime`]). Backends: netem (kernel
-//! delay and loss) and nfqueue (delay and loss in the userspace engine, behind
-//! [`firewall`] rules); both shape rates with HTB over IFBs.
+//! into kernel objects ([`plan`]), brings networks up and down with exact teardown and
+//! changes them while they run, all through the [`Network`] handle. Backends: netem (kernel
+//! delay and loss) and nfqueue (delay and loss in the userspace delay engine, behind
+//! NFQUEUE rules); both shape rates with HTB over IFBs.
+//!
+//! Modules, bottom up: `error` and `state` (the state file, its directory and lock),
+//! `plan` (pure), `firewall`, `backend`, `engine` (the delay engine process), `routes`,
+//! `packet_size`, `counters`, `updown` (up and down), `runtime` (run-time changes) and
+//! `network` (the handle).
 
-pub mod engine;
-pub mod firewall;
-pub mod lifecycle;
+mod backend;
+mod counters;
+mod engine;
+mod error;
+mod firewall;
+mod network;
+mod packet_size;
 pub mod plan;
-pub mod runtime;
+mod routes;
+mod runtime;
+mod state;
+mod updown;
 
-pub use lifecycle::{down, up, Error, Shaping, State, UpOptions};
+pub use backend::{is_net_admin, probe, Shaping};
+pub use counters::NodeCounters;
+pub use engine::{engine_args, run as run_engine, EngineBinary};
+pub use error::Error;
+pub use firewall::QueueRules;
 pub use netctl::probe::Backend;
+pub use network::Network;
+pub use routes::RemoteNodes;
+pub use runtime::Change;
+pub use state::{run_dir, State};
+pub use updown::{teardown_list, UpOptions};

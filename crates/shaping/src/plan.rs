@@ -216,7 +216,7 @@ pub fn plan(model: &LinkModel, local: &[usize], layout: &Layout) -> Vec<Object> 
             out.push(filter(U32::hash_all(field, table, 0xff << shift)));
         }
     }
-    if layout.backend == Backend::Netem && model.has_delay_or_loss() {
+    if has_pair_stage(model, layout) {
         for d in &hooks {
             out.extend(pair_stage(model, &local_groups(model, local), d));
         }
@@ -423,6 +423,42 @@ pub fn pair_leaf(model: &LinkModel, a: usize, b: usize) -> QdiscKind {
     }
 }
 
+/// Whether the plan of `model` laid out as `layout` has pair stages: the netem backend's,
+/// when some group pair has a delay or loss.
+fn has_pair_stage(model: &LinkModel, layout: &Layout) -> bool {
+    layout.backend == Backend::Netem && model.has_delay_or_loss()
+}
+
+/// The group pairs with a class in the pair stages that [`plan`] makes for the `local`
+/// nodes of `model` laid out as `layout`, each as (source group, destination group, class
+/// minor); none without a pair stage.
+pub fn pair_classes(
+    model: &LinkModel,
+    local: &[usize],
+    layout: &Layout,
+) -> Vec<(usize, usize, u16)> {
+    if !has_pair_stage(model, layout) {
+        return vec![];
+    }
+    stage_pairs(model, &local_groups(model, local))
+}
+
+/// The pairs of [`pair_stage`] for source groups `src_groups`: each pair of a source group
+/// and a group with a delay or loss between them, in that order, with its class minor
+/// (1, 2, ...).
+pub fn stage_pairs(model: &LinkModel, src_groups: &[usize]) -> Vec<(usize, usize, u16)> {
+    let mut pairs = vec![];
+    for &a in src_groups {
+        for b in 0..model.groups.len() {
+            if model.group_delay_us(a, b) == 0 && model.group_loss(a, b) == 0.0 {
+                continue;
+            }
+            pairs.push((a, b, pairs.len() as u16 + 1));
+        }
+    }
+    pairs
+}
+
 /// netem backend: group-pair delay and loss on the device's root qdisc. Two hashed steps
 /// ([`PairHash`]): the root table picks the source group's table by an 8-bit window of the
 /// source address, that table picks the pair's class by the same window of the destination
@@ -443,16 +479,12 @@ pub fn pair_stage(model: &LinkModel, src_groups: &[usize], dev: &str) -> Vec<Obj
         id: src_table,
         divisor,
     }));
-    let mut pairs = 0u16;
+    let pairs = stage_pairs(model, src_groups);
     for &a in src_groups {
         let table = pair_table(a);
         out.push(filter(U32::Table { id: table, divisor }));
-        for b in 0..model.groups.len() {
-            if model.group_delay_us(a, b) == 0 && model.group_loss(a, b) == 0.0 {
-                continue;
-            }
-            pairs += 1;
-            out.extend(hash.pair(model, dev, a, b, pairs));
+        for &(_, b, minor) in pairs.iter().filter(|p| p.0 == a) {
+            out.extend(hash.pair(model, dev, a, b, minor));
         }
         out.push(filter(U32::Entry {
             ht: Some((src_table, hash.bucket(a))),
@@ -525,6 +557,44 @@ mod tests {
         let on_lo = |o: &&Object| o.dev() == "lo" && matches!(o, Object::HtbClass { .. });
         assert_eq!(objs.iter().filter(on_lo).count(), 2500);
         assert_eq!(longest_chain(&objs), 1);
+    }
+
+    #[test]
+    fn pair_classes_are_the_classes_the_stage_sends_each_pair_to() {
+        let mut m = LinkModel::uniform(3, 2, 128_000, 2_000_000, 0);
+        m.set_group_delay_us(0, 2, 10_000);
+        m.set_group_loss(1, 0, 0.1);
+        m.set_group_delay_us(1, 1, 5_000);
+        m.set_group_delay_us(2, 0, 5_000);
+        // nodes 0..4: groups 0 and 1 on this host, group 2 elsewhere
+        let local = [0, 1, 2, 3];
+        let netem = layout(Backend::Netem);
+        assert_eq!(
+            pair_classes(&m, &local, &netem),
+            [(0, 2, 1), (1, 0, 2), (1, 1, 3)]
+        );
+        let mut sent: Vec<(usize, usize, u16)> = plan(&m, &local, &netem)
+            .iter()
+            .filter_map(|o| match o {
+                Object::Filter {
+                    u32:
+                        U32::Entry {
+                            ht: Some((t, _)),
+                            node,
+                            target: Target::Class(c),
+                            ..
+                        },
+                    ..
+                } if o.dev() == "lo" && *t >= 2 => {
+                    Some((*t as usize - 2, *node as usize - 1, c.minor()))
+                }
+                _ => None,
+            })
+            .collect();
+        sent.sort_unstable();
+        assert_eq!(sent, pair_classes(&m, &local, &netem));
+        assert!(pair_classes(&m, &local, &layout(Backend::Nfqueue)).is_empty());
+        assert!(pair_classes(&LinkModel::uniform(3, 2, 1, 1, 0), &local, &netem).is_empty());
     }
 
     #[test]

@@ -13,14 +13,18 @@
 //! created outside the network's IFB trees and `down` needs nothing more; restore grafts
 //! the node's own leaf back, with the current parameters.
 
-use crate::lifecycle::{self, is_engine, lock, networks, queue_rules, save, start_engine};
-use crate::lifecycle::{Error, State};
+use crate::backend::is_net_admin;
+use crate::engine::{self, start_engine, EngineBinary};
+use crate::error::Error;
+use crate::firewall::QueueRules;
 use crate::plan::{
-    leaf_handle, local_groups, netem_leaf, pair_leaf, pair_stage, pair_table, places, rate_of,
+    leaf_handle, local_groups, netem_leaf, pair_leaf, pair_stage, places, rate_of, stage_pairs,
     PairHash,
 };
+use crate::state::{load, lock, networks, save, State};
+use crate::updown::{refuse_foreign_roots, refuse_taken_roots, stage_devs};
 use netctl::probe::Backend;
-use netctl::{Field, Handle, Host, Object, Op, Parent, QdiscKind, Target, U32};
+use netctl::{Field, Handle, Host, Object, Op, Parent, QdiscKind};
 
 /// One change to a running network. Node indices are into the model's nodes, group
 /// indices into its groups; nodes not placed on this host change only in the model.
@@ -59,18 +63,14 @@ pub enum Change {
 /// The kernel side of a change: objects and what to do with them, in order.
 type Steps = Vec<(Op, Object)>;
 
-/// Applies `change` to network `name`; `engine` starts a delay engine when a nfqueue
+/// Applies `change` to network `name`; `engine` runs a delay engine when a nfqueue
 /// network that had none needs one (as for `up`). Returns the state as recorded.
-pub fn apply(
-    name: &str,
-    change: &Change,
-    engine: &dyn Fn(&State) -> Result<u32, String>,
-) -> Result<State, Error> {
-    if !lifecycle::is_net_admin() {
+pub(crate) fn apply(name: &str, change: &Change, engine: &EngineBinary) -> Result<State, Error> {
+    if !is_net_admin() {
         return Err(Error::NotAdmin);
     }
     let _lock = lock()?;
-    let mut state = lifecycle::load(name)?;
+    let mut state = load(name)?;
     if !state.complete {
         return Err(Error::Change(format!(
             "network {name} did not come up completely; run `p2plab down {name}` and bring it up again"
@@ -81,7 +81,7 @@ pub fn apply(
     let new_rules = (state.backend == Backend::Nfqueue
         && state.rules.is_none()
         && state.model.has_delay_or_loss())
-    .then(|| queue_rules(&state.model, &state.layout()));
+    .then(|| QueueRules::of(&state.model, &state.layout()));
     if let Some(r) = &new_rules {
         state.rules = Some(r.clone());
     }
@@ -92,8 +92,8 @@ pub fn apply(
         .map(|(_, o)| o.clone())
         .collect();
     let others: Vec<State> = networks().into_iter().filter(|s| s.name != name).collect();
-    lifecycle::refuse_taken_roots(&created, &others)?;
-    lifecycle::refuse_foreign_roots(&mut host, &created)?;
+    refuse_taken_roots(&created, &others)?;
+    refuse_foreign_roots(&mut host, &created)?;
     save(&state)?;
     // consecutive steps of one kind go in one batch
     for run in steps.chunk_by(|a, b| a.0 == b.0) {
@@ -102,11 +102,7 @@ pub fn apply(
     }
     match (new_rules, state.engine_pid) {
         (Some(rules), _) => start_engine(&mut state, &rules, engine)?,
-        (None, Some(pid)) if state.model != before && is_engine(pid, name) => {
-            // SAFETY: kill(2) on a pid we verified runs this network's engine, which
-            // handles SIGHUP by re-reading the state file saved above.
-            unsafe { libc::kill(pid as i32, libc::SIGHUP) };
-        }
+        (None, Some(pid)) if state.model != before => engine::reload(pid, name),
         _ => {}
     }
     Ok(state)
@@ -278,81 +274,63 @@ fn record(objects: &mut Vec<Object>, obj: Object) -> Object {
 }
 
 /// netem backend: the steps that give pair (a, b) its current delay and loss in the pair
-/// stages (on each device the network's traffic leaves by). Only traffic from local nodes
-/// passes this host's stages.
+/// stages (on each device the network's traffic leaves by): the pair's leaf changes, or the
+/// pair gets a class (the next free one, the same on every device), or a device without a
+/// stage gets the whole stage (for the local groups). The classes made are recorded in
+/// `state.pair_classes`. Only traffic from local nodes passes this host's stages.
 fn pair_steps(state: &mut State, a: usize, b: usize, steps: &mut Steps) {
     let groups = local_groups(&state.model, &state.local);
     if !groups.contains(&a) {
         return;
     }
+    let known = pair_class(&state.pair_classes, a, b);
+    let new_minor = next_pair_minor(&state.pair_classes);
+    let mut made_stage = false;
     for dev in state.layout().hook_devs() {
-        dev_pair_steps(state, &groups, a, b, &dev, steps);
+        let objs = if !stage_devs(&state.objects).contains(&dev.as_str()) {
+            made_stage = true;
+            pair_stage(&state.model, &groups, &dev)
+        } else if let Some(minor) = known {
+            let l = leaf(&dev, Handle::new(1, minor), pair_leaf(&state.model, a, b));
+            steps.push((Op::Change, record(&mut state.objects, l)));
+            continue;
+        } else {
+            PairHash::new(&state.model)
+                .pair(&state.model, &dev, a, b, new_minor)
+                .to_vec()
+        };
+        state.objects.extend(objs.iter().cloned());
+        steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
+    }
+    if made_stage {
+        state.pair_classes = stage_pairs(&state.model, &groups);
+    } else if known.is_none() {
+        state.pair_classes.push((a, b, new_minor));
     }
 }
 
-/// [`pair_steps`] on device `dev`: the pair's leaf changes, or the pair gets a class, or
-/// the device gets the whole stage (for the local `groups`).
-fn dev_pair_steps(
-    state: &mut State,
-    groups: &[usize],
-    a: usize,
-    b: usize,
-    dev: &str,
-    steps: &mut Steps,
-) {
-    let root = Parent::Of(Handle::new(1, 0));
-    if !lifecycle::stage_devs(&state.objects).contains(&dev) {
-        let objs = pair_stage(&state.model, groups, dev);
-        state.objects.extend(objs.iter().cloned());
-        steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
-        return;
-    }
-    let class = state.objects.iter().find_map(|o| match o {
-        Object::Filter {
-            dev: d,
-            parent,
-            u32:
-                U32::Entry {
-                    ht: Some((t, _)),
-                    node,
-                    target: Target::Class(c),
-                    ..
-                },
-            ..
-        } if d == dev && *parent == root && *t == pair_table(a) && *node == b as u16 + 1 => {
-            Some(*c)
-        }
-        _ => None,
-    });
-    match class {
-        Some(class) => {
-            let l = leaf(dev, class, pair_leaf(&state.model, a, b));
-            steps.push((Op::Change, record(&mut state.objects, l)));
-        }
-        None => {
-            let minor = state
-                .objects
-                .iter()
-                .filter_map(|o| match o {
-                    Object::HtbClass {
-                        dev: d, classid, ..
-                    } if d == dev => Some(classid.minor()),
-                    _ => None,
-                })
-                .max()
-                .unwrap_or(0)
-                + 1;
-            let objs = PairHash::new(&state.model).pair(&state.model, dev, a, b, minor);
-            state.objects.extend(objs.iter().cloned());
-            steps.extend(objs.into_iter().map(|o| (Op::Create, o)));
-        }
-    }
+/// The class minor of pair (a, b) in `classes` (see [`State::pair_classes`]).
+fn pair_class(classes: &[(usize, usize, u16)], a: usize, b: usize) -> Option<u16> {
+    classes
+        .iter()
+        .find(|&&(x, y, _)| (x, y) == (a, b))
+        .map(|&(_, _, minor)| minor)
+}
+
+/// The minor of the next pair class: one past the highest made.
+fn next_pair_minor(classes: &[(usize, usize, u16)]) -> u16 {
+    classes
+        .iter()
+        .map(|&(_, _, minor)| minor)
+        .max()
+        .unwrap_or(0)
+        + 1
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{plan, Layout};
+    use crate::plan::{pair_classes, plan, Layout};
     use topology::LinkModel;
 
     fn state(backend: Backend, model: LinkModel) -> State {
@@ -368,6 +346,7 @@ mod tests {
             backend,
             slot: 0,
             objects: plan(&model, &local, &layout),
+            pair_classes: pair_classes(&model, &local, &layout),
             model,
             local,
             foreign_clsact: vec![],
@@ -441,6 +420,47 @@ mod tests {
             ]
         );
         assert_eq!(s.objects.len(), n + 3);
+    }
+
+    #[test]
+    fn netem_pair_classes_are_recorded_and_found_again() {
+        let mut m = LinkModel::uniform(3, 2, 128_000, 2_000_000, 0);
+        m.set_group_delay_us(0, 1, 10_000);
+        let mut s = state(Backend::Netem, m);
+        assert_eq!(s.pair_classes, [(0, 1, 1)]);
+        let delay = |from, to, us| Change::Delay {
+            from,
+            to,
+            delay_us: Some(us),
+            loss: None,
+        };
+        plan_change(&mut s, &delay(2, 0, 7_000)).unwrap();
+        plan_change(&mut s, &delay(1, 2, 8_000)).unwrap();
+        assert_eq!(s.pair_classes, [(0, 1, 1), (2, 0, 2), (1, 2, 3)]);
+        // a pair with a class keeps it: its leaf changes, nothing is added
+        let steps = plan_change(&mut s, &delay(2, 0, 9_000)).unwrap();
+        assert_eq!(
+            commands(&steps),
+            ["tc qdisc change dev lo parent 1:2 handle 3: netem limit 100000 delay 9000us"]
+        );
+        assert_eq!(s.pair_classes.len(), 3);
+    }
+
+    #[test]
+    fn netem_pair_stage_added_at_run_time_records_its_classes() {
+        let mut s = state(
+            Backend::Netem,
+            LinkModel::uniform(2, 2, 128_000, 2_000_000, 0),
+        );
+        assert!(s.pair_classes.is_empty());
+        let change = Change::Delay {
+            from: 1,
+            to: 0,
+            delay_us: Some(10_000),
+            loss: None,
+        };
+        plan_change(&mut s, &change).unwrap();
+        assert_eq!(s.pair_classes, [(1, 0, 1)]);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Planning checks that need no privileges: two netem networks with group delays cannot
 //! share a device's root qdisc, and the second is refused before anything changes.
 
-use shaping::lifecycle::{prepare, Shaping, UpOptions};
-use shaping::Backend;
+use shaping::{Backend, Network, Shaping, UpOptions};
 use topology::{Group, LinkModel, Node};
 
 #[test]
@@ -34,15 +33,16 @@ fn second_netem_network_with_group_delays_on_one_device_is_refused() {
         shaping: Shaping::Force(Backend::Netem),
         local: None,
         routes: vec![],
+        engine: Default::default(),
     };
-    let a = prepare(with_delays(0), &opts("a"), Some(Backend::Netem)).unwrap();
+    let a = Network::prepare(with_delays(0), &opts("a"), Some(Backend::Netem)).unwrap();
     std::fs::write(dir.path().join("a.json"), serde_json::to_vec(&a).unwrap()).unwrap();
-    let err = prepare(with_delays(2), &opts("b"), Some(Backend::Netem)).unwrap_err();
+    let err = Network::prepare(with_delays(2), &opts("b"), Some(Backend::Netem)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "the group delays of network a already use lo's root qdisc; take a down, use another --dev, or --shaping nfqueue"
     );
     // the nfqueue backend keeps delays in the engine and coexists
-    let b = prepare(with_delays(2), &opts("b"), Some(Backend::Nfqueue)).unwrap();
+    let b = Network::prepare(with_delays(2), &opts("b"), Some(Backend::Nfqueue)).unwrap();
     assert_eq!(b.slot, 1);
 }

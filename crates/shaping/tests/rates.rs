@@ -1,7 +1,7 @@
-//! Real traffic through a network brought up by `shaping::up` in a scratch namespace:
+//! Real traffic through a network brought up by `shaping::Network::up` in a scratch namespace:
 //! UDP flows between co-located nodes (aliases on `lo`) arrive at the configured upload
 //! and download rates within 3 %, several at once, and a download limit holds when four
-//! senders share it; a rate changed at run time (`shaping::runtime`) holds from then on.
+//! senders share it; a rate changed at run time (`Network::change`) holds from then on.
 //! Rates count bytes on the wire: payload + UDP + IPv4 + Ethernet headers. A rate is judged
 //! too slow only when `tc -s class show` proves its class saturated while it was measured
 //! (packets queued in every sample, and drops), so a sender starved on a busy machine is
@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 use netctl::scratch::in_new_netns;
 use netctl::Field;
 use nix::sys::socket::{setsockopt, sockopt};
-use shaping::{Backend, Shaping, UpOptions};
+use shaping::{Backend, Change, EngineBinary, Network, Shaping, UpOptions};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::Path;
@@ -170,7 +170,8 @@ fn rate(times: &[Instant], from: Instant, to: Instant, payload: usize) -> f64 {
 /// A node's upload (`Field::Src`) or download (`Field::Dst`) class in network `name`: its
 /// IFB and its class id as `tc` writes them.
 fn class_of(name: &str, node: usize, field: Field) -> (String, String) {
-    let state = shaping::lifecycle::load(name).unwrap();
+    let network = Network::open(name).unwrap();
+    let state = network.state();
     let places = shaping::plan::places(&state.model, &state.local);
     let at = state.local.iter().position(|&i| i == node).unwrap();
     let place = places[at];
@@ -275,8 +276,14 @@ fn up(m: &LinkModel, name: &str) {
         shaping: Shaping::Force(Backend::Nfqueue),
         local: None,
         routes: vec![],
+        engine: no_engine(),
     };
-    shaping::up(m.clone(), &opts, &|_| Err("no engine needed".into())).unwrap();
+    Network::up(m.clone(), &opts).unwrap();
+}
+
+/// A delay engine that cannot start: these networks need none.
+fn no_engine() -> EngineBinary {
+    EngineBinary::at("/nonexistent/no engine needed")
 }
 
 fn sh(cmd: &str) {
@@ -352,7 +359,7 @@ fn upload_and_download_rates_within_3_percent() {
         let rates: Vec<f64> = meters.into_iter().map(|h| h.join().unwrap()).collect();
         senders.into_iter().for_each(|h| h.join().unwrap());
         let saturation = saturation.join().unwrap();
-        assert!(shaping::down("rates").unwrap());
+        assert!(Network::down("rates").unwrap());
         flows
             .iter()
             .zip(rates)
@@ -403,36 +410,31 @@ fn rates_changed_mid_flow_hold_from_then_on() {
             blast_for(ip(3), ip(4), 6001, payload, total),
         ];
         std::thread::sleep(change_at);
-        let change = |nodes, up_bps, down_bps| shaping::runtime::Change::Link {
+        let change = |nodes, up_bps, down_bps| Change::Link {
             nodes,
             up_bps,
             down_bps,
             latency_us: None,
             loss: None,
         };
-        let no_engine = |_: &shaping::State| Err("no engine needed".to_string());
-        shaping::runtime::apply(
-            "change",
-            &change(vec![0], Some(1_000_000), None),
-            &no_engine,
-        )
-        .unwrap();
-        shaping::runtime::apply(
-            "change",
-            &change(vec![3], None, Some(4_000_000)),
-            &no_engine,
-        )
-        .unwrap();
+        let mut network = Network::open("change").unwrap().with_engine(no_engine());
+        network
+            .change(&change(vec![0], Some(1_000_000), None))
+            .unwrap();
+        network
+            .change(&change(vec![3], None, Some(4_000_000)))
+            .unwrap();
         let got: Vec<(Instant, Vec<Instant>)> =
             meters.into_iter().map(|h| h.join().unwrap()).collect();
         senders.into_iter().for_each(|h| h.join().unwrap());
         let [before_sat, after_sat] = saturation.map(|h| h.join().unwrap());
-        let state = shaping::lifecycle::load("change").unwrap();
+        let network = Network::open("change").unwrap();
+        let state = network.state();
         assert_eq!(
             (state.model.nodes[0].up_bps, state.model.nodes[3].down_bps),
             (1_000_000, 4_000_000)
         );
-        assert!(shaping::down("change").unwrap());
+        assert!(Network::down("change").unwrap());
         let window = |(start, times): &(Instant, Vec<Instant>), from: u64, to: u64| {
             rate(
                 times,
