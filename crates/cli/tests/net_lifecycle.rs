@@ -124,7 +124,10 @@ fn scratch_shared(share: Share, f: impl FnOnce(&Path, &Path) + Send + 'static) {
 /// a failed test must not leave a delay engine running (it would keep its namespace alive).
 fn downing_all(run: &Path, f: impl FnOnce()) {
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        let states = std::fs::read_dir(run).into_iter().flatten().flatten();
+        let states = std::fs::read_dir(shaping::netns_run_dir(run))
+            .into_iter()
+            .flatten()
+            .flatten();
         for state in states.map(|e| e.path()) {
             let name = state
                 .file_name()
@@ -322,7 +325,7 @@ fn kill_9_mid_up_then_down_leaves_nothing_behind() {
             .env("P2PLAB_RUN_DIR", run)
             .spawn()
             .unwrap();
-        let state = run.join("big.json");
+        let state = shaping::netns_run_dir(run).join("big.json");
         let start = Instant::now();
         while !state.exists() && start.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(1));
@@ -640,8 +643,10 @@ fn nfqueue_rtt_is_twice_the_one_way_delay() {
             .unwrap_or_else(|| panic!("no RTT in ping's output: {ping}"));
         eprintln!("ping across groups {min:.2} ms (want 28)");
         assert_ms("ping's fastest RTT across groups", min, 28.0, 1.0);
-        let state: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(run.join("default.json")).unwrap()).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(shaping::netns_run_dir(run).join("default.json")).unwrap(),
+        )
+        .unwrap();
         let pid = state["engine_pid"].as_u64().unwrap();
         ok(p2plab(run, &["down"]));
         assert!(ended(pid as u32), "engine {pid} still running");
@@ -735,7 +740,7 @@ fn kill_9_while_the_engine_starts_then_down_stops_it() {
             .spawn()
             .unwrap();
         // `up` records the engine's pid, then waits for it to stay up before adding rules
-        let state = run.join("default.json");
+        let state = shaping::netns_run_dir(run).join("default.json");
         let start = Instant::now();
         let pid = loop {
             let s: Option<serde_json::Value> = std::fs::read(&state)

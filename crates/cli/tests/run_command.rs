@@ -30,7 +30,7 @@ fn programs() -> PathBuf {
 const SH_FUNCTIONS: &str = r#"
 run_pids() { find $(awk '/ - cgroup2? / {print $5}' /proc/self/mountinfo) -path "*/p2plab/$1-$2/*" -name cgroup.procs -exec cat {} + | sort -un; }
 alive() { for p in "$@"; do s=$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ] && echo $p; done; true; }
-engine_pid() { sed -n 's/.*"engine_pid":\([0-9]*\).*/\1/p' "$P2PLAB_RUN_DIR/$1.json"; }
+engine_pid() { sed -n 's/.*"engine_pid":\([0-9]*\).*/\1/p' "$P2PLAB_RUN_DIR"/netns-*/"$1.json"; }
 "#;
 
 /// [`common::in_netns`], with the functions of [`SH_FUNCTIONS`] defined.

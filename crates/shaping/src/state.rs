@@ -1,10 +1,16 @@
-//! The state file of each network, its directory and the host-wide lock.
+//! The state file of each network, its directory and the lock.
 //!
-//! One JSON file per network in the run directory (`/run/p2plab`, or `P2PLAB_RUN_DIR`),
-//! written whole to a temporary file and renamed, so a reader sees the old state or the
-//! new one, never half of one. It lists every kernel object the network has (or is about
-//! to have), which is what `down` removes. Slots and shared qdiscs are decided under the
-//! lock, a `flock` on `.lock` in the same directory.
+//! One JSON file per network in the run directory, written whole to a temporary file and
+//! renamed, so a reader sees the old state or the new one, never half of one. It lists
+//! every kernel object the network has (or is about to have), which is what `down`
+//! removes. Slots and shared qdiscs are decided under the lock, a `flock` on `.lock` in the
+//! same directory.
+//!
+//! Networks live in network namespaces, so the run directory is one per namespace:
+//! `/run/p2plab/netns-<id>/` (the base is `P2PLAB_RUN_DIR` when set), where `<id>` is the
+//! namespace's cookie (unique while the machine is up; Linux 5.14 and later) or else its
+//! inode number. Every command sees, changes and takes down only the networks of the
+//! namespace it runs in; two namespaces may hold networks of the same name and addresses.
 
 use crate::error::Error;
 use crate::firewall::QueueRules;
@@ -13,10 +19,11 @@ use netctl::probe::Backend;
 use netctl::Object;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use topology::LinkModel;
 
-/// Where state files live unless `P2PLAB_RUN_DIR` says otherwise.
+/// Where the namespaces' run directories live unless `P2PLAB_RUN_DIR` says otherwise.
 const DEFAULT_RUN_DIR: &str = "/run/p2plab";
 
 /// What one network is, as recorded on disk.
@@ -72,11 +79,58 @@ impl State {
     }
 }
 
-/// The directory holding state files.
+/// The directory holding the state files of this network namespace's networks.
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("P2PLAB_RUN_DIR")
+    let base = std::env::var_os("P2PLAB_RUN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| DEFAULT_RUN_DIR.into())
+        .unwrap_or_else(|| DEFAULT_RUN_DIR.into());
+    netns_run_dir(&base)
+}
+
+/// The run directory under `base` of the network namespace of the calling thread.
+pub fn netns_run_dir(base: &Path) -> PathBuf {
+    base.join(netns_key())
+}
+
+/// The calling thread's network namespace as a directory name: `netns-<cookie>`, else
+/// `netns-ino-<inode>` on kernels without namespace cookies (an inode number may be reused
+/// by a later namespace once this one is gone).
+fn netns_key() -> String {
+    match netns_cookie() {
+        Some(cookie) => format!("netns-{cookie}"),
+        None => {
+            // the thread's: a thread may have entered a namespace of its own
+            let ino = std::fs::metadata("/proc/thread-self/ns/net").map_or(0, |m| m.ino());
+            format!("netns-ino-{ino}")
+        }
+    }
+}
+
+/// The cookie of the calling thread's network namespace (`SO_NETNS_COOKIE`), if the kernel has
+/// them.
+fn netns_cookie() -> Option<u64> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ok()?;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt(2) writes at most `len` bytes into `cookie`, which is that large,
+    // on a socket we own; nix has no wrapper for this option.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&raw mut cookie).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
 }
 
 fn state_path(name: &str) -> PathBuf {

@@ -36,7 +36,9 @@ fn second_netem_network_with_group_delays_on_one_device_is_refused() {
         engine: Default::default(),
     };
     let a = Network::prepare(with_delays(0), &opts("a"), Some(Backend::Netem)).unwrap();
-    std::fs::write(dir.path().join("a.json"), serde_json::to_vec(&a).unwrap()).unwrap();
+    let run = shaping::run_dir();
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("a.json"), serde_json::to_vec(&a).unwrap()).unwrap();
     let err = Network::prepare(with_delays(2), &opts("b"), Some(Backend::Netem)).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -87,11 +87,14 @@ pub fn no_cgroups_left(name: &str) {
 
 /// Checks that no network state file is left in `state`.
 pub fn no_state_left(state: &Path) {
-    let left: Vec<PathBuf> = std::fs::read_dir(state)
+    let entries = |dir: &Path| -> Vec<PathBuf> {
+        let dir = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        dir.map(|e| e.path()).collect()
+    };
+    // the base, and the run directory of each network namespace in it
+    let left: Vec<PathBuf> = entries(state)
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
+        .flat_map(|p| if p.is_dir() { entries(&p) } else { vec![p] })
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert!(left.is_empty(), "state files left: {left:?}");
