@@ -1,26 +1,42 @@
 //! ProtoPeer-style scenario files: one event per line, `<nodes> <time> <action> [k=v ...]`.
-//! `<nodes>` is `*` (every node), `N`, or `A-B` (0-based indices into the topology's nodes,
-//! in plan order); `<time>` is a duration (`30s`, `250ms`) or bare seconds; `#` starts a
-//! comment. Group-pair changes (`set_delay from=a to=b delay=50ms`) take `*` as nodes.
+//! `<nodes>` is a node selector (`*`, a group, a node, `group[A-B]` with 1-based positions
+//! in the group, comma-separated lists of these) in which ProtoPeer's 0-based indices into
+//! the topology's nodes, in plan order, also work: a term of digits `N` or `A-B` is always
+//! an index or a range of indices, never a name. `<time>` is a duration (`30s`, `250ms`)
+//! or bare seconds; `#` starts a comment. Group-pair changes
+//! (`set_delay from=a to=b delay=50ms`) take `*` as nodes.
 
 use crate::actions;
 use crate::model::Event;
 use std::path::Path;
+use topology::change::{takes_nodes, Part, Written};
 use topology::units::parse_time_us;
-use topology::{Diagnostic, Plan};
+use topology::{Diagnostic, LinkModel, Plan};
 
-fn nodes(plan: &Plan, text: &str) -> Result<Vec<usize>, String> {
-    let n = plan.link.nodes.len();
-    if text == "*" {
-        return Ok((0..n).collect());
+/// The selector terms of a nodes column: its 0-based indices and index ranges become the
+/// names of those nodes, every other term stays as written.
+fn terms(model: &LinkModel, text: &str) -> Result<Vec<String>, String> {
+    let n = model.nodes.len();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut out = Vec::new();
+    for term in text.split(',') {
+        let (a, b) = term.split_once('-').unwrap_or((term, term));
+        if !(digits(a) && digits(b)) {
+            out.push(term.to_string());
+            continue;
+        }
+        match (a.parse::<usize>(), b.parse::<usize>()) {
+            (Ok(a), Ok(b)) if a <= b && b < n => {
+                out.extend(model.nodes[a..=b].iter().map(|v| v.name.clone()))
+            }
+            _ => {
+                return Err(format!(
+                    "nodes `{term}` are not `*`, `N` or `A-B` with 0 <= A <= B < {n}"
+                ))
+            }
+        }
     }
-    let (a, b) = text.split_once('-').unwrap_or((text, text));
-    match (a.parse::<usize>(), b.parse::<usize>()) {
-        (Ok(a), Ok(b)) if a <= b && b < n => Ok((a..=b).collect()),
-        _ => Err(format!(
-            "nodes `{text}` are not `*`, `N` or `A-B` with 0 <= A <= B < {n}"
-        )),
-    }
+    Ok(out)
 }
 
 fn time_us(text: &str) -> Result<u64, String> {
@@ -63,30 +79,42 @@ pub fn parse(plan: &Plan, file: &Path, text: &str) -> Result<Vec<Event>, Vec<Dia
             .iter()
             .map(|p| p.split_once('=').unwrap_or((p, "")))
             .collect();
-        let nodes =
-            nodes(plan, who).map_err(|m| error(m, "use `*`, `N` or `A-B` (0-based node indices)"));
+        let names = terms(&plan.link, who)
+            .map_err(|m| error(m, "use `*`, `N` or `A-B` (0-based node indices)"));
         let at_us = time_us(when).map_err(|m| error(m, "write a time such as `30s` or `1.5`"));
-        let action = actions::build(plan, action, &params).map_err(|errs| {
-            for (key, message, fix) in errs {
-                let message = if key.is_empty() {
-                    message
-                } else {
-                    format!("{key}: {message}")
-                };
-                error(message, &fix);
+        // (the action is checked even when the nodes are not: on no nodes, then)
+        let names: Vec<&str> = match &names {
+            Ok(names) => names.iter().map(String::as_str).collect(),
+            Err(()) => Vec::new(),
+        };
+        // a group-pair change ignores its nodes column, which must still name nodes
+        if !takes_nodes(action) {
+            if let Err(errs) = topology::select::resolve(&plan.link, &names) {
+                for (_, message, fix) in errs {
+                    error(message, &fix);
+                }
             }
-        });
-        if let (Ok(nodes), Ok(at_us), Ok(action)) = (nodes, at_us, action) {
-            let nodes = if actions::takes_nodes(&action) {
-                nodes
-            } else {
-                Vec::new()
-            };
-            events.push(Event {
-                at_us,
-                nodes,
-                action,
-            });
+        }
+        let written = Written {
+            action,
+            nodes: takes_nodes(action).then_some(&names[..]),
+            params: &params,
+        };
+        match actions::build(plan, &written) {
+            Ok(action) => {
+                if let Ok(at_us) = at_us {
+                    events.push(Event { at_us, action });
+                }
+            }
+            Err(errs) => {
+                for e in errs {
+                    let message = match e.part {
+                        Part::Param(key) => format!("{key}: {}", e.message),
+                        _ => e.message,
+                    };
+                    error(message, &e.fix);
+                }
+            }
         }
     }
     if errors.is_empty() {
