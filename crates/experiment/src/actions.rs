@@ -18,9 +18,8 @@ const PROCESS: [(&str, ProcessAction); 5] = [
 
 /// Builds the action written as `written`.
 pub fn build(plan: &Plan, written: &Written) -> Result<Action, Vec<ChangeError>> {
-    let names = PROCESS.map(|(name, _)| name);
-    Ok(match change::parse(&plan.link, written, &names)? {
+    Ok(match change::parse(&plan.link, written, &PROCESS)? {
         Parsed::Net(c) => Action::Net(c),
-        Parsed::Other(k, nodes) => Action::Process(PROCESS[k].1, nodes),
+        Parsed::Other(what, nodes) => Action::Process(what, nodes),
     })
 }

@@ -403,12 +403,14 @@ fn rates_changed_mid_flow_hold_from_then_on() {
             blast_for(ip(3), ip(4), 6001, payload, total),
         ];
         std::thread::sleep(change_at);
-        let change = |nodes, up_bps, down_bps| shaping::runtime::Change::Link {
+        let change = |nodes, up_bps, down_bps| topology::NetChange::SetLink {
             nodes,
-            up_bps,
-            down_bps,
-            latency_us: None,
-            loss: None,
+            link: topology::LinkChange {
+                up_bps,
+                down_bps,
+                latency_us: None,
+                loss: None,
+            },
         };
         let no_engine = |_: &shaping::State| Err("no engine needed".to_string());
         shaping::runtime::apply(

@@ -47,9 +47,9 @@ impl NetChange {
     /// The nodes the change applies to (none for a group pair's change).
     pub fn nodes(&self) -> &[usize] {
         match self {
-            NetChange::SetLink { nodes, .. } | NetChange::Cut(nodes) | NetChange::Restore(nodes) => {
-                nodes
-            }
+            NetChange::SetLink { nodes, .. }
+            | NetChange::Cut(nodes)
+            | NetChange::Restore(nodes) => nodes,
             NetChange::SetDelay { .. } => &[],
         }
     }
@@ -139,10 +139,10 @@ pub struct Written<'a> {
 
 /// What a written change turned out to be.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Parsed {
+pub enum Parsed<T> {
     Net(NetChange),
-    /// One of the caller's `others` actions (its index), on these nodes.
-    Other(usize, Vec<usize>),
+    /// One of the caller's other actions, on these nodes.
+    Other(T, Vec<usize>),
 }
 
 /// The part of a written change a problem concerns.
@@ -176,15 +176,15 @@ fn problem(part: Part, message: String, fix: &str) -> ChangeError {
     }
 }
 
-/// Reads `written` against `model`. `others` are further action names the caller
+/// Reads `written` against `model`. `others` are further actions, by name, that the caller
 /// carries out itself (each takes nodes and no parameters, e.g. process signals); they
 /// come back as [`Parsed::Other`]. The errors are every problem found, the action's
 /// before the nodes'.
-pub fn parse(
+pub fn parse<T: Copy>(
     model: &LinkModel,
     written: &Written,
-    others: &[&str],
-) -> Result<Parsed, Vec<ChangeError>> {
+    others: &[(&str, T)],
+) -> Result<Parsed<T>, Vec<ChangeError>> {
     let (name, params) = (written.action, written.params);
     let mut errors = Vec::new();
     let allowed: &[&str] = match name {
@@ -282,10 +282,10 @@ pub fn parse(
                 })
             })
         }
-        _ => match others.iter().position(|o| *o == name) {
-            Some(k) => Some(Parsed::Other(k, Vec::new())),
+        _ => match others.iter().find(|(o, _)| *o == name) {
+            Some(&(_, other)) => Some(Parsed::Other(other, Vec::new())),
             None => {
-                let names: Vec<&str> = others.iter().copied().chain(ACTIONS).collect();
+                let names: Vec<&str> = others.iter().map(|(o, _)| *o).chain(ACTIONS).collect();
                 errors.push(problem(
                     Part::Action,
                     format!("unknown action `{name}`"),
