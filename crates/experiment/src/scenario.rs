@@ -123,3 +123,105 @@ pub fn parse(plan: &Plan, file: &Path, text: &str) -> Result<Vec<Event>, Vec<Dia
         Err(errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, ProcessAction};
+    use topology::NetChange;
+
+    /// Groups a (nodes 0..3: a-1, a-2, a-3) and b (3..5: b-1, b-2).
+    fn plan() -> Plan {
+        let src = "profiles: {p: {up: 1mbit, down: 1mbit}}\ndefaults: {profile: p}\ngroups:\n  - {name: a, nodes: 3}\n  - {name: b, nodes: 2}\n";
+        topology::parse(Path::new("t.yaml"), src).unwrap()
+    }
+
+    /// The nodes each line's event pauses.
+    fn paused(lines: &str) -> Vec<Vec<usize>> {
+        parse(&plan(), Path::new("s.txt"), lines)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e.action {
+                Action::Process(ProcessAction::Pause, nodes) => nodes,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// `line:column: message; fix` of each problem of `lines`.
+    fn problems(lines: &str) -> Vec<String> {
+        parse(&plan(), Path::new("s.txt"), lines)
+            .unwrap_err()
+            .into_iter()
+            .map(|d| format!("{}:{}: {}; {}", d.line, d.column, d.message, d.fix))
+            .collect()
+    }
+
+    #[test]
+    fn indices_stay_zero_based_indices() {
+        assert_eq!(
+            paused("* 1 pause\n4 1 pause\n1-3 1 pause\n0,4 1 pause\n"),
+            [vec![0, 1, 2, 3, 4], vec![4], vec![1, 2, 3], vec![0, 4]]
+        );
+    }
+
+    #[test]
+    fn names_groups_ranges_and_lists_are_selectors() {
+        assert_eq!(
+            paused("b-2 1 pause\nb 1 pause\na[2-3] 1 pause\nb-1,a[1],0 1 pause\n3,b 1 pause\n"),
+            [vec![4], vec![3, 4], vec![1, 2], vec![3, 0], vec![3, 4]]
+        );
+        let events = parse(&plan(), Path::new("s.txt"), "a[3],b-2 2s cut\n").unwrap();
+        assert_eq!(events[0].at_us, 2_000_000);
+        assert_eq!(events[0].action, Action::Net(NetChange::Cut(vec![2, 4])));
+    }
+
+    #[test]
+    fn bad_nodes_say_what_to_write() {
+        assert_eq!(
+            problems("5 1 pause\n2-1 1 pause\nc 1 pause\na[2-4] 1 pause\n0,x 1 cut\nnope 1 set_delay from=a to=b delay=1ms\n"),
+            [
+                "1:1: nodes `5` are not `*`, `N` or `A-B` with 0 <= A <= B < 5; use `*`, `N` or `A-B` (0-based node indices)",
+                "2:1: nodes `2-1` are not `*`, `N` or `A-B` with 0 <= A <= B < 5; use `*`, `N` or `A-B` (0-based node indices)",
+                "3:1: `c` is neither a group nor a node of the topology; write `*`, a group name, a node name or `group[A-B]`",
+                "4:1: `a[2-4]` is not a range of 1..3; write `a[A-B]` with 1 <= A <= B <= 3",
+                "5:1: `x` is neither a group nor a node of the topology; write `*`, a group name, a node name or `group[A-B]`",
+                "6:1: `nope` is neither a group nor a node of the topology; write `*`, a group name, a node name or `group[A-B]`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_pair_change_ignores_its_nodes() {
+        let events = parse(
+            &plan(),
+            Path::new("s.txt"),
+            "* 1 set_delay from=b to=a loss=10%\na 2 set_delay from=a to=b delay=5ms\n",
+        )
+        .unwrap();
+        let want = [(1, 0, None, Some(0.1)), (0, 1, Some(5_000), None)].map(
+            |(from, to, delay_us, loss)| {
+                Action::Net(NetChange::SetDelay {
+                    from,
+                    to,
+                    delay_us,
+                    loss,
+                })
+            },
+        );
+        let got: Vec<Action> = events.into_iter().map(|e| e.action).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn every_problem_of_a_line_is_reported() {
+        assert_eq!(
+            problems("9 soon jump\n"),
+            [
+                "1:1: nodes `9` are not `*`, `N` or `A-B` with 0 <= A <= B < 5; use `*`, `N` or `A-B` (0-based node indices)",
+                "1:1: `soon` does not start with a number; write a time such as `30s` or `1.5`",
+                "1:1: unknown action `jump`; use one of start, stop, kill, pause, resume, cut, restore, set_link, set_delay",
+            ]
+        );
+    }
+}

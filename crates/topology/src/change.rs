@@ -330,3 +330,322 @@ pub fn parse<T: Copy>(
     }
     Ok(parsed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Groups g0 (nodes 0..3) and g1 (3..6), 1 mbit, 5 ms, no group delay.
+    fn model() -> LinkModel {
+        LinkModel::uniform(2, 3, 1_000_000, 1_000_000, 5_000)
+    }
+
+    /// The process-like actions a caller adds.
+    const OTHERS: [(&str, char); 2] = [("pause", 'p'), ("resume", 'r')];
+
+    fn parse_with(
+        action: &str,
+        nodes: Option<&[&str]>,
+        params: &[(&str, &str)],
+    ) -> Result<Parsed<char>, Vec<ChangeError>> {
+        let written = Written {
+            action,
+            nodes,
+            params,
+        };
+        parse(&model(), &written, &OTHERS)
+    }
+
+    /// The errors of a written change, as `(part, message, fix)`.
+    fn errors(
+        action: &str,
+        nodes: Option<&[&str]>,
+        params: &[(&str, &str)],
+    ) -> Vec<(Part, String, String)> {
+        parse_with(action, nodes, params)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| (e.part, e.message, e.fix))
+            .collect()
+    }
+
+    fn param(key: &str, message: &str, fix: &str) -> (Part, String, String) {
+        (Part::Param(key.into()), message.into(), fix.into())
+    }
+
+    #[test]
+    fn every_action_is_read() {
+        let net = |action, nodes, params| match parse_with(action, nodes, params) {
+            Ok(Parsed::Net(c)) => c,
+            other => panic!("{action}: {other:?}"),
+        };
+        assert_eq!(
+            net("cut", Some(&["g1[2-3]", "g0n1"]), &[]),
+            NetChange::Cut(vec![4, 5, 0])
+        );
+        assert_eq!(
+            net("restore", Some(&["*"]), &[]),
+            NetChange::Restore((0..6).collect())
+        );
+        assert_eq!(
+            net(
+                "set_link",
+                Some(&["g1"]),
+                &[("up", "64kbit"), ("latency", "50ms"), ("loss", "1%")]
+            ),
+            NetChange::SetLink {
+                nodes: vec![3, 4, 5],
+                link: LinkChange {
+                    up_bps: Some(64_000),
+                    down_bps: None,
+                    latency_us: Some(50_000),
+                    loss: Some(0.01),
+                },
+            }
+        );
+        assert_eq!(
+            net(
+                "set_delay",
+                None,
+                &[("from", "g1"), ("to", "g0"), ("delay", "80ms")]
+            ),
+            NetChange::SetDelay {
+                from: 1,
+                to: 0,
+                delay_us: Some(80_000),
+                loss: None
+            }
+        );
+        assert_eq!(
+            parse_with("resume", Some(&["g0[2]"]), &[]),
+            Ok(Parsed::Other('r', vec![1]))
+        );
+    }
+
+    #[test]
+    fn unknown_actions_and_keys_are_named() {
+        assert_eq!(
+            errors("jump", Some(&["*"]), &[]),
+            [(
+                Part::Action,
+                "unknown action `jump`".into(),
+                "use one of pause, resume, cut, restore, set_link, set_delay".into()
+            )]
+        );
+        assert_eq!(
+            errors("cut", Some(&["*"]), &[("up", "1mbit")]),
+            [param(
+                "up",
+                "`up` does not apply to `cut`",
+                "`cut` takes no parameters"
+            )]
+        );
+        assert_eq!(
+            errors("pause", Some(&["*"]), &[("delay", "1s")]),
+            [param(
+                "delay",
+                "`delay` does not apply to `pause`",
+                "`pause` takes no parameters"
+            )]
+        );
+        assert_eq!(
+            errors("set_link", Some(&["*"]), &[("rate", "1mbit")]),
+            [param(
+                "rate",
+                "`rate` does not apply to `set_link`",
+                "`set_link` takes up, down, latency, loss"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_change_of_nothing_or_without_its_groups_is_refused() {
+        assert_eq!(
+            errors("set_link", Some(&["*"]), &[]),
+            [(
+                Part::Action,
+                "`set_link` changes nothing".into(),
+                "give at least one of up, down, latency, loss".into()
+            )]
+        );
+        assert_eq!(
+            errors("set_delay", None, &[("from", "g0")]),
+            [
+                param(
+                    "to",
+                    "`set_delay` needs `to`",
+                    "name a group of the topology"
+                ),
+                (
+                    Part::Action,
+                    "`set_delay` changes nothing".into(),
+                    "give `delay` and/or `loss`".into()
+                )
+            ]
+        );
+        assert_eq!(
+            errors("set_delay", None, &[("to", "g2"), ("loss", "1%")]),
+            [
+                param(
+                    "from",
+                    "`set_delay` needs `from`",
+                    "name a group of the topology"
+                ),
+                param("to", "unknown group `g2`", "name a group of the topology"),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named_by_their_key() {
+        assert_eq!(
+            errors(
+                "set_link",
+                Some(&["*"]),
+                &[("up", "fast"), ("latency", "soon"), ("loss", "200%")]
+            ),
+            [
+                param(
+                    "up",
+                    "`fast` does not start with a number",
+                    "write a number followed by its unit"
+                ),
+                param(
+                    "latency",
+                    "`soon` does not start with a number",
+                    "write a number followed by its unit"
+                ),
+                param(
+                    "loss",
+                    "loss `200%` is outside 0..100%",
+                    "give a percentage between 0% and 100%"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn nodes_are_needed_checked_or_refused() {
+        assert_eq!(
+            errors("cut", None, &[]),
+            [(
+                Part::Whole,
+                "`cut` needs `nodes`".into(),
+                "add `nodes:` with `*`, a group, a node or `group[A-B]`".into()
+            )]
+        );
+        assert_eq!(
+            errors(
+                "set_delay",
+                Some(&["*"]),
+                &[("from", "g0"), ("to", "g1"), ("delay", "1ms")]
+            ),
+            [(
+                Part::Selector,
+                "`set_delay` changes a group pair, not nodes".into(),
+                "remove `nodes`".into()
+            )]
+        );
+        assert_eq!(
+            errors("pause", Some(&["g0", "g0[1-4]", "nope"]), &[]),
+            [
+                (
+                    Part::Term(1),
+                    "`g0[1-4]` is not a range of 1..3".into(),
+                    "write `g0[A-B]` with 1 <= A <= B <= 3".into()
+                ),
+                (
+                    Part::Term(2),
+                    "`nope` is neither a group nor a node of the topology".into(),
+                    "write `*`, a group name, a node name or `group[A-B]`".into()
+                ),
+            ]
+        );
+        // a bad action is reported alone: its nodes are not looked at
+        assert_eq!(errors("jump", Some(&["nope"]), &[]).len(), 1);
+    }
+
+    #[test]
+    fn applying_changes_the_model_only_where_asked() {
+        let mut m = model();
+        let before = m.clone();
+        let link = LinkChange {
+            down_bps: Some(64_000),
+            loss: Some(0.5),
+            ..LinkChange::default()
+        };
+        m.apply(&NetChange::SetLink {
+            nodes: vec![1, 4],
+            link,
+        })
+        .unwrap();
+        for (i, n) in m.nodes.iter().enumerate() {
+            let changed = i == 1 || i == 4;
+            assert_eq!(n.down_bps, if changed { 64_000 } else { 1_000_000 }, "{i}");
+            assert_eq!(n.loss, if changed { 0.5 } else { 0.0 }, "{i}");
+            assert_eq!((n.up_bps, n.latency_us), (1_000_000, 5_000), "{i}");
+        }
+        let delay = |delay_us, loss| NetChange::SetDelay {
+            from: 1,
+            to: 0,
+            delay_us,
+            loss,
+        };
+        m.apply(&delay(Some(30_000), None)).unwrap();
+        m.apply(&delay(None, Some(0.25))).unwrap();
+        assert_eq!((m.group_delay_us(1, 0), m.group_loss(1, 0)), (30_000, 0.25));
+        assert_eq!((m.group_delay_us(0, 1), m.group_loss(0, 1)), (0, 0.0));
+        // cut and restore leave the model as it is
+        let now = m.clone();
+        m.apply(&NetChange::Cut(vec![0, 5])).unwrap();
+        m.apply(&NetChange::Restore(vec![0])).unwrap();
+        assert_eq!(m, now);
+        assert_ne!(m, before);
+    }
+
+    #[test]
+    fn a_change_out_of_the_model_changes_nothing() {
+        let mut m = model();
+        let before = m.clone();
+        let link = NetChange::SetLink {
+            nodes: vec![0, 6],
+            link: LinkChange {
+                up_bps: Some(1),
+                ..LinkChange::default()
+            },
+        };
+        let err = m.apply(&link).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no node 6 in this network (it has 6); name one of the topology's"
+        );
+        let pair = NetChange::SetDelay {
+            from: 0,
+            to: 2,
+            delay_us: Some(1),
+            loss: None,
+        };
+        assert_eq!(
+            m.apply(&pair).unwrap_err(),
+            OutOfRange {
+                what: "group",
+                index: 2,
+                count: 2
+            }
+        );
+        assert!(m.apply(&NetChange::Restore(vec![9])).is_err());
+        assert_eq!(m, before);
+    }
+
+    #[test]
+    fn nodes_of_a_change() {
+        assert_eq!(NetChange::Cut(vec![2, 1]).nodes(), [2, 1]);
+        let pair = NetChange::SetDelay {
+            from: 0,
+            to: 1,
+            delay_us: None,
+            loss: Some(0.1),
+        };
+        assert!(pair.nodes().is_empty());
+    }
+}
