@@ -329,27 +329,20 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
                 .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
         )
         .collect();
-        // A selector that is no string or list resolves to no nodes and is refused once
-        // the action is known to take nodes.
-        let (terms, unreadable) = match e.nodes.as_ref().map(selector::terms) {
-            None => (None, None),
-            Some(Ok(t)) => (Some(t), None),
-            Some(Err(why)) => (None, Some(why)),
-        };
-        let texts = match (&terms, &unreadable) {
-            (Some(t), _) => Some(t.texts.as_slice()),
-            (None, Some(_)) => Some(&[][..]),
-            (None, None) => None,
-        };
+        // A selector that is neither a string nor a list stands for no nodes, and is
+        // refused once the action is known to take some.
+        let terms = e.nodes.as_ref().map(selector::terms);
         let written = Written {
             action: &e.action,
-            nodes: texts,
+            nodes: terms
+                .as_ref()
+                .map(|t| t.as_ref().map_or(&[][..], |t| &t.texts[..])),
             params: &params,
         };
         match actions::build(&plan, &written) {
-            Ok(action) => match unreadable {
-                Some((m, f)) => c.error(&format!("{at}.nodes"), m, f),
-                None => events.push(Event { at_us, action }),
+            Ok(action) => match terms {
+                Some(Err((m, f))) => c.error(&format!("{at}.nodes"), m, f),
+                _ => events.push(Event { at_us, action }),
             },
             Err(errs) => {
                 for ChangeError { part, message, fix } in errs {
@@ -358,7 +351,10 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
                         Part::Action => format!("{at}.action"),
                         Part::Selector => format!("{at}.nodes"),
                         Part::Term(i) => {
-                            let suffix = terms.as_ref().map(|t| t.suffix(i)).unwrap_or_default();
+                            let suffix = match &terms {
+                                Some(Ok(t)) => t.suffix(i),
+                                _ => String::new(),
+                            };
                             format!("{at}.nodes{suffix}")
                         }
                         Part::Param(key) => format!("{at}.{key}"),

@@ -409,6 +409,21 @@ fn action_parameters_are_checked() {
 }
 
 #[test]
+fn event_nodes_are_needed_checked_and_placed() {
+    let errs = errors("roles: []\nstop: {after: 1m}\nevents:\n  - {at: 1s, action: cut}\n  - {at: 2s, action: cut, nodes: 5}\n  - {at: 3s, action: pause, nodes: [east, 'west[2-5]', 'east-1,nope']}\n  - {at: 4s, action: jump, nodes: 5}\n");
+    assert_eq!(
+        errs,
+        [
+            "e.yaml:10:6: events[0]: `cut` needs `nodes`; add `nodes:` with `*`, a group, a node or `group[A-B]`",
+            "e.yaml:11:34: events[1].nodes: expected a node selector; write `*`, a group, a node, `group[A-B]` or a list of these",
+            "e.yaml:12:43: events[2].nodes[1]: `west[2-5]` is not a range of 1..4; write `west[A-B]` with 1 <= A <= B <= 4",
+            "e.yaml:12:56: events[2].nodes[2]: `nope` is neither a group nor a node of the topology; write `*`, a group name, a node name or `group[A-B]`",
+            "e.yaml:13:22: events[3].action: unknown action `jump`; use one of start, stop, kill, pause, resume, cut, restore, set_link, set_delay",
+        ]
+    );
+}
+
+#[test]
 fn selectors_resolve_groups_nodes_and_ranges_once_each() {
     let dir = Dir::new(&[(
         "e.yaml",
