@@ -27,8 +27,9 @@ use topology::NetChange;
 type Steps = Vec<(Op, Object)>;
 
 /// Applies `change` to network `name` (its node and group indices are into the model;
-/// nodes not placed on this host change only in the model); `engine` starts a delay engine when a nfqueue
-/// network that had none needs one (as for `up`). Returns the state as recorded.
+/// nodes not placed on this host change only in the model); `engine` starts a delay
+/// engine when a nfqueue network that had none needs one (as for `up`). Returns the state
+/// as recorded.
 pub fn apply(
     name: &str,
     change: &NetChange,
