@@ -15,12 +15,13 @@
 use netctl::scratch::in_new_netns;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use shaping::{Change, EngineBinary, Network};
+use shaping::{EngineBinary, Network};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
+use topology::{LinkChange, NetChange};
 
 const BIN: &str = env!("CARGO_BIN_EXE_p2plab");
 
@@ -459,7 +460,7 @@ fn changer(
     run: &Path,
     topology: &Path,
     name: &str,
-) -> impl Fn(Change) -> Result<shaping::State, shaping::Error> {
+) -> impl Fn(NetChange) -> Result<shaping::State, shaping::Error> {
     ok(p2plab(
         run,
         &[
@@ -795,7 +796,7 @@ fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
         let change = changer(run, &t, "changes");
         let (a1, a2, b1, b2) = ("10.72.0.1", "10.72.0.2", "10.72.0.5", "10.72.0.6");
         assert_rtt(a1, b1, 28.0, "at first");
-        let delay = |from, to| Change::Delay {
+        let delay = |from, to| NetChange::SetDelay {
             from,
             to,
             delay_us: Some(30_000),
@@ -813,18 +814,18 @@ fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
             [(0, 0), (0, 1), (1, 0), (1, 1)].map(|(a, b)| state.model.group_delay_us(a, b));
         assert_eq!(delays, [0, 30_000, 30_000, 0]);
         assert_rtt(a1, b1, 68.0, "after set_delay b->a 30ms");
-        change(Change::Link {
+        change(NetChange::SetLink {
             nodes: vec![0],
-            up_bps: None,
-            down_bps: None,
-            latency_us: Some(5_000),
-            loss: None,
+            link: LinkChange {
+                latency_us: Some(5_000),
+                ..LinkChange::default()
+            },
         })
         .unwrap();
         assert_rtt(a1, b1, 74.0, "after set_link latency 5ms on a1");
         assert_rtt(a2, b2, 68.0, "after set_link on a1 only");
 
-        change(Change::Cut(vec![0])).unwrap();
+        change(NetChange::Cut(vec![0])).unwrap();
         let cut = [
             delivered(a1, b1),
             delivered(b1, a1),
@@ -837,12 +838,12 @@ fn nfqueue_changes_at_run_time_then_down_leaves_nothing() {
         );
         assert_eq!(cut, [0; 4], "a cut node sent or received");
         assert_eq!(others, [50; 2], "the others' traffic did not flow");
-        change(Change::Restore(vec![0])).unwrap();
+        change(NetChange::Restore(vec![0])).unwrap();
         assert_eq!([delivered(a1, b1), delivered(b1, a1)], [50; 2]);
         assert_rtt(a1, b1, 74.0, "after restore");
 
         // down while a node is cut removes everything
-        let state = change(Change::Cut(vec![0, 3])).unwrap();
+        let state = change(NetChange::Cut(vec![0, 3])).unwrap();
         assert_eq!(state.cut, [0, 3]);
         ok(p2plab(run, &["down", "changes"]));
         assert_eq!(snapshot(), before);
@@ -860,7 +861,7 @@ fn nfqueue_network_without_delays_gets_its_engine_at_run_time() {
             "rates only, yet NFQUEUE rules"
         );
         for (from, to) in [(0, 1), (1, 0)] {
-            change(Change::Delay {
+            change(NetChange::SetDelay {
                 from,
                 to,
                 delay_us: Some(10_000),
@@ -897,14 +898,25 @@ fn change_by_hand_cuts_restores_and_refuses_in_one_line() {
             ok(change(&["set_link", "g1", "up=1mbit", "latency=2ms"])),
             "network hand: new link parameters for 2 nodes\n"
         );
+        // a range of a group: g1-2 alone
+        assert_eq!(
+            ok(change(&["cut", "g1[2-2]"])),
+            "network hand: cut off 1 node\n"
+        );
+        assert_eq!(delivered("10.74.0.2", "10.74.0.6"), 0);
+        assert_eq!(delivered("10.74.0.2", "10.74.0.5"), 50);
         for (args, want) in [
             (
                 vec!["set_link", "nosuch", "up=1mbit"],
-                "no node or group `nosuch` in network hand (see `p2plab status hand`)\n",
+                "`nosuch` is neither a group nor a node of the topology; write `*`, a group name, a node name or `group[A-B]`\n",
+            ),
+            (
+                vec!["set_link", "g1[2-3]", "up=1mbit"],
+                "`g1[2-3]` is not a range of 1..2; write `g1[A-B]` with 1 <= A <= B <= 2\n",
             ),
             (
                 vec!["set_delay", "from=g0", "to=g1"],
-                "set_delay changes nothing: give delay= and/or loss=\n",
+                "`set_delay` changes nothing; give `delay` and/or `loss`\n",
             ),
             (
                 vec!["set_link", "g0", "up=fast"],

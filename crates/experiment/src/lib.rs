@@ -37,10 +37,11 @@ mod template;
 mod validate;
 
 pub use model::{
-    summary, Action, Event, Experiment, LinkChange, Metric, MetricStop, Role, Start, StopRule,
+    summary, Action, Event, Experiment, Metric, MetricStop, ProcessAction, Role, Start, StopRule,
 };
 pub use raw::{FailurePolicy, Order};
 pub use selector::select;
+pub use topology::{LinkChange, NetChange};
 pub use validate::{resolve_program, DEFAULT_SEED};
 
 use std::path::Path;

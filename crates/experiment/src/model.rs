@@ -6,7 +6,7 @@ use crate::raw::FailurePolicy;
 use crate::template::{self, Arg, NodeField, RunDir, Values};
 use regex::Regex;
 use std::path::{Path, PathBuf};
-use topology::Plan;
+use topology::{NetChange, Plan};
 
 #[derive(Debug)]
 pub struct Experiment {
@@ -65,22 +65,21 @@ pub struct Start {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub at_us: u64,
-    /// Node indices the action applies to (empty for group-pair changes).
-    pub nodes: Vec<usize>,
     pub action: Action,
 }
 
-/// New link parameters for a node; `None` keeps the current value.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LinkChange {
-    pub up_bps: Option<u64>,
-    pub down_bps: Option<u64>,
-    pub latency_us: Option<u64>,
-    pub loss: Option<f64>,
-}
-
+/// What an event does: something to the processes of some nodes, which the run does
+/// itself, or a change to the network, which shaping makes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// A process action on these node indices.
+    Process(ProcessAction, Vec<usize>),
+    Net(NetChange),
+}
+
+/// What an event does to the processes of its nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessAction {
     /// Start the node's processes (again).
     Start,
     /// SIGTERM.
@@ -91,18 +90,6 @@ pub enum Action {
     Pause,
     /// SIGCONT.
     Resume,
-    /// Drop all the node's traffic.
-    Cut,
-    /// Undo `Cut`.
-    Restore,
-    SetLink(LinkChange),
-    /// New `G(from,to)` and/or `q(from,to)`, one direction.
-    SetDelay {
-        from: usize,
-        to: usize,
-        delay_us: Option<u64>,
-        loss: Option<f64>,
-    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

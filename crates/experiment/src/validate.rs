@@ -7,6 +7,7 @@ use crate::model::{Event, Experiment, Metric, MetricStop, Role, Start, StopRule}
 use crate::raw::{FailurePolicy, Order, RawExperiment};
 use crate::{scenario, selector, template};
 use std::path::{Path, PathBuf};
+use topology::change::{ChangeError, Part, Written};
 use topology::check::{known, syntax_error, Checker, Text};
 use topology::units::parse_time_us;
 use topology::{Diagnostics, Plan};
@@ -319,50 +320,40 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
                 .filter_map(|(k, v)| v.as_deref().map(|v| (k, v))),
         )
         .collect();
-        let action = match actions::build(&plan, &e.action, &params) {
-            Ok(a) => a,
+        // A selector that is neither a string nor a list stands for no nodes, and is
+        // refused once the action is known to take some.
+        let terms = e.nodes.as_ref().map(selector::terms);
+        let written = Written {
+            action: &e.action,
+            nodes: terms
+                .as_ref()
+                .map(|t| t.as_ref().map_or(&[][..], |t| &t.texts[..])),
+            params: &params,
+        };
+        match actions::build(&plan, &written) {
+            Ok(action) => match terms {
+                Some(Err((m, f))) => c.error(&format!("{at}.nodes"), m, f),
+                _ => events.push(Event { at_us, action }),
+            },
             Err(errs) => {
-                for (key, m, f) in errs {
-                    let path = if key.is_empty() {
-                        format!("{at}.action")
-                    } else {
-                        format!("{at}.{key}")
+                for ChangeError { part, message, fix } in errs {
+                    let path = match part {
+                        Part::Whole => at.clone(),
+                        Part::Action => format!("{at}.action"),
+                        Part::Selector => format!("{at}.nodes"),
+                        Part::Term(i) => {
+                            let suffix = match &terms {
+                                Some(Ok(t)) => t.suffix(i),
+                                _ => String::new(),
+                            };
+                            format!("{at}.nodes{suffix}")
+                        }
+                        Part::Param(key) => format!("{at}.{key}"),
                     };
-                    c.error(&path, m, f);
+                    c.error(&path, message, fix);
                 }
-                continue;
             }
-        };
-        let nodes = match (&e.nodes, actions::takes_nodes(&action)) {
-            (Some(sel), true) => selector::resolve(&plan, sel).unwrap_or_else(|errs| {
-                for (suffix, m, f) in errs {
-                    c.error(&format!("{at}.nodes{suffix}"), m, f);
-                }
-                Vec::new()
-            }),
-            (None, true) => {
-                c.error(
-                    &at,
-                    format!("`{}` needs `nodes`", e.action),
-                    "add `nodes:` with `*`, a group, a node or `group[A-B]`",
-                );
-                Vec::new()
-            }
-            (Some(_), false) => {
-                c.error(
-                    &format!("{at}.nodes"),
-                    "`set_delay` changes a group pair, not nodes",
-                    "remove `nodes`",
-                );
-                Vec::new()
-            }
-            (None, false) => Vec::new(),
-        };
-        events.push(Event {
-            at_us,
-            nodes,
-            action,
-        });
+        }
     }
     if let Some(rel) = &raw.scenario {
         let path = file.parent().unwrap_or(Path::new(".")).join(rel);

@@ -1,7 +1,7 @@
 //! Experiment files as users write them: what a good one resolves to (nodes, commands,
 //! schedule, events), and the exact message each kind of mistake gets before anything runs.
 
-use experiment::{Action, LinkChange};
+use experiment::{Action, LinkChange, NetChange, ProcessAction};
 use std::path::{Path, PathBuf};
 
 const TOPOLOGY: &str = "topology:\n  profiles: {p: {up: 1mbit, down: 2mbit}}\n  defaults: {profile: p}\n  groups:\n    - {name: east, nodes: 3}\n    - {name: west, nodes: 4}\n";
@@ -262,35 +262,36 @@ fn yaml_events_and_a_protopeer_scenario_merge_in_time_order() {
         ("churn.txt", scenario),
     ]);
     let e = experiment::load(&dir.path("e.yaml")).unwrap();
-    let summary: Vec<(u64, Vec<usize>, Action)> = e
+    let summary: Vec<(u64, Action)> = e
         .events
         .iter()
-        .map(|ev| (ev.at_us / 1_000_000, ev.nodes.clone(), ev.action.clone()))
+        .map(|ev| (ev.at_us / 1_000_000, ev.action.clone()))
         .collect();
     assert_eq!(
         summary,
         [
-            (1, vec![0, 1, 2], Action::Cut),
+            (1, Action::Net(NetChange::Cut(vec![0, 1, 2]))),
             (
                 5,
-                vec![0, 1],
-                Action::SetLink(LinkChange {
-                    up_bps: Some(64_000),
-                    loss: Some(0.01),
-                    ..Default::default()
+                Action::Net(NetChange::SetLink {
+                    nodes: vec![0, 1],
+                    link: LinkChange {
+                        up_bps: Some(64_000),
+                        loss: Some(0.01),
+                        ..Default::default()
+                    }
                 })
             ),
-            (10, vec![3, 4], Action::Kill),
-            (10, (0..7).collect(), Action::Pause),
+            (10, Action::Process(ProcessAction::Kill, vec![3, 4])),
+            (10, Action::Process(ProcessAction::Pause, (0..7).collect())),
             (
                 20,
-                vec![],
-                Action::SetDelay {
+                Action::Net(NetChange::SetDelay {
                     from: 0,
                     to: 1,
                     delay_us: Some(80_000),
                     loss: None
-                }
+                })
             ),
         ]
     );
@@ -324,40 +325,42 @@ fn every_action_name_of_a_scenario_is_understood() {
         ("s.txt", scenario),
     ]);
     let e = experiment::load(&dir.path("e.yaml")).unwrap();
-    let events: Vec<(u64, Vec<usize>, Action)> = e
+    let events: Vec<(u64, Action)> = e
         .events
         .iter()
-        .map(|ev| (ev.at_us, ev.nodes.clone(), ev.action.clone()))
+        .map(|ev| (ev.at_us, ev.action.clone()))
         .collect();
+    let process = |what, node| Action::Process(what, vec![node]);
     assert_eq!(
         events,
         [
-            (0, vec![0], Action::Start),
-            (2_000_000, vec![1], Action::Stop),
+            (0, process(ProcessAction::Start, 0)),
+            (2_000_000, process(ProcessAction::Stop, 1)),
             // Bare seconds round to the nearest microsecond: 2.01 * 1e6 is 2009999.99..
             (
                 2_010_000,
-                vec![3, 4, 5, 6],
-                Action::SetLink(LinkChange {
-                    down_bps: Some(1_000_000),
-                    latency_us: Some(5_000),
-                    ..Default::default()
+                Action::Net(NetChange::SetLink {
+                    nodes: vec![3, 4, 5, 6],
+                    link: LinkChange {
+                        down_bps: Some(1_000_000),
+                        latency_us: Some(5_000),
+                        ..Default::default()
+                    }
                 })
             ),
-            (3_000_000, vec![2], Action::Kill),
-            (4_000_000, vec![3], Action::Pause),
-            (5_000_000, vec![4], Action::Resume),
-            (6_000_000, vec![5], Action::Cut),
-            (7_000_000, vec![6], Action::Restore),
+            (3_000_000, process(ProcessAction::Kill, 2)),
+            (4_000_000, process(ProcessAction::Pause, 3)),
+            (5_000_000, process(ProcessAction::Resume, 4)),
+            (6_000_000, Action::Net(NetChange::Cut(vec![5]))),
+            (7_000_000, Action::Net(NetChange::Restore(vec![6]))),
             (
                 8_000_000,
-                vec![],
-                Action::SetDelay {
+                Action::Net(NetChange::SetDelay {
                     from: 1,
                     to: 0,
                     delay_us: None,
                     loss: Some(0.02)
-                }
+                })
             ),
         ]
     );
@@ -371,7 +374,7 @@ fn scenario_node_ranges_and_times_are_checked() {
             "3:1: nodes `0-7` are not `*`, `N` or `A-B` with 0 <= A <= B < 7",
             "4:1: nodes `3-2` are not `*`, `N` or `A-B` with 0 <= A <= B < 7",
             "5:1: nodes `7` are not `*`, `N` or `A-B` with 0 <= A <= B < 7",
-            "6:3: nodes `x` are not `*`, `N` or `A-B` with 0 <= A <= B < 7",
+            "6:3: `x` is neither a group nor a node of the topology",
             "7:1: time `-1` is negative",
             "8:1: time `inf` is not a finite number",
             "9:1: `0 1` is not `<nodes> <time> <action>`",
@@ -401,6 +404,21 @@ fn action_parameters_are_checked() {
         [
             "e.yaml:10:40: events[0].nodes: `set_delay` changes a group pair, not nodes; remove `nodes`",
             "e.yaml:11:78: events[1].latency: `x` does not start with a number; write a number followed by its unit",
+        ]
+    );
+}
+
+#[test]
+fn event_nodes_are_needed_checked_and_placed() {
+    let errs = errors("roles: []\nstop: {after: 1m}\nevents:\n  - {at: 1s, action: cut}\n  - {at: 2s, action: cut, nodes: 5}\n  - {at: 3s, action: pause, nodes: [east, 'west[2-5]', 'east-1,nope']}\n  - {at: 4s, action: jump, nodes: 5}\n");
+    assert_eq!(
+        errs,
+        [
+            "e.yaml:10:6: events[0]: `cut` needs `nodes`; add `nodes:` with `*`, a group, a node or `group[A-B]`",
+            "e.yaml:11:34: events[1].nodes: expected a node selector; write `*`, a group, a node, `group[A-B]` or a list of these",
+            "e.yaml:12:43: events[2].nodes[1]: `west[2-5]` is not a range of 1..4; write `west[A-B]` with 1 <= A <= B <= 4",
+            "e.yaml:12:56: events[2].nodes[2]: `nope` is neither a group nor a node of the topology; write `*`, a group name, a node name or `group[A-B]`",
+            "e.yaml:13:22: events[3].action: unknown action `jump`; use one of start, stop, kill, pause, resume, cut, restore, set_link, set_delay",
         ]
     );
 }

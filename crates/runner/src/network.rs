@@ -2,8 +2,8 @@
 //! set_link, set_delay) through `shaping::Network`, traffic counters per node from the
 //! shaping classes, and whether its delay engine still runs.
 
-use experiment::Action;
-use shaping::{Change, Network};
+use experiment::NetChange;
+use shaping::Network;
 
 /// A network that is up; its model is the experiment plan's, so node indices are the
 /// same in both.
@@ -11,41 +11,9 @@ pub struct Shaped {
     pub network: Network,
 }
 
-impl Shaped {
-    fn change(&self, action: &Action, nodes: &[usize]) -> Option<Change> {
-        let nodes = nodes.to_vec();
-        Some(match action {
-            Action::Cut => Change::Cut(nodes),
-            Action::Restore => Change::Restore(nodes),
-            Action::SetLink(l) => Change::Link {
-                nodes,
-                up_bps: l.up_bps,
-                down_bps: l.down_bps,
-                latency_us: l.latency_us,
-                loss: l.loss,
-            },
-            Action::SetDelay {
-                from,
-                to,
-                delay_us,
-                loss,
-            } => Change::Delay {
-                from: *from,
-                to: *to,
-                delay_us: *delay_us,
-                loss: *loss,
-            },
-            _ => return None,
-        })
-    }
-}
-
 impl launch::Network for Shaped {
-    fn apply(&mut self, action: &Action, nodes: &[usize]) -> Result<(), String> {
-        let change = self
-            .change(action, nodes)
-            .ok_or_else(|| format!("{action:?} does not change the network"))?;
-        self.network.change(&change).map_err(|e| e.to_string())
+    fn apply(&mut self, change: &NetChange) -> Result<(), String> {
+        self.network.change(change).map_err(|e| e.to_string())
     }
 
     fn bytes(&mut self) -> Option<Vec<(u64, u64)>> {

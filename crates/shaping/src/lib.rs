@@ -30,6 +30,5 @@ pub use firewall::QueueRules;
 pub use netctl::probe::Backend;
 pub use network::Network;
 pub use routes::RemoteNodes;
-pub use runtime::Change;
 pub use state::{netns_run_dir, run_dir, State};
 pub use updown::{teardown_list, UpOptions};

@@ -7,11 +7,12 @@ use crate::counters::{counters, NodeCounters};
 use crate::engine::{engine_alive, engine_failure, EngineBinary};
 use crate::error::Error;
 use crate::packet_size::add_packet_size;
-use crate::runtime::{apply, Change};
+use crate::runtime::apply;
 use crate::state::{load, networks, State};
 use crate::updown::{down, prepare, up, UpOptions};
 use netctl::probe::Backend;
 use topology::LinkModel;
+use topology::NetChange;
 
 /// One network, as its state file last recorded it.
 #[derive(Debug)]
@@ -72,7 +73,7 @@ impl Network {
     }
 
     /// Makes `change` to the running network.
-    pub fn change(&mut self, change: &Change) -> Result<(), Error> {
+    pub fn change(&mut self, change: &NetChange) -> Result<(), Error> {
         self.state = apply(&self.state.name, change, &self.engine)?;
         Ok(())
     }

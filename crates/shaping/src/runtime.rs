@@ -25,47 +25,16 @@ use crate::state::{load, lock, networks, save, State};
 use crate::updown::{refuse_foreign_roots, refuse_taken_roots, stage_devs};
 use netctl::probe::Backend;
 use netctl::{Field, Handle, Host, Object, Op, Parent, QdiscKind};
-
-/// One change to a running network. Node indices are into the model's nodes, group
-/// indices into its groups; nodes not placed on this host change only in the model.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Change {
-    /// New link parameters for `nodes`; `None` keeps a value.
-    Link {
-        /// The nodes.
-        nodes: Vec<usize>,
-        /// New `U(v)`, bits per second.
-        up_bps: Option<u64>,
-        /// New `D(v)`, bits per second.
-        down_bps: Option<u64>,
-        /// New `L(v)`, one way, microseconds.
-        latency_us: Option<u64>,
-        /// New `p(v)`, fraction.
-        loss: Option<f64>,
-    },
-    /// New `G(from,to)` and/or `q(from,to)`, one direction.
-    Delay {
-        /// Source group.
-        from: usize,
-        /// Destination group.
-        to: usize,
-        /// New one-way delay, microseconds.
-        delay_us: Option<u64>,
-        /// New loss, fraction.
-        loss: Option<f64>,
-    },
-    /// Drop every packet from and to these nodes.
-    Cut(Vec<usize>),
-    /// Undo a cut of these nodes.
-    Restore(Vec<usize>),
-}
+use topology::NetChange;
 
 /// The kernel side of a change: objects and what to do with them, in order.
 type Steps = Vec<(Op, Object)>;
 
-/// Applies `change` to network `name`; `engine` runs a delay engine when a nfqueue
-/// network that had none needs one (as for `up`). Returns the state as recorded.
-pub(crate) fn apply(name: &str, change: &Change, engine: &EngineBinary) -> Result<State, Error> {
+/// Applies `change` to network `name` (its node and group indices are into the model;
+/// nodes not placed on this host change only in the model); `engine` runs a delay engine
+/// when a nfqueue network that had none needs one (as for `up`). Returns the state as
+/// recorded.
+pub(crate) fn apply(name: &str, change: &NetChange, engine: &EngineBinary) -> Result<State, Error> {
     if !is_net_admin() {
         return Err(Error::NotAdmin);
     }
@@ -110,28 +79,16 @@ pub(crate) fn apply(name: &str, change: &Change, engine: &EngineBinary) -> Resul
 
 /// Updates `state` (model, cut nodes, recorded objects) for `change` and returns the kernel
 /// steps that make it so.
-fn plan_change(state: &mut State, change: &Change) -> Result<Steps, Error> {
-    let (nn, ng) = (state.model.nodes.len(), state.model.groups.len());
-    let bad_node = |nodes: &[usize]| nodes.iter().find(|&&i| i >= nn).copied();
+fn plan_change(state: &mut State, change: &NetChange) -> Result<Steps, Error> {
+    state
+        .model
+        .apply(change)
+        .map_err(|e| Error::Change(e.to_string()))?;
     let mut steps = Steps::new();
     match change {
-        Change::Link {
-            nodes,
-            up_bps,
-            down_bps,
-            latency_us,
-            loss,
-        } => {
-            if let Some(i) = bad_node(nodes) {
-                return Err(no_such("node", i, nn));
-            }
+        NetChange::SetLink { nodes, link } => {
             for &i in nodes {
-                let n = &mut state.model.nodes[i];
-                n.up_bps = up_bps.unwrap_or(n.up_bps);
-                n.down_bps = down_bps.unwrap_or(n.down_bps);
-                n.latency_us = latency_us.unwrap_or(n.latency_us);
-                n.loss = loss.unwrap_or(n.loss);
-                for (field, new_rate) in [(Field::Src, up_bps), (Field::Dst, down_bps)] {
+                for (field, new_rate) in [(Field::Src, link.up_bps), (Field::Dst, link.down_bps)] {
                     let Some((ifb, class)) = node_class(state, i, field) else {
                         continue;
                     };
@@ -153,32 +110,13 @@ fn plan_change(state: &mut State, change: &Change) -> Result<Steps, Error> {
                 }
             }
         }
-        Change::Delay {
-            from,
-            to,
-            delay_us,
-            loss,
-        } => {
-            if let Some(g) = [*from, *to].into_iter().find(|&g| g >= ng) {
-                return Err(no_such("group", g, ng));
-            }
-            let (a, b) = (*from, *to);
-            let m = &mut state.model;
-            if let Some(d) = delay_us {
-                m.set_group_delay_us(a, b, *d);
-            }
-            if let Some(q) = loss {
-                m.set_group_loss(a, b, *q);
-            }
+        NetChange::SetDelay { from, to, .. } => {
             if state.backend == Backend::Netem {
-                pair_steps(state, a, b, &mut steps);
+                pair_steps(state, *from, *to, &mut steps);
             }
         }
-        Change::Cut(nodes) | Change::Restore(nodes) => {
-            if let Some(i) = bad_node(nodes) {
-                return Err(no_such("node", i, nn));
-            }
-            let cut = matches!(change, Change::Cut(_));
+        NetChange::Cut(nodes) | NetChange::Restore(nodes) => {
+            let cut = matches!(change, NetChange::Cut(_));
             for &i in nodes {
                 if state.cut.contains(&i) == cut {
                     continue; // already so
@@ -219,12 +157,6 @@ fn plan_change(state: &mut State, change: &Change) -> Result<Steps, Error> {
         }
     }
     Ok(steps)
-}
-
-fn no_such(what: &str, i: usize, count: usize) -> Error {
-    Error::Change(format!(
-        "no {what} {i} in this network (it has {count}); name one of the topology's"
-    ))
 }
 
 /// Handle of the dropping leaf that replaces a cut node's own leaf.
@@ -331,7 +263,7 @@ fn next_pair_minor(classes: &[(usize, usize, u16)]) -> u16 {
 mod tests {
     use super::*;
     use crate::plan::{pair_classes, plan, Layout};
-    use topology::LinkModel;
+    use topology::{LinkChange, LinkModel};
 
     fn state(backend: Backend, model: LinkModel) -> State {
         let local: Vec<usize> = (0..model.nodes.len()).collect();
@@ -367,12 +299,14 @@ mod tests {
             Backend::Netem,
             LinkModel::uniform(2, 2, 128_000, 2_000_000, 5_000),
         );
-        let change = Change::Link {
+        let change = NetChange::SetLink {
             nodes: vec![1],
-            up_bps: Some(64_000),
-            down_bps: None,
-            latency_us: Some(20_000),
-            loss: Some(0.01),
+            link: LinkChange {
+                up_bps: Some(64_000),
+                down_bps: None,
+                latency_us: Some(20_000),
+                loss: Some(0.01),
+            },
         };
         let steps = plan_change(&mut s, &change).unwrap();
         assert_eq!(
@@ -397,7 +331,7 @@ mod tests {
         m.set_group_delay_us(0, 1, 10_000);
         let mut s = state(Backend::Netem, m);
         let n = s.objects.len();
-        let delay = |from, to, us| Change::Delay {
+        let delay = |from, to, us| NetChange::SetDelay {
             from,
             to,
             delay_us: Some(us),
@@ -428,7 +362,7 @@ mod tests {
         m.set_group_delay_us(0, 1, 10_000);
         let mut s = state(Backend::Netem, m);
         assert_eq!(s.pair_classes, [(0, 1, 1)]);
-        let delay = |from, to, us| Change::Delay {
+        let delay = |from, to, us| NetChange::SetDelay {
             from,
             to,
             delay_us: Some(us),
@@ -453,7 +387,7 @@ mod tests {
             LinkModel::uniform(2, 2, 128_000, 2_000_000, 0),
         );
         assert!(s.pair_classes.is_empty());
-        let change = Change::Delay {
+        let change = NetChange::SetDelay {
             from: 1,
             to: 0,
             delay_us: Some(10_000),
@@ -469,7 +403,7 @@ mod tests {
             Backend::Netem,
             LinkModel::uniform(2, 2, 128_000, 2_000_000, 0),
         );
-        let change = Change::Delay {
+        let change = NetChange::SetDelay {
             from: 0,
             to: 1,
             delay_us: Some(10_000),
@@ -501,7 +435,7 @@ mod tests {
         s.dev = "eth0".into();
         s.objects = plan(&m, &local, &layout);
         s.local = local;
-        let change = Change::Delay {
+        let change = NetChange::SetDelay {
             from: 0,
             to: 1,
             delay_us: Some(30_000),
@@ -516,7 +450,7 @@ mod tests {
             ]
         );
         // group 1 is on another host: its packets pass that host's stages, not these
-        let change = Change::Delay {
+        let change = NetChange::SetDelay {
             from: 1,
             to: 0,
             delay_us: Some(30_000),
@@ -532,7 +466,7 @@ mod tests {
             LinkModel::uniform(1, 2, 128_000, 2_000_000, 0),
         );
         let n = s.objects.len();
-        let steps = plan_change(&mut s, &Change::Cut(vec![0])).unwrap();
+        let steps = plan_change(&mut s, &NetChange::Cut(vec![0])).unwrap();
         assert_eq!(
             commands(&steps),
             [
@@ -541,10 +475,10 @@ mod tests {
             ]
         );
         assert_eq!(s.cut, [0]);
-        assert!(plan_change(&mut s, &Change::Cut(vec![0]))
+        assert!(plan_change(&mut s, &NetChange::Cut(vec![0]))
             .unwrap()
             .is_empty());
-        let steps = plan_change(&mut s, &Change::Restore(vec![0])).unwrap();
+        let steps = plan_change(&mut s, &NetChange::Restore(vec![0])).unwrap();
         assert_eq!(
             commands(&steps),
             [
@@ -555,7 +489,7 @@ mod tests {
         assert!(s.cut.is_empty());
         assert_eq!(s.objects.len(), n + 2);
         assert!(matches!(
-            plan_change(&mut s, &Change::Cut(vec![5])),
+            plan_change(&mut s, &NetChange::Cut(vec![5])),
             Err(Error::Change(_))
         ));
     }

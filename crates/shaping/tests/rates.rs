@@ -11,7 +11,7 @@ use ipnet::Ipv4Net;
 use netctl::scratch::in_new_netns;
 use netctl::Field;
 use nix::sys::socket::{setsockopt, sockopt};
-use shaping::{Backend, Change, EngineBinary, Network, Shaping, UpOptions};
+use shaping::{Backend, EngineBinary, Network, Shaping, UpOptions};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::Path;
@@ -410,12 +410,14 @@ fn rates_changed_mid_flow_hold_from_then_on() {
             blast_for(ip(3), ip(4), 6001, payload, total),
         ];
         std::thread::sleep(change_at);
-        let change = |nodes, up_bps, down_bps| Change::Link {
+        let change = |nodes, up_bps, down_bps| topology::NetChange::SetLink {
             nodes,
-            up_bps,
-            down_bps,
-            latency_us: None,
-            loss: None,
+            link: topology::LinkChange {
+                up_bps,
+                down_bps,
+                latency_us: None,
+                loss: None,
+            },
         };
         let mut network = Network::open("change").unwrap().with_engine(no_engine());
         network

@@ -22,9 +22,12 @@
 //! `<group>-<k>` (or takes the k-th explicit name) and gets the block's network address + `k`.
 //!
 //! The modules `check`, `diag`, `spans` and `units` are public so that other p2plab input files
-//! (experiments) report their errors and parse their units the same way.
+//! (experiments) report their errors and parse their units the same way; `select` (node
+//! selectors) and `change` (run-time changes and their one parser) so that experiment
+//! events, scenario lines and `p2plab change` name nodes and changes the same way.
 
 mod address;
+pub mod change;
 pub mod check;
 pub mod diag;
 mod export;
@@ -32,10 +35,12 @@ mod link;
 mod matrix;
 mod plan;
 mod raw;
+pub mod select;
 pub mod spans;
 pub mod units;
 mod validate;
 
+pub use change::{LinkChange, NetChange};
 pub use diag::{Diagnostic, Diagnostics};
 pub use export::{plan_json, plan_table, summary};
 pub use link::{Group, LinkModel, Node};

@@ -5,7 +5,7 @@
 
 use super::host::{Host, Reaped};
 use super::{setup, Network, Scheduler, StopReason, TICK};
-use experiment::{Action, Event, FailurePolicy};
+use experiment::{Action, Event, FailurePolicy, ProcessAction};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -94,19 +94,19 @@ impl<H: Host> Scheduler<'_, H> {
     /// Carries out one event: a start or a signal here, anything else on the network.
     fn carry_out(&mut self, ev: &Event, net: &mut dyn Network) {
         match &ev.action {
-            Action::Start => {
-                for &node in &ev.nodes {
+            Action::Process(ProcessAction::Start, nodes) => {
+                for &node in nodes {
                     if let Some(role) = self.exp.roles_of(node).next() {
                         let _ = self.start_all(&[(role, node)]);
                     }
                 }
             }
-            Action::Stop => self.signal(&ev.nodes, Signal::SIGTERM),
-            Action::Kill => self.signal(&ev.nodes, Signal::SIGKILL),
-            Action::Pause => self.signal(&ev.nodes, Signal::SIGSTOP),
-            Action::Resume => self.signal(&ev.nodes, Signal::SIGCONT),
-            network => {
-                if let Err(why) = net.apply(network, &ev.nodes) {
+            Action::Process(ProcessAction::Stop, nodes) => self.signal(nodes, Signal::SIGTERM),
+            Action::Process(ProcessAction::Kill, nodes) => self.signal(nodes, Signal::SIGKILL),
+            Action::Process(ProcessAction::Pause, nodes) => self.signal(nodes, Signal::SIGSTOP),
+            Action::Process(ProcessAction::Resume, nodes) => self.signal(nodes, Signal::SIGCONT),
+            Action::Net(change) => {
+                if let Err(why) = net.apply(change) {
                     eprintln!(
                         "p2plab: event at {:.3}s failed: {why}",
                         ev.at_us as f64 / 1e6

@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::signals::{self, Stop};
 use crate::tail::{Sample, Tail};
 use cgroup::RunGroup;
-use experiment::{Action, Experiment};
+use experiment::{Experiment, NetChange};
 use host::{Host, System};
 use records::Proc;
 use results::{MetricSample, Process};
@@ -31,8 +31,8 @@ const TICK: Duration = Duration::from_millis(20);
 
 /// The network side of a run: shaping changes at run time and traffic counters.
 pub trait Network {
-    /// Carries out `cut`, `restore`, `set_link` (on `nodes`) or `set_delay`.
-    fn apply(&mut self, action: &Action, nodes: &[usize]) -> Result<(), String>;
+    /// Makes a run-time change (`cut`, `restore`, `set_link` or `set_delay`).
+    fn apply(&mut self, change: &NetChange) -> Result<(), String>;
     /// Bytes sent and received by every node of the plan so far, if measured.
     fn bytes(&mut self) -> Option<Vec<(u64, u64)>>;
     /// Why the network no longer emulates the topology (its delay engine exited), if so.

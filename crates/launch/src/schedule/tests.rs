@@ -8,7 +8,7 @@
 use super::host::{Exit, Host, Job, Reaped};
 use super::{setup, Network, Options, Outcome, Scheduler, StopReason};
 use crate::signals::Stop;
-use experiment::{Action, Experiment};
+use experiment::{Experiment, NetChange};
 use nix::sys::signal::Signal;
 use results::{Process, Status};
 use std::cell::{Cell, RefCell};
@@ -39,7 +39,7 @@ struct Script {
 struct Log {
     starts: Vec<(Duration, String)>,
     signals: Vec<(Duration, String, Signal)>,
-    applied: Vec<(Duration, Action, Vec<usize>)>,
+    applied: Vec<(Duration, NetChange)>,
 }
 
 struct FakeProc {
@@ -150,12 +150,9 @@ struct FakeNet {
 }
 
 impl Network for FakeNet {
-    fn apply(&mut self, action: &Action, nodes: &[usize]) -> Result<(), String> {
+    fn apply(&mut self, change: &NetChange) -> Result<(), String> {
         let now = self.clock.get();
-        self.log
-            .borrow_mut()
-            .applied
-            .push((now, action.clone(), nodes.to_vec()));
+        self.log.borrow_mut().applied.push((now, change.clone()));
         Ok(())
     }
 
@@ -316,16 +313,15 @@ events:
     assert_eq!(
         log.applied,
         [
-            (ms(2500), Action::Cut, vec![b, b + 1]),
+            (ms(2500), NetChange::Cut(vec![b, b + 1])),
             (
                 ms(3500),
-                Action::SetDelay {
+                NetChange::SetDelay {
                     from,
                     to,
                     delay_us: Some(80_000),
                     loss: None
-                },
-                vec![]
+                }
             ),
         ]
     );
