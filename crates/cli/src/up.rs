@@ -113,7 +113,7 @@ fn local_nodes(
         return Ok(None);
     }
     let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
-    let mut nodes = experiment::select(plan, &terms)
+    let mut nodes = topology::select::select(&plan.link, &terms)
         .map_err(|e| anyhow::anyhow!("--local {} ({}): {e}", terms.join(","), file.display()))?;
     nodes.sort_unstable();
     Ok(Some(nodes))
@@ -128,7 +128,7 @@ fn remote_nodes(
         .iter()
         .map(|(what, via)| {
             let terms: Vec<&str> = what.split(',').collect();
-            let nodes = experiment::select(plan, &terms)
+            let nodes = topology::select::select(&plan.link, &terms)
                 .map_err(|e| anyhow::anyhow!("--route {what}={via}: {e}"))?;
             Ok(RemoteNodes {
                 what: what.clone(),

@@ -177,8 +177,8 @@ fn up_status_down_leaves_nothing_behind() {
         );
         assert!(during.contains("p2p0u0"), "{during}");
         // 10 datagrams of 1000 bytes from the first node to the second show in the counters
-        let rx = std::net::UdpSocket::bind("10.20.0.2:7000").unwrap();
-        let tx = std::net::UdpSocket::bind("10.20.0.1:0").unwrap();
+        let rx = UdpSocket::bind("10.20.0.2:7000").unwrap();
+        let tx = UdpSocket::bind("10.20.0.1:0").unwrap();
         for _ in 0..10 {
             tx.send_to(&[0u8; 1000], "10.20.0.2:7000").unwrap();
             rx.recv(&mut [0u8; 2000]).unwrap();
@@ -487,9 +487,7 @@ fn changer(
 fn shared_run_dir() -> (MutexGuard<'static, ()>, &'static Path) {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let guard = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
         std::env::set_var("P2PLAB_RUN_DIR", d.path());
@@ -759,7 +757,7 @@ fn kill_9_while_the_engine_starts_then_down_stops_it() {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(
-            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            Path::new(&format!("/proc/{pid}")).exists(),
             "the engine died with up"
         );
         ok(p2plab(run, &["down"]));

@@ -114,7 +114,7 @@ fn links_used(results: &results::Results, links: &[(&str, f64, f64)]) -> f64 {
 /// over its life (rates halved could not); every leecher's download took at least the
 /// file's time on its download link and at most `within_s`; the report is written and
 /// nothing is left behind. Returns the results.
-fn swarm_delivers(swarm: &Swarm) -> results::Results {
+fn swarm_delivers(swarm: &Swarm<'_>) -> results::Results {
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
     let example = root().join(swarm.example);

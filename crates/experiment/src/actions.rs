@@ -17,7 +17,7 @@ const PROCESS: [(&str, ProcessAction); 5] = [
 ];
 
 /// Builds the action written as `written`.
-pub fn build(plan: &Plan, written: &Written) -> Result<Action, Vec<ChangeError>> {
+pub fn build(plan: &Plan, written: &Written<'_>) -> Result<Action, Vec<ChangeError>> {
     Ok(match change::parse(&plan.link, written, &PROCESS)? {
         Parsed::Net(c) => Action::Net(c),
         Parsed::Other(what, nodes) => Action::Process(what, nodes),

@@ -40,7 +40,6 @@ pub use model::{
     summary, Action, Event, Experiment, Metric, MetricStop, ProcessAction, Role, Start, StopRule,
 };
 pub use raw::{FailurePolicy, Order};
-pub use selector::select;
 pub use topology::{LinkChange, NetChange};
 pub use validate::{resolve_program, DEFAULT_SEED};
 

@@ -53,8 +53,3 @@ pub fn resolve(
             .collect()
     })
 }
-
-/// Resolves selector terms given on a command line (see `topology::select::select`).
-pub fn select(plan: &Plan, terms: &[&str]) -> Result<Vec<usize>, String> {
-    topology::select::select(&plan.link, terms)
-}

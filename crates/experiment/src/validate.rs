@@ -18,7 +18,7 @@ pub const DEFAULT_SEED: u64 = 1;
 /// Loads the topology: a path relative to the experiment, or an inline mapping whose
 /// diagnostics are moved to their place in the experiment file.
 fn topology(
-    c: &mut Checker,
+    c: &mut Checker<'_>,
     file: &Path,
     value: &serde_yaml_ng::Value,
 ) -> Option<(Plan, Option<PathBuf>)> {
@@ -110,7 +110,7 @@ fn parse_cpu(text: &str) -> Result<f64, (String, String)> {
 }
 
 fn limit<T>(
-    c: &mut Checker,
+    c: &mut Checker<'_>,
     at: &str,
     text: Option<&Text>,
     parse: fn(&str) -> Result<T, (String, String)>,
@@ -130,7 +130,7 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
 
     let names: Vec<&str> = raw.roles.iter().map(|r| r.name.as_str()).collect();
     let role_list = || known(names.iter().map(|n| n.to_string()));
-    let role_index = |c: &mut Checker, at: &str, name: &str| {
+    let role_index = |c: &mut Checker<'_>, at: &str, name: &str| {
         let found = names.iter().position(|n| *n == name);
         if found.is_none() {
             c.error(

@@ -430,7 +430,7 @@ fn selectors_resolve_groups_nodes_and_ranges_once_each() {
         &format!("{TOPOLOGY}roles: []\nstop: {{after: 1m}}\n"),
     )]);
     let e = experiment::load(&dir.path("e.yaml")).unwrap();
-    let select = |terms: &[&str]| experiment::select(&e.plan, terms);
+    let select = |terms: &[&str]| topology::select::select(&e.plan.link, terms);
     // east is 0..3, west is 3..7.
     assert_eq!(select(&["west[2-3]"]), Ok(vec![4, 5]));
     assert_eq!(select(&["west[4]", "east[1-3]"]), Ok(vec![6, 0, 1, 2]));

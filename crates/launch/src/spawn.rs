@@ -52,7 +52,7 @@ impl Launcher {
     }
 
     /// Starts the process; returns its pid.
-    pub fn start(&self, spec: &Spec) -> io::Result<u32> {
+    pub fn start(&self, spec: &Spec<'_>) -> io::Result<u32> {
         std::fs::create_dir_all(spec.dir).map_err(|e| {
             io::Error::new(
                 e.kind(),

@@ -22,7 +22,7 @@ type Drawn = Result<(), Failure>;
 type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// Runs `draw` on a white `height`-pixel-high SVG canvas and returns the SVG text.
-fn svg(height: u32, draw: impl FnOnce(&Area) -> Drawn) -> Result<String, String> {
+fn svg(height: u32, draw: impl FnOnce(&Area<'_>) -> Drawn) -> Result<String, String> {
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, height)).into_drawing_area();
@@ -302,7 +302,7 @@ pub(crate) fn metric(name: &str, samples: &[&MetricSample]) -> Result<String, St
     let x_range = times().fold(f64::INFINITY, f64::min)..times().fold(f64::NEG_INFINITY, f64::max);
     let y_range =
         values().fold(f64::INFINITY, f64::min)..values().fold(f64::NEG_INFINITY, f64::max);
-    let pad = |r: std::ops::Range<f64>| {
+    let pad = |r: Range<f64>| {
         let margin = if r.end > r.start {
             (r.end - r.start) * 0.05
         } else {

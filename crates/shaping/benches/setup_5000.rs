@@ -7,7 +7,7 @@
 
 use netctl::scratch::in_new_netns;
 use netctl::{Host, Object, Op, Parent};
-use shaping::plan::{plan, Layout};
+use shaping::objects::{objects, Layout};
 use shaping::{teardown_list, Backend};
 use std::io::Write;
 use std::process::Command;
@@ -113,7 +113,7 @@ fn main() {
         slot: 0,
         backend: Backend::Nfqueue,
     };
-    let objs = plan(&m, &local, &layout);
+    let objs = objects(&m, &local, &layout);
     let mut down = teardown_list(&objs);
     down.push(objs[0].clone()); // the clsact qdisc, deleted last
                                 // The batch tools run `ip` first on the way up and `tc` first on the way down; so do we
@@ -189,7 +189,7 @@ fn main() {
         rows
     })
     .expect("run as root");
-    let n_objs = plan(&m, &local, &layout).len();
+    let n_objs = objects(&m, &local, &layout).len();
     let median = |k: usize| {
         let mut v: Vec<f64> = results.iter().map(|r| r[k]).collect();
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());

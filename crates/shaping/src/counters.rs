@@ -2,7 +2,7 @@
 //! and download classes, read from the kernel's class statistics.
 
 use crate::error::Error;
-use crate::plan::{places, Place};
+use crate::objects::{node_classes, NodeClass};
 use crate::state::State;
 use netctl::{Field, Host};
 
@@ -23,7 +23,7 @@ pub struct NodeCounters {
 pub(crate) fn counters(state: &State) -> Result<Vec<NodeCounters>, Error> {
     let mut host = Host::open()?;
     let layout = state.layout();
-    let places = places(&state.model, &state.local);
+    let places = node_classes(&state.model, &state.local);
     let ncells = places.iter().map(|p| p.cell + 1).max().unwrap_or(0);
     let mut stats = |field| -> Result<Vec<Vec<netctl::ClassStats>>, Error> {
         (0..ncells)
@@ -31,7 +31,7 @@ pub(crate) fn counters(state: &State) -> Result<Vec<NodeCounters>, Error> {
             .collect()
     };
     let (up, down) = (stats(Field::Src)?, stats(Field::Dst)?);
-    let find = |v: &[netctl::ClassStats], p: &Place| {
+    let find = |v: &[netctl::ClassStats], p: &NodeClass| {
         v.iter()
             .find(|c| c.classid == p.class.0)
             .copied()

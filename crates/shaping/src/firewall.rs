@@ -12,7 +12,7 @@
 //! `ping` reads) is taken when it reaches the host, before PREROUTING, so a hold there is
 //! invisible to it and `ping` showed half the round trip. ICMP has no Small Queues.
 
-use crate::plan::{net, Layout};
+use crate::objects::{net, Layout};
 use netctl::iptables::{iptables, iptables_restore, IptablesError};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;

@@ -1,11 +1,11 @@
 //! p2plab shaping: turns the link model of a topology, and the nodes placed on this host,
-//! into kernel objects ([`plan`]), brings networks up and down with exact teardown and
+//! into kernel objects ([`objects`]), brings networks up and down with exact teardown and
 //! changes them while they run, all through the [`Network`] handle. Backends: netem (kernel
 //! delay and loss) and nfqueue (delay and loss in the userspace delay engine, behind
 //! NFQUEUE rules); both shape rates with HTB over IFBs.
 //!
 //! Modules, bottom up: `error` and `state` (the state file, its directory and lock),
-//! `plan` (pure), `firewall`, `backend`, `engine` (the delay engine process), `routes`,
+//! `objects` (pure: the kernel objects of a network), `firewall`, `backend`, `engine` (the delay engine process), `routes`,
 //! `packet_size`, `counters`, `updown` (up and down), `runtime` (run-time changes) and
 //! `network` (the handle).
 
@@ -15,8 +15,8 @@ mod engine;
 mod error;
 mod firewall;
 mod network;
+pub mod objects;
 mod packet_size;
-pub mod plan;
 mod routes;
 mod runtime;
 mod state;

@@ -8,7 +8,7 @@ use netctl::{Host, Object, PacketSize};
 
 /// Puts first in `state` the packet size its topology asks for (`mtu`: MTU, and GSO no
 /// larger, so that queues hold packets of that size) on each device that its nodes'
-/// packets pass (see [`crate::plan::Layout::hook_devs`]), with what the device has now, which `down`
+/// packets pass (see [`crate::objects::Layout::hook_devs`]), with what the device has now, which `down`
 /// sets back; nothing for a device that has it already. A device's packet size is every
 /// network's on it, so a network that sets it shares that device with no other.
 pub(crate) fn add_packet_size(state: &mut State) -> Result<(), Error> {

@@ -3,7 +3,7 @@
 //! not placed on this host is on exactly one route.
 
 use crate::error::Error;
-use crate::plan::net;
+use crate::objects::net;
 use ipnet::{Ipv4Net, Ipv4Subnets};
 use netctl::Object;
 use std::collections::HashSet;

@@ -17,9 +17,9 @@ use crate::backend::is_net_admin;
 use crate::engine::{self, start_engine, EngineBinary};
 use crate::error::Error;
 use crate::firewall::QueueRules;
-use crate::plan::{
-    leaf_handle, local_groups, netem_leaf, pair_leaf, pair_stage, places, rate_of, stage_pairs,
-    PairHash,
+use crate::objects::{
+    leaf_handle, local_groups, netem_leaf, node_classes, pair_leaf, pair_stage, rate_of,
+    stage_pairs, PairHash,
 };
 use crate::state::{load, lock, networks, save, State};
 use crate::updown::{refuse_foreign_roots, refuse_taken_roots, stage_devs};
@@ -46,7 +46,7 @@ pub(crate) fn apply(name: &str, change: &NetChange, engine: &EngineBinary) -> Re
         )));
     }
     let before = state.model.clone();
-    let steps = plan_change(&mut state, change)?;
+    let steps = change_steps(&mut state, change)?;
     let new_rules = (state.backend == Backend::Nfqueue
         && state.rules.is_none()
         && state.model.has_delay_or_loss())
@@ -79,7 +79,7 @@ pub(crate) fn apply(name: &str, change: &NetChange, engine: &EngineBinary) -> Re
 
 /// Updates `state` (model, cut nodes, recorded objects) for `change` and returns the kernel
 /// steps that make it so.
-fn plan_change(state: &mut State, change: &NetChange) -> Result<Steps, Error> {
+fn change_steps(state: &mut State, change: &NetChange) -> Result<Steps, Error> {
     state
         .model
         .apply(change)
@@ -176,7 +176,7 @@ fn leaf(ifb: &str, class: Handle, kind: QdiscKind) -> Object {
 /// The IFB and class shaping node `i` in direction `field`, `None` if it is not local.
 fn node_class(state: &State, i: usize, field: Field) -> Option<(String, Handle)> {
     let k = state.local.iter().position(|&l| l == i)?;
-    let place = places(&state.model, &state.local)[k];
+    let place = node_classes(&state.model, &state.local)[k];
     Some((state.layout().ifb(field, place.cell), place.class))
 }
 
@@ -262,7 +262,7 @@ fn next_pair_minor(classes: &[(usize, usize, u16)]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{pair_classes, plan, Layout};
+    use crate::objects::{objects, pair_classes, Layout};
     use topology::{LinkChange, LinkModel};
 
     fn state(backend: Backend, model: LinkModel) -> State {
@@ -277,7 +277,7 @@ mod tests {
             dev: "lo".into(),
             backend,
             slot: 0,
-            objects: plan(&model, &local, &layout),
+            objects: objects(&model, &local, &layout),
             pair_classes: pair_classes(&model, &local, &layout),
             model,
             local,
@@ -308,7 +308,7 @@ mod tests {
                 loss: Some(0.01),
             },
         };
-        let steps = plan_change(&mut s, &change).unwrap();
+        let steps = change_steps(&mut s, &change).unwrap();
         assert_eq!(
             commands(&steps),
             [
@@ -337,14 +337,14 @@ mod tests {
             delay_us: Some(us),
             loss: None,
         };
-        let steps = plan_change(&mut s, &delay(0, 1, 40_000)).unwrap();
+        let steps = change_steps(&mut s, &delay(0, 1, 40_000)).unwrap();
         assert_eq!(
             commands(&steps),
             ["tc qdisc change dev lo parent 1:1 handle 2: netem limit 100000 delay 40000us"]
         );
         assert_eq!(s.objects.len(), n);
         // (1, 0) had no delay: it gets a class, leaf and entry of its own
-        let steps = plan_change(&mut s, &delay(1, 0, 7_000)).unwrap();
+        let steps = change_steps(&mut s, &delay(1, 0, 7_000)).unwrap();
         assert_eq!(
             commands(&steps),
             [
@@ -368,11 +368,11 @@ mod tests {
             delay_us: Some(us),
             loss: None,
         };
-        plan_change(&mut s, &delay(2, 0, 7_000)).unwrap();
-        plan_change(&mut s, &delay(1, 2, 8_000)).unwrap();
+        change_steps(&mut s, &delay(2, 0, 7_000)).unwrap();
+        change_steps(&mut s, &delay(1, 2, 8_000)).unwrap();
         assert_eq!(s.pair_classes, [(0, 1, 1), (2, 0, 2), (1, 2, 3)]);
         // a pair with a class keeps it: its leaf changes, nothing is added
-        let steps = plan_change(&mut s, &delay(2, 0, 9_000)).unwrap();
+        let steps = change_steps(&mut s, &delay(2, 0, 9_000)).unwrap();
         assert_eq!(
             commands(&steps),
             ["tc qdisc change dev lo parent 1:2 handle 3: netem limit 100000 delay 9000us"]
@@ -393,7 +393,7 @@ mod tests {
             delay_us: Some(10_000),
             loss: None,
         };
-        plan_change(&mut s, &change).unwrap();
+        change_steps(&mut s, &change).unwrap();
         assert_eq!(s.pair_classes, [(1, 0, 1)]);
     }
 
@@ -409,7 +409,7 @@ mod tests {
             delay_us: Some(10_000),
             loss: Some(0.1),
         };
-        let steps = plan_change(&mut s, &change).unwrap();
+        let steps = change_steps(&mut s, &change).unwrap();
         let text = commands(&steps);
         assert_eq!(
             text[0],
@@ -433,7 +433,7 @@ mod tests {
         };
         let mut s = state(Backend::Netem, m.clone());
         s.dev = "eth0".into();
-        s.objects = plan(&m, &local, &layout);
+        s.objects = objects(&m, &local, &layout);
         s.local = local;
         let change = NetChange::SetDelay {
             from: 0,
@@ -441,7 +441,7 @@ mod tests {
             delay_us: Some(30_000),
             loss: None,
         };
-        let steps = plan_change(&mut s, &change).unwrap();
+        let steps = change_steps(&mut s, &change).unwrap();
         assert_eq!(
             commands(&steps),
             [
@@ -456,7 +456,7 @@ mod tests {
             delay_us: Some(30_000),
             loss: None,
         };
-        assert!(plan_change(&mut s, &change).unwrap().is_empty());
+        assert!(change_steps(&mut s, &change).unwrap().is_empty());
     }
 
     #[test]
@@ -466,7 +466,7 @@ mod tests {
             LinkModel::uniform(1, 2, 128_000, 2_000_000, 0),
         );
         let n = s.objects.len();
-        let steps = plan_change(&mut s, &NetChange::Cut(vec![0])).unwrap();
+        let steps = change_steps(&mut s, &NetChange::Cut(vec![0])).unwrap();
         assert_eq!(
             commands(&steps),
             [
@@ -475,10 +475,10 @@ mod tests {
             ]
         );
         assert_eq!(s.cut, [0]);
-        assert!(plan_change(&mut s, &NetChange::Cut(vec![0]))
+        assert!(change_steps(&mut s, &NetChange::Cut(vec![0]))
             .unwrap()
             .is_empty());
-        let steps = plan_change(&mut s, &NetChange::Restore(vec![0])).unwrap();
+        let steps = change_steps(&mut s, &NetChange::Restore(vec![0])).unwrap();
         assert_eq!(
             commands(&steps),
             [
@@ -489,7 +489,7 @@ mod tests {
         assert!(s.cut.is_empty());
         assert_eq!(s.objects.len(), n + 2);
         assert!(matches!(
-            plan_change(&mut s, &NetChange::Cut(vec![5])),
+            change_steps(&mut s, &NetChange::Cut(vec![5])),
             Err(Error::Change(_))
         ));
     }

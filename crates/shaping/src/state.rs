@@ -14,7 +14,7 @@
 
 use crate::error::Error;
 use crate::firewall::QueueRules;
-use crate::plan::Layout;
+use crate::objects::Layout;
 use netctl::probe::Backend;
 use netctl::Object;
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,7 @@ fn netns_cookie() -> Option<u64> {
     )
     .ok()?;
     let mut cookie: u64 = 0;
-    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    let mut len = size_of::<u64>() as libc::socklen_t;
     // SAFETY: getsockopt(2) writes at most `len` bytes into `cookie`, which is that large,
     // on a socket we own; nix has no wrapper for this option.
     let rc = unsafe {
@@ -130,7 +130,7 @@ fn netns_cookie() -> Option<u64> {
             &mut len,
         )
     };
-    (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
+    (rc == 0 && len as usize == size_of::<u64>()).then_some(cookie)
 }
 
 fn state_path(name: &str) -> PathBuf {

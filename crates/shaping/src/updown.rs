@@ -10,8 +10,8 @@ use crate::backend::{is_net_admin, pick_backend, Shaping};
 use crate::engine::{start_engine, stop_engine, EngineBinary};
 use crate::error::Error;
 use crate::firewall::QueueRules;
+use crate::objects::{objects, pair_classes, Layout};
 use crate::packet_size::add_packet_size;
-use crate::plan::{pair_classes, plan, Layout};
 use crate::routes::{remote_routes, RemoteNodes};
 use crate::state::{load, lock, networks, remove, save, State};
 use netctl::probe::Backend;
@@ -73,7 +73,7 @@ pub(crate) fn prepare(
         slot,
         backend,
     };
-    let mut objects = plan(&model, &local, &layout);
+    let mut objects = objects(&model, &local, &layout);
     objects.extend(remote_routes(&model, &local, &opts.routes, &opts.dev)?);
     let rules = (backend == Backend::Nfqueue && model.has_delay_or_loss())
         .then(|| QueueRules::of(&model, &layout));

@@ -88,7 +88,7 @@ fn rates_model() -> LinkModel {
 
 /// Sends full-size datagrams from `src` to `dst:port` as fast as the socket allows, for
 /// `SEND_FOR`.
-fn blast(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: usize) -> std::thread::JoinHandle<()> {
+fn blast(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: usize) -> JoinHandle<()> {
     blast_for(src, dst, port, payload, SEND_FOR)
 }
 
@@ -98,7 +98,7 @@ fn blast_for(
     port: u16,
     payload: usize,
     send_for: Duration,
-) -> std::thread::JoinHandle<()> {
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let s = UdpSocket::bind(SocketAddrV4::new(src, 0)).unwrap();
         // enough in flight to fill the class's queue: a sender descheduled on a busy
@@ -113,7 +113,7 @@ fn blast_for(
 }
 
 /// Receives on `dst:port` and returns the wire rate in bit/s seen after the warm-up.
-fn measure(dst: Ipv4Addr, port: u16, payload: usize) -> std::thread::JoinHandle<f64> {
+fn measure(dst: Ipv4Addr, port: u16, payload: usize) -> JoinHandle<f64> {
     let arrived = arrivals(dst, port, payload, SEND_FOR);
     std::thread::spawn(move || {
         let (start, times) = arrived.join().unwrap();
@@ -127,7 +127,7 @@ fn arrivals(
     port: u16,
     payload: usize,
     listen_for: Duration,
-) -> std::thread::JoinHandle<(Instant, Vec<Instant>)> {
+) -> JoinHandle<(Instant, Vec<Instant>)> {
     let s = UdpSocket::bind(SocketAddrV4::new(dst, port)).unwrap();
     // a busy test machine must not drop at the receiving socket what the shaper let through
     setsockopt(&s, sockopt::RcvBufForce, &(16 << 20)).unwrap();
@@ -172,7 +172,7 @@ fn rate(times: &[Instant], from: Instant, to: Instant, payload: usize) -> f64 {
 fn class_of(name: &str, node: usize, field: Field) -> (String, String) {
     let network = Network::open(name).unwrap();
     let state = network.state();
-    let places = shaping::plan::places(&state.model, &state.local);
+    let places = shaping::objects::node_classes(&state.model, &state.local);
     let at = state.local.iter().position(|&i| i == node).unwrap();
     let place = places[at];
     (

@@ -66,7 +66,7 @@ pub struct OutOfRange {
 }
 
 impl fmt::Display for OutOfRange {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "no {} {} in this network (it has {}); name one of the topology's",
@@ -182,7 +182,7 @@ fn problem(part: Part, message: String, fix: &str) -> ChangeError {
 /// before the nodes'.
 pub fn parse<T: Copy>(
     model: &LinkModel,
-    written: &Written,
+    written: &Written<'_>,
     others: &[(&str, T)],
 ) -> Result<Parsed<T>, Vec<ChangeError>> {
     let (name, params) = (written.action, written.params);

@@ -150,7 +150,7 @@ mod tests {
     use super::*;
 
     /// The checker's diagnostics as printed, taken out of it.
-    fn messages(c: &mut Checker) -> Vec<String> {
+    fn messages(c: &mut Checker<'_>) -> Vec<String> {
         c.take()
             .map(|d| d.iter().map(|d| d.to_string()).collect())
             .unwrap_or_default()

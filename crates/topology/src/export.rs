@@ -39,7 +39,7 @@ struct PlanRecord<'a> {
 
 /// The whole plan as JSON text.
 pub fn plan_json(plan: &Plan) -> String {
-    let nodes: Vec<NodeRecord> = plan
+    let nodes: Vec<NodeRecord<'_>> = plan
         .link
         .nodes
         .iter()
@@ -54,7 +54,7 @@ pub fn plan_json(plan: &Plan) -> String {
             queue_packets: n.queue_packets,
         })
         .collect();
-    let groups: Vec<GroupRecord> = plan
+    let groups: Vec<GroupRecord<'_>> = plan
         .link
         .groups
         .iter()

@@ -57,7 +57,7 @@ pub fn parse(
     }
 }
 
-fn parse_matrix(r: &mut Reader, text: &str, n: usize) -> Entries {
+fn parse_matrix(r: &mut Reader<'_>, text: &str, n: usize) -> Entries {
     let mut entries = Vec::with_capacity(n * n);
     let mut rows = 0;
     let mut last_line = 0;
@@ -109,7 +109,7 @@ fn parse_matrix(r: &mut Reader, text: &str, n: usize) -> Entries {
     entries
 }
 
-fn parse_triples(r: &mut Reader, text: &str, n: usize) -> Entries {
+fn parse_triples(r: &mut Reader<'_>, text: &str, n: usize) -> Entries {
     let mut entries = Vec::new();
     for (line, content) in content_lines(text) {
         let fields: Vec<&str> = content.split_whitespace().collect();

@@ -334,7 +334,7 @@ enum NodeNames {
 }
 
 /// Reads a group's `nodes` field: a positive count or a list of plain names.
-fn node_names(c: &mut Checker, at: &str, value: &serde_yaml_ng::Value) -> NodeNames {
+fn node_names(c: &mut Checker<'_>, at: &str, value: &serde_yaml_ng::Value) -> NodeNames {
     use serde_yaml_ng::Value;
     match value {
         Value::Number(n) if n.as_u64().is_some_and(|n| n >= 1 && n <= u32::MAX as u64) => {

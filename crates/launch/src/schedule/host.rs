@@ -54,7 +54,7 @@ pub(super) enum Reaped {
 pub(super) trait Host {
     /// Starts every job, in order: each gives its pid or why it did not start, and when
     /// it started (since the run began).
-    fn start(&mut self, jobs: &[Job]) -> Vec<(io::Result<u32>, Duration)>;
+    fn start(&mut self, jobs: &[Job<'_>]) -> Vec<(io::Result<u32>, Duration)>;
     /// Sends `sig` to the process group of `pid`.
     fn signal(&mut self, pid: u32, sig: Signal);
     /// Whether process `pid` ended; `block` waits until it has.
@@ -103,9 +103,9 @@ impl<'a> System<'a> {
 impl Host for System<'_> {
     /// Large batches are spawned from several threads: a spawn waits until its child has
     /// exec'd, and on a busy machine that wait, not our work, bounds the launch rate.
-    fn start(&mut self, jobs: &[Job]) -> Vec<(io::Result<u32>, Duration)> {
+    fn start(&mut self, jobs: &[Job<'_>]) -> Vec<(io::Result<u32>, Duration)> {
         let (launcher, groups, t0) = (&self.launcher, &self.groups, self.t0);
-        let spawn = |job: &Job| {
+        let spawn = |job: &Job<'_>| {
             let pid = launcher.start(&Spec {
                 argv: &job.argv,
                 env: job.env,

@@ -131,7 +131,11 @@ struct Scheduler<'a, H: Host> {
 
 /// Runs `exp` to its stop rule. Interrupted by a stop signal (see [`signals`]), it stops
 /// gracefully (hurried by a second one) and still returns every record.
-pub fn run(exp: &Experiment, opts: &Options, net: &mut dyn Network) -> Result<Outcome, RunError> {
+pub fn run(
+    exp: &Experiment,
+    opts: &Options<'_>,
+    net: &mut dyn Network,
+) -> Result<Outcome, RunError> {
     let groups = setup::prepare(exp, opts)?;
     let host = System::new(&opts.shim, groups, opts.cgroups);
     Ok(Scheduler::new(exp, opts, host, net).run(net))

@@ -33,7 +33,7 @@ impl<H: Host> Scheduler<'_, H> {
     /// node's stderr log too.
     pub(super) fn record_start(
         &mut self,
-        job: Job,
+        job: Job<'_>,
         started: std::io::Result<u32>,
         start: Duration,
     ) -> Result<(), String> {

@@ -60,7 +60,7 @@ fn prepare_commands(exp: &Experiment, run_dir: &Path) -> Result<(), RunError> {
 /// each node's cgroup (`None` without cgroups, or for a node of no role).
 pub(super) fn prepare(
     exp: &Experiment,
-    opts: &Options,
+    opts: &Options<'_>,
 ) -> Result<Vec<Option<NodeGroup>>, RunError> {
     let logs = opts.run_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(setup_err(&logs))?;

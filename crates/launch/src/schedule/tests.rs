@@ -68,7 +68,7 @@ impl FakeHost {
 }
 
 impl Host for FakeHost {
-    fn start(&mut self, jobs: &[Job]) -> Vec<(std::io::Result<u32>, Duration)> {
+    fn start(&mut self, jobs: &[Job<'_>]) -> Vec<(std::io::Result<u32>, Duration)> {
         let now = self.clock.get();
         jobs.iter()
             .map(|job| {

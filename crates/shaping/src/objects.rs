@@ -1,4 +1,5 @@
-//! The plan of kernel objects for one network on one host.
+//! The kernel objects of one network on one host: what `up` creates for a link model and
+//! the nodes placed here (a pure function of both).
 //!
 //! Single-host model (`--dev lo`): every node is a /32 alias on the device. Nodes are
 //! split by /24 network into "cells"; each cell has two IFB devices carrying its shaping
@@ -94,7 +95,7 @@ impl Layout {
 
 /// Where a node's classes are: its cell and its class id there (minor = last octet + 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Place {
+pub struct NodeClass {
     /// Cell index (which IFB pair).
     pub cell: usize,
     /// Class id on both of the cell's IFBs.
@@ -113,7 +114,7 @@ fn cells(model: &LinkModel, local: &[usize]) -> Vec<(u32, Vec<usize>)> {
 }
 
 /// The place of each of `local` (same order).
-pub fn places(model: &LinkModel, local: &[usize]) -> Vec<Place> {
+pub fn node_classes(model: &LinkModel, local: &[usize]) -> Vec<NodeClass> {
     let cell_of: BTreeMap<u32, usize> = cells(model, local)
         .iter()
         .enumerate()
@@ -123,7 +124,7 @@ pub fn places(model: &LinkModel, local: &[usize]) -> Vec<Place> {
         .iter()
         .map(|&i| {
             let ip = u32::from(model.nodes[i].ip);
-            Place {
+            NodeClass {
                 cell: cell_of[&(ip >> 8)],
                 class: node_class(ip as u8),
             }
@@ -169,7 +170,7 @@ pub fn local_groups(model: &LinkModel, local: &[usize]) -> Vec<usize> {
 
 /// The objects for `local` (indices into `model.nodes`) shaped per `layout`. The first
 /// objects are the hook devices' clsact qdiscs, which networks on the same device share.
-pub fn plan(model: &LinkModel, local: &[usize], layout: &Layout) -> Vec<Object> {
+pub fn objects(model: &LinkModel, local: &[usize], layout: &Layout) -> Vec<Object> {
     let dev = &layout.dev;
     let hooks = layout.hook_devs();
     let cells = cells(model, local);
@@ -518,7 +519,7 @@ mod tests {
     fn five_thousand_nodes_are_hashed_not_chained() {
         let m = LinkModel::uniform(50, 100, 128_000, 2_000_000, 0);
         let local: Vec<usize> = (0..m.nodes.len()).collect();
-        let objs = plan(&m, &local, &layout(Backend::Nfqueue));
+        let objs = objects(&m, &local, &layout(Backend::Nfqueue));
         let count = |f: &dyn Fn(&Object) -> bool| objs.iter().filter(|o| f(o)).count();
         assert_eq!(count(&|o| matches!(o, Object::Addr { .. })), 5000);
         assert_eq!(count(&|o| matches!(o, Object::HtbClass { .. })), 10_000);
@@ -553,7 +554,7 @@ mod tests {
             m.set_group_delay_us(a, b, 10_000);
         }
         let local: Vec<usize> = (0..m.nodes.len()).collect();
-        let objs = plan(&m, &local, &layout(Backend::Netem));
+        let objs = objects(&m, &local, &layout(Backend::Netem));
         let on_lo = |o: &&Object| o.dev() == "lo" && matches!(o, Object::HtbClass { .. });
         assert_eq!(objs.iter().filter(on_lo).count(), 2500);
         assert_eq!(longest_chain(&objs), 1);
@@ -573,7 +574,7 @@ mod tests {
             pair_classes(&m, &local, &netem),
             [(0, 2, 1), (1, 0, 2), (1, 1, 3)]
         );
-        let mut sent: Vec<(usize, usize, u16)> = plan(&m, &local, &netem)
+        let mut sent: Vec<(usize, usize, u16)> = objects(&m, &local, &netem)
             .iter()
             .filter_map(|o| match o {
                 Object::Filter {
@@ -600,7 +601,7 @@ mod tests {
     #[test]
     fn dry_run_reads_like_tc() {
         let m = LinkModel::uniform(1, 2, 128_000, 2_000_000, 0);
-        let text: Vec<String> = plan(&m, &[0, 1], &layout(Backend::Nfqueue))
+        let text: Vec<String> = objects(&m, &[0, 1], &layout(Backend::Nfqueue))
             .iter()
             .map(|o| o.to_string())
             .collect();
@@ -648,7 +649,7 @@ mod tests {
             slot: 3,
             backend,
         };
-        let got: Vec<String> = plan(&m, &local, &layout)
+        let got: Vec<String> = objects(&m, &local, &layout)
             .iter()
             .map(|o| o.to_string())
             .collect();
@@ -675,7 +676,7 @@ mod tests {
     #[test]
     fn places_and_names_follow_cells_and_slot() {
         let (m, local) = mixed();
-        let got: Vec<(usize, Handle)> = places(&m, &local)
+        let got: Vec<(usize, Handle)> = node_classes(&m, &local)
             .into_iter()
             .map(|p| (p.cell, p.class))
             .collect();
@@ -712,7 +713,7 @@ mod tests {
         for (n, q) in m.nodes.iter_mut().zip([50, 200, 50]) {
             n.queue_packets = q;
         }
-        let objs = plan(&m, &[0, 1, 2], &layout(Backend::Nfqueue));
+        let objs = objects(&m, &[0, 1, 2], &layout(Backend::Nfqueue));
         let txqueuelens: Vec<u32> = objs
             .iter()
             .filter_map(|o| match o {
