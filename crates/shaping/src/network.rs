@@ -1,7 +1,7 @@
-//! The public handle on one network of this host: bring it up, open it by name, change it
-//! while it runs, read its counters and its health, take it down. Every operation takes
-//! the host-wide lock and reads or writes the network's state file, so handles in several
-//! processes see one network.
+//! The public handle on one network of this network namespace: bring it up, open it by
+//! name, change it while it runs, read its counters and its health, take it down. Every
+//! operation takes the namespace's lock and reads or writes the network's state file, so
+//! handles in several processes see one network.
 
 use crate::counters::{counters, NodeCounters};
 use crate::engine::{engine_alive, engine_failure, EngineBinary};
@@ -50,7 +50,7 @@ impl Network {
         })
     }
 
-    /// Every network recorded on this host, by name.
+    /// Every network recorded in this network namespace, by name.
     pub fn list() -> Vec<Network> {
         networks()
             .into_iter()

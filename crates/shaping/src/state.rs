@@ -35,7 +35,7 @@ pub struct State {
     pub dev: String,
     /// Backend in use.
     pub backend: Backend,
-    /// Slot on this host (IFB names, filter priorities, queue number).
+    /// Slot in this network namespace (IFB names, filter priorities, queue number).
     pub slot: u16,
     /// The link model.
     pub model: LinkModel,
@@ -137,7 +137,7 @@ fn state_path(name: &str) -> PathBuf {
     run_dir().join(format!("{name}.json"))
 }
 
-/// Every network recorded on this host.
+/// Every network recorded in this network namespace.
 pub fn networks() -> Vec<State> {
     let Ok(dir) = std::fs::read_dir(run_dir()) else {
         return vec![];
@@ -189,8 +189,8 @@ pub(crate) fn remove(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Holds the host-wide p2plab lock (slots and shared qdiscs are decided under it) until
-/// the returned file is dropped.
+/// Holds the p2plab lock of this network namespace (slots and shared qdiscs are decided
+/// under it) until the returned file is dropped.
 pub(crate) fn lock() -> Result<std::fs::File, Error> {
     let dir = run_dir();
     let p = dir.join(".lock");
