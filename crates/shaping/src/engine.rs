@@ -50,15 +50,16 @@ impl EngineBinary {
 
     /// Starts the delay engine of network `name` (`EXE engine --name NAME`), output to its
     /// engine log, with SIGHUP blocked until [`run`] handles it; returns its pid at once.
-    pub fn spawn(&self, name: &str) -> Result<u32, String> {
+    pub fn spawn(&self, name: &str) -> Result<u32, StartError> {
         let exe = match &self.exe {
             Some(exe) => exe.clone(),
-            None => std::env::current_exe()
-                .map_err(|e| format!("cannot find the p2plab binary: {e}"))?,
+            None => std::env::current_exe().map_err(StartError::NoBinary)?,
         };
-        let log_path = engine_log(name);
-        let log =
-            std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let path = engine_log(name);
+        let log = std::fs::File::create(&path).map_err(|error| StartError::Log {
+            path: path.clone(),
+            error,
+        })?;
         let mut command = Command::new(exe);
         // SAFETY: the closure runs in the forked child before exec and only calls
         // pthread_sigmask, which is async-signal-safe; it touches no memory of the parent.
@@ -68,12 +69,29 @@ impl EngineBinary {
         let child = command
             .args(engine_args(name))
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stdout(
+                log.try_clone()
+                    .map_err(|error| StartError::Log { path, error })?,
+            )
             .stderr(log)
             .spawn()
-            .map_err(|e| format!("cannot start the delay engine: {e}"))?;
+            .map_err(StartError::Spawn)?;
         Ok(child.id())
     }
+}
+
+/// Why the delay engine's process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot find the p2plab binary: {0}")]
+    NoBinary(std::io::Error),
+    #[error("{}: {error}", path.display())]
+    Log {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot start the delay engine: {0}")]
+    Spawn(std::io::Error),
 }
 
 /// The model's per-pair lookup: (one-way delay in µs, loss) by (source, destination).
@@ -156,18 +174,17 @@ pub(crate) fn start_engine(
     rules: &QueueRules,
     engine: &EngineBinary,
 ) -> Result<(), Error> {
-    let pid = engine.spawn(&state.name).map_err(Error::Engine)?;
+    let pid = engine.spawn(&state.name)?;
     state.engine_pid = Some(pid);
     save(state)?;
     std::thread::sleep(ENGINE_START);
     if !running(pid) {
         let log = std::fs::read_to_string(engine_log(&state.name)).unwrap_or_default();
-        return Err(Error::Engine(format!(
-            "delay engine exited at start: {}",
-            log.trim()
-        )));
+        return Err(Error::EngineExited {
+            log: log.trim().to_string(),
+        });
     }
-    rules.add().map_err(Error::Engine)
+    rules.add().map_err(Error::Rules)
 }
 
 /// Whether process `pid` is the delay engine of network `name` (pids get reused).

@@ -62,17 +62,73 @@ pub enum Error {
     /// The state file could not be read or written.
     #[error("state file {0}: {1}")]
     State(PathBuf, String),
-    /// The NFQUEUE rules or the engine failed.
+    /// The delay engine's process could not be started.
+    #[error(transparent)]
+    EngineStart(#[from] crate::engine::StartError),
+    /// The delay engine ended right after its start; its log says why.
+    #[error("delay engine exited at start: {log}")]
+    EngineExited {
+        /// What the engine wrote.
+        log: String,
+    },
+    /// The NFQUEUE rules could not be added or removed (what iptables said).
     #[error("{0}")]
-    Engine(String),
-    /// The placement on this host and the routes to other hosts do not fit together.
-    #[error("{0}")]
-    Cluster(String),
-    /// The device's packet size cannot be set (or kept) for this network: another network
-    /// on the device would see it change.
-    #[error("{0}")]
-    PacketSize(String),
-    /// A run-time change cannot be made.
-    #[error("{0}")]
-    Change(String),
+    Rules(String),
+    /// A `--route` names a node placed on this host.
+    #[error(
+        "--route {route}: node {node} is on this host (--local); route only nodes on other hosts"
+    )]
+    RoutedLocal {
+        /// The route as given (`NODES=HOST`).
+        route: String,
+        /// The node.
+        node: String,
+    },
+    /// Two `--route`s hold one node.
+    #[error(
+        "--route {first} and --route {second} both hold node {node}; name each node's host once"
+    )]
+    RoutedTwice {
+        /// The first route (`NODES=HOST`).
+        first: String,
+        /// The second route.
+        second: String,
+        /// The node.
+        node: String,
+    },
+    /// A whole group is neither here nor routed.
+    #[error("group {0} has no node on this host (--local) and no --route {0}=GATEWAY: its nodes would be unreachable")]
+    GroupUnreachable(String),
+    /// A node of a group split over hosts is neither here nor routed.
+    #[error("node {node} is neither on this host (--local) nor on a --route: it would be unreachable; add --route {group}[A-B]=GATEWAY for the nodes of {group} on other hosts")]
+    NodeUnreachable {
+        /// The node.
+        node: String,
+        /// Its group.
+        group: String,
+    },
+    /// Another network set the packet size of a device this network's packets pass.
+    #[error("network {other} set the packet size of {dev} (its topology's mtu); take it down first or use another --dev")]
+    PacketSizeSet {
+        /// The other network.
+        other: String,
+        /// The device.
+        dev: String,
+    },
+    /// Setting this network's packet size would change another network's packets.
+    #[error("mtu {mtu} would change the packets of network {other} on {dev} too; take it down first or use another --dev")]
+    PacketSizeShared {
+        /// The packet size asked for.
+        mtu: u32,
+        /// The other network.
+        other: String,
+        /// The device.
+        dev: String,
+    },
+    /// A run-time change on a network whose `up` did not finish.
+    #[error("network {0} did not come up completely; run `p2plab down {0}` and bring it up again")]
+    Incomplete(String),
+    /// A run-time change names a node or group the network does not have.
+    #[error(transparent)]
+    OutOfRange(#[from] topology::change::OutOfRange),
 }

@@ -23,10 +23,10 @@ pub(crate) fn add_packet_size(state: &mut State) -> Result<(), Error> {
             _ => None,
         });
         if let Some(dev) = set {
-            return Err(Error::PacketSize(format!(
-                "network {} set the packet size of {dev} (its topology's mtu); take it down first or use another --dev",
-                o.name
-            )));
+            return Err(Error::PacketSizeSet {
+                other: o.name.clone(),
+                dev: dev.clone(),
+            });
         }
     }
     let Some(mtu) = state.model.mtu else {
@@ -41,10 +41,11 @@ pub(crate) fn add_packet_size(state: &mut State) -> Result<(), Error> {
             continue;
         }
         if let Some(o) = others.iter().find(|s| s.hooks(&dev)) {
-            return Err(Error::PacketSize(format!(
-                "mtu {mtu} would change the packets of network {} on {dev} too; take it down first or use another --dev",
-                o.name
-            )));
+            return Err(Error::PacketSizeShared {
+                mtu,
+                other: o.name.clone(),
+                dev,
+            });
         }
         sizes.push(Object::PacketSize {
             dev,

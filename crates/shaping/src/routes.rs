@@ -36,23 +36,18 @@ pub(crate) fn remote_routes(
     for r in routes {
         let name = |i: usize| &model.nodes[i].name;
         if let Some(&i) = r.nodes.iter().find(|i| here.contains(i)) {
-            return Err(Error::Cluster(format!(
-                "--route {}={}: node {} is on this host (--local); route only nodes on other hosts",
-                r.what,
-                r.via,
-                name(i)
-            )));
+            return Err(Error::RoutedLocal {
+                route: format!("{}={}", r.what, r.via),
+                node: name(i).clone(),
+            });
         }
         for &i in &r.nodes {
             if let Some(o) = on[i].replace(r) {
-                return Err(Error::Cluster(format!(
-                    "--route {}={} and --route {}={} both hold node {}; name each node's host once",
-                    o.what,
-                    o.via,
-                    r.what,
-                    r.via,
-                    name(i)
-                )));
+                return Err(Error::RoutedTwice {
+                    first: format!("{}={}", o.what, o.via),
+                    second: format!("{}={}", r.what, r.via),
+                    node: name(i).clone(),
+                });
             }
         }
         out.extend(
@@ -75,14 +70,14 @@ pub(crate) fn remote_routes(
             .enumerate()
             .filter(|(_, n)| n.group == g)
             .all(|(k, _)| !here.contains(&k) && on[k].is_none());
-        return Err(Error::Cluster(if whole {
-            format!("group {name} has no node on this host (--local) and no --route {name}=GATEWAY: its nodes would be unreachable")
+        return Err(if whole {
+            Error::GroupUnreachable(name.clone())
         } else {
-            format!(
-                "node {} is neither on this host (--local) nor on a --route: it would be unreachable; add --route {name}[A-B]=GATEWAY for the nodes of {name} on other hosts",
-                model.nodes[i].name
-            )
-        }));
+            Error::NodeUnreachable {
+                node: model.nodes[i].name.clone(),
+                group: name.clone(),
+            }
+        });
     }
     Ok(out)
 }

@@ -41,9 +41,7 @@ pub(crate) fn apply(name: &str, change: &NetChange, engine: &EngineBinary) -> Re
     let _lock = lock()?;
     let mut state = load(name)?;
     if !state.complete {
-        return Err(Error::Change(format!(
-            "network {name} did not come up completely; run `p2plab down {name}` and bring it up again"
-        )));
+        return Err(Error::Incomplete(name.to_string()));
     }
     let before = state.model.clone();
     let steps = change_steps(&mut state, change)?;
@@ -80,10 +78,7 @@ pub(crate) fn apply(name: &str, change: &NetChange, engine: &EngineBinary) -> Re
 /// Updates `state` (model, cut nodes, recorded objects) for `change` and returns the kernel
 /// steps that make it so.
 fn change_steps(state: &mut State, change: &NetChange) -> Result<Steps, Error> {
-    state
-        .model
-        .apply(change)
-        .map_err(|e| Error::Change(e.to_string()))?;
+    state.model.apply(change)?;
     let mut steps = Steps::new();
     match change {
         NetChange::SetLink { nodes, link } => {
@@ -490,7 +485,7 @@ mod tests {
         assert_eq!(s.objects.len(), n + 2);
         assert!(matches!(
             change_steps(&mut s, &NetChange::Cut(vec![5])),
-            Err(Error::Change(_))
+            Err(Error::OutOfRange(_))
         ));
     }
 }

@@ -290,7 +290,7 @@ fn teardown(host: &mut Host, state: &State) -> Result<(), Error> {
         stop_engine(pid, &state.name);
     }
     if let Some(r) = &state.rules {
-        r.remove().map_err(Error::Engine)?;
+        r.remove().map_err(Error::Rules)?;
     }
     host.apply(&teardown_list(&state.objects), Op::Delete)?;
     let others = networks();
