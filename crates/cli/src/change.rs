@@ -3,7 +3,8 @@
 //! experiment's own change parser (`topology::change`), against the network's model, and
 //! the change is made through `shaping::Network`.
 
-use anyhow::{anyhow, bail, Result};
+use crate::exit::bad_input;
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use shaping::Network;
 use std::convert::Infallible;
@@ -79,10 +80,14 @@ pub fn change(args: &ChangeArgs) -> Result<()> {
         .partition(|w| w.contains('='));
     let params: Vec<(&str, &str)> = params.iter().filter_map(|w| w.split_once('=')).collect();
     if change::takes_nodes(action) && targets.is_empty() {
-        bail!("name the nodes to change (`*`, group names, node names, `group[A-B]`)");
+        return Err(bad_input(
+            "name the nodes to change (`*`, group names, node names, `group[A-B]`)",
+        ));
     }
     if let Some(w) = targets.first().filter(|_| !change::takes_nodes(action)) {
-        bail!("set_delay changes a group pair, not nodes: remove `{w}`, give from= and to=");
+        return Err(bad_input(format!(
+            "set_delay changes a group pair, not nodes: remove `{w}`, give from= and to="
+        )));
     }
     let written = Written {
         action,
@@ -90,7 +95,7 @@ pub fn change(args: &ChangeArgs) -> Result<()> {
         params: &params,
     };
     let others: &[(&str, Infallible)] = &[];
-    let change = match change::parse(m, &written, others).map_err(|e| anyhow!(refusal(&e)))? {
+    let change = match change::parse(m, &written, others).map_err(|e| bad_input(refusal(&e)))? {
         Parsed::Net(change) => change,
         Parsed::Other(none, _) => match none {},
     };

@@ -5,6 +5,7 @@ mod change;
 mod doctor;
 mod down;
 mod engine;
+mod exit;
 mod output;
 mod report;
 mod run;
@@ -73,10 +74,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e:#}");
-            match e.downcast_ref::<run::Interrupted>() {
-                Some(i) => ExitCode::from(128u8.saturating_add(i.signal as u8)),
-                None => ExitCode::FAILURE,
-            }
+            ExitCode::from(exit::status(&e))
         }
     }
 }

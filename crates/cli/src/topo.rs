@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// Validate a topology or experiment file and print a short summary.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab check topologies/quickstart.yaml\n  p2plab check experiment.yaml\n\nAn experiment file (one with `roles:`) is checked with the topology and scenario it names.\nExits 0 when the files are valid, 1 with every error found otherwise."
+    after_help = "Examples:\n  p2plab check topologies/quickstart.yaml\n  p2plab check experiment.yaml\n\nAn experiment file (one with `roles:`) is checked with the topology and scenario it names.\nExits 0 when the files are valid, 2 with every error found otherwise."
 )]
 pub struct CheckArgs {
     /// The topology or experiment file (YAML).
@@ -37,7 +37,7 @@ pub enum Format {
 fn failed(file: &Path, d: topology::Diagnostics) -> anyhow::Error {
     let count = d.len();
     let plural = if count == 1 { "" } else { "s" };
-    anyhow::anyhow!("{d}\n{count} error{plural} in {}", file.display())
+    crate::exit::bad_input(format!("{d}\n{count} error{plural} in {}", file.display()))
 }
 
 pub(crate) fn load(file: &Path) -> Result<topology::Plan> {

@@ -113,8 +113,13 @@ fn local_nodes(
         return Ok(None);
     }
     let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
-    let mut nodes = topology::select::select(&plan.link, &terms)
-        .map_err(|e| anyhow::anyhow!("--local {} ({}): {e}", terms.join(","), file.display()))?;
+    let mut nodes = topology::select::select(&plan.link, &terms).map_err(|e| {
+        crate::exit::bad_input(format!(
+            "--local {} ({}): {e}",
+            terms.join(","),
+            file.display()
+        ))
+    })?;
     nodes.sort_unstable();
     Ok(Some(nodes))
 }
@@ -129,7 +134,7 @@ fn remote_nodes(
         .map(|(what, via)| {
             let terms: Vec<&str> = what.split(',').collect();
             let nodes = topology::select::select(&plan.link, &terms)
-                .map_err(|e| anyhow::anyhow!("--route {what}={via}: {e}"))?;
+                .map_err(|e| crate::exit::bad_input(format!("--route {what}={via}: {e}")))?;
             Ok(RemoteNodes {
                 what: what.clone(),
                 nodes,

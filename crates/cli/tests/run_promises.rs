@@ -481,12 +481,13 @@ fn refused_experiment(program: &str) -> String {
 /// Runs `command` (shell command lines whose only output on stderr is that of `p2plab
 /// run` of `refusals.yaml`, its exit status that of the run) with `yaml` as
 /// `refusals.yaml` in `work`, and checks that the run was refused before anything was set
-/// up: exit status 1, no address, no state file and no result directory afterwards.
-/// Returns the one line the refusal printed.
-fn refused(work: &Path, yaml: &str, command: &str) -> String {
+/// up: exit status `code` (2 for what the experiment asks, 1 for the machine), no address,
+/// no state file and no result directory afterwards. Returns the one line the refusal
+/// printed.
+fn refused(work: &Path, yaml: &str, code: i32, command: &str) -> String {
     let out = leaves_nothing(work, "refusals.yaml", yaml, command);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(
         !work.join("results").exists(),
@@ -513,6 +514,7 @@ fn run_refuses_before_setting_anything_up() {
     let line = refused(
         w,
         &refused_experiment(&program),
+        2,
         &format!("{RUN} refusals.yaml"),
     );
     assert!(
@@ -523,6 +525,7 @@ fn run_refuses_before_setting_anything_up() {
     let line = refused(
         w,
         &plain,
+        1,
         "\"$P2PLAB\" run --quiet --shim /nonexistent/libp2plab_shim.so refusals.yaml",
     );
     assert!(line.contains("/nonexistent/libp2plab_shim.so"), "{line}");
@@ -532,6 +535,7 @@ fn run_refuses_before_setting_anything_up() {
     let line = refused(
         w,
         &plain,
+        1,
         &format!("setpriv --reuid=65534 --regid=65534 --clear-groups {RUN} refusals.yaml"),
     );
     assert!(line.contains("CAP_NET_ADMIN"), "{line}");
@@ -545,6 +549,7 @@ fn run_refuses_before_setting_anything_up() {
     let line = refused(
         w,
         &plain,
+        1,
         &format!(
             "\"$P2PLAB\" up other.yaml --name refusals >/dev/null || exit 9; {RUN} refusals.yaml; rc=$?;
              [ \"$(ip -4 -o addr show dev lo | grep -c ' 172\\.31\\.26\\.')\" = 2 ] || exit 8;
@@ -564,7 +569,12 @@ fn run_refuses_before_setting_anything_up() {
         let (_, results) = run(w, "./netem.yaml", &plain, "--shaping netem", &[]);
         assert_eq!(results.run.backend, Backend::Netem);
     } else {
-        let line = refused(w, &plain, &format!("{RUN} --shaping netem refusals.yaml"));
+        let line = refused(
+            w,
+            &plain,
+            1,
+            &format!("{RUN} --shaping netem refusals.yaml"),
+        );
         assert!(
             line.contains("netem is not available") && line.contains("sch_netem"),
             "{line}"

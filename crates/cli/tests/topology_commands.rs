@@ -36,7 +36,7 @@ fn check_fails_with_every_error_on_stderr() {
     let file = dir.path().join("bad.yaml");
     std::fs::write(&file, "profiles:\n  p: {up: 1mbit, down: 2mbit}\ngroups:\n  - {name: a, nodes: 2, profile: x}\n  - {name: b, nodes: 0, profile: p}\n").unwrap();
     let out = p2plab(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = err.lines().collect();
@@ -104,7 +104,7 @@ fn check_validates_an_experiment_with_its_topology() {
 
     std::fs::write(&file, body.replace("sleep", "no-such-program-p2plab")).unwrap();
     let out = p2plab(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
         err.contains(":3:40: roles[0].command: program `no-such-program-p2plab` is not installed"),

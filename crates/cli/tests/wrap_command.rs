@@ -40,15 +40,16 @@ fn copy_into(from: &Path, dir: &Path, name: &str) -> PathBuf {
     to
 }
 
-/// Asserts that `out` is a refusal: exit status 1, nothing on stdout (the command did not
-/// run), and exactly `line` on stderr.
-fn assert_refused(out: &Output, line: &str) {
+/// Asserts that `out` is a refusal: exit status `code` (1 for the machine, 2 for the
+/// program asked for), nothing on stdout (the command did not run), and exactly `line` on
+/// stderr.
+fn assert_refused(out: &Output, code: i32, line: &str) {
     assert_eq!(
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stderr).as_ref()
         ),
-        (Some(1), format!("{line}\n").as_str())
+        (Some(code), format!("{line}\n").as_str())
     );
     assert!(out.stdout.is_empty(), "the command ran: {out:?}");
 }
@@ -93,6 +94,7 @@ fn the_shim_is_looked_up_by_flag_then_environment_then_beside_the_binary() {
     std::fs::remove_file(&beside).unwrap();
     assert_refused(
         &wrap(&bin, None, &[], &maps),
+        1,
         &format!(
             "shim {} not found: build it (`cargo build -p preload-shim`) or point --shim / P2PLAB_SHIM at libp2plab_shim.so",
             beside.display()
@@ -129,7 +131,7 @@ fn a_static_program_or_a_script_run_by_one_is_refused_before_it_runs() {
             &["--shim", shim.to_str().unwrap()],
             &[cmd.to_str().unwrap()],
         );
-        assert_refused(&out, &refusal);
+        assert_refused(&out, 2, &refusal);
     }
     // the script itself runs the program, so the refusal is wrap's, not the kernel's
     let direct = Command::new(&script).output().unwrap();
