@@ -82,7 +82,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             ),
         })),
         _ if done.totals.failed > 0 => Err(anyhow::anyhow!(
-            "{} of {} processes failed (did not start or exited with a non-zero code); see {}",
+            "{} of {} processes failed (did not start, exited with a non-zero code or were killed by a signal p2plab did not send); see {}",
             done.totals.failed,
             done.totals.processes,
             done.report.display()

@@ -13,10 +13,10 @@ const RUN: &str = r#"{"name": "swarm", "started_unix": 1795000000.5, "duration_s
 const HEADER: &str = "node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n";
 
 // dsl leechers complete in 10, 20 and 30 s; l4 exits with 1, l5 never starts.
-// fiber leechers complete in 5 and 6 s; tracker and seed are killed at the end.
+// fiber leechers complete in 5 and 6 s; tracker and seed are stopped at the end.
 const PROCESSES: &str = "\
-tracker,tracker,core,10.0.0.1,100,0,60,killed,,15,0.5,0.25,2048,1000,2000
-seed,seed,core,10.0.0.2,101,0,60,killed,,15,2,1,4096,5000000,10000
+tracker,tracker,core,10.0.0.1,100,0,60,stopped,,15,0.5,0.25,2048,1000,2000
+seed,seed,core,10.0.0.2,101,0,60,stopped,,15,2,1,4096,5000000,10000
 l1,leecher,dsl,10.0.1.1,102,1,11,exited,0,,1,0.5,3000,100,2000000
 l2,leecher,dsl,10.0.1.2,103,2,22,exited,0,,1.5,0.5,3000,100,2000000
 l3,leecher,dsl,10.0.1.3,104,3,33,exited,0,,2,1,3000,100,2000000
@@ -81,7 +81,7 @@ fn json_has_the_hand_computed_figures() {
             &totals["processes"],
             &totals["exited_ok"],
             &totals["failed"],
-            &totals["killed"],
+            &totals["stopped"],
             &totals["running"]
         ],
         [9, 5, 2, 2, 0]
@@ -147,7 +147,7 @@ fn text_summarises_groups_and_fairness() {
         "{text}"
     );
     assert!(
-        text.contains("9 processes: 5 exited ok, 2 failed, 2 killed, 0 running"),
+        text.contains("9 processes: 5 exited ok, 2 failed, 2 stopped, 0 running"),
         "{text}"
     );
     let dsl: Vec<&str> = text
@@ -234,10 +234,10 @@ fn a_bad_row_names_file_line_and_column() {
         ":5: column 9 `exit_code`: invalid digit found in string; fix the value or remove the row",
     );
     expect_error(
-        &PROCESSES.replace("killed,,15,2,1", "stopped,,15,2,1"),
+        &PROCESSES.replace("stopped,,15,2,1", "ended,,15,2,1"),
         METRICS.as_bytes(),
         "processes.csv",
-        ":3: column 8 `status`: `stopped` is not one of exited, killed, failed_to_start, running",
+        ":3: column 8 `status`: `ended` is not one of exited, stopped, killed, failed_to_start, running",
     );
     expect_error(
         &PROCESSES.replace("10.0.2.2,107,2,8", "10.0.2.2,107,9,8"),

@@ -292,7 +292,7 @@ fn every_stop_signal_stops_the_run_and_keeps_its_results() {
         for p in &results.processes {
             assert_eq!(
                 (p.status, p.signal),
-                (results::Status::Killed, Some(15)),
+                (results::Status::Stopped, Some(15)),
                 "SIG{sig}: {p:?}"
             );
             // The signal came 3 s after the run started (its clock starts once the
@@ -312,7 +312,7 @@ fn a_second_stop_signal_kills_at_once_and_still_tears_down() {
     for p in &results.processes {
         assert_eq!(
             (p.status, p.signal),
-            (results::Status::Killed, Some(9)),
+            (results::Status::Stopped, Some(9)),
             "{p:?}"
         );
         // The first SIGTERM came at 2.5-3 s of the run's clock: without the second one
@@ -380,7 +380,7 @@ fn a_run_whose_delay_engine_dies_stops_and_says_so() {
     );
     assert_eq!(results.processes.len(), 4);
     for p in &results.processes {
-        assert_eq!(p.status, results::Status::Killed, "{p:?}");
+        assert_eq!(p.status, results::Status::Stopped, "{p:?}");
     }
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains(&format!("stopped: <b>{why}")), "{html}");

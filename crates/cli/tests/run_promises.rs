@@ -134,12 +134,12 @@ fn process<'a>(results: &'a Results, node: &str) -> &'a Process {
         .unwrap_or_else(|| panic!("no process on {node}: {:?}", results.processes))
 }
 
-/// Checks that `p` was ended by signal `signal` (sent by an event or by the end of the
+/// Checks that `p` was stopped by signal `signal` (sent by an event or by the end of the
 /// run) between `from` and `to` seconds after the run started.
-fn killed_between(p: &Process, signal: i32, from: f64, to: f64) {
+fn stopped_between(p: &Process, signal: i32, from: f64, to: f64) {
     assert_eq!(
         (p.status, p.signal),
-        (Status::Killed, Some(signal)),
+        (Status::Stopped, Some(signal)),
         "{p:?}"
     );
     let end = p.end_s.unwrap();
@@ -204,8 +204,8 @@ fn events_and_a_scenario_file_pause_stop_kill_and_start_processes() {
     assert_eq!(results.processes.len(), 5, "{:?}", results.processes);
     paused_for_a_second(&results, "g-1");
     paused_for_a_second(&results, "g-4");
-    killed_between(process(&results, "g-2"), 15, 1.5, 2.0);
-    killed_between(process(&results, "g-3"), 9, 1.5, 2.0);
+    stopped_between(process(&results, "g-2"), 15, 1.5, 2.0);
+    stopped_between(process(&results, "g-3"), 9, 1.5, 2.0);
     // Started by the scenario long before its role's own start time, then ended with the
     // rest by the end of the run.
     let late = process(&results, "g-5");
@@ -215,7 +215,7 @@ fn events_and_a_scenario_file_pause_stop_kill_and_start_processes() {
         "g-5 ran from 1.5 s to 3.5 s"
     );
     for node in ["g-1", "g-4", "g-5"] {
-        killed_between(process(&results, node), 15, 3.5, 4.5);
+        stopped_between(process(&results, node), 15, 3.5, 4.5);
     }
 }
 
@@ -283,7 +283,7 @@ fn a_stop_metric_ends_the_run_once_every_node_reaches_it() {
     );
     // Not before the slower node reached it, and at once when it did.
     for p in &results.processes {
-        killed_between(p, 15, slow, slow + 0.5);
+        stopped_between(p, 15, slow, slow + 0.5);
     }
 
     // Metrics are read every 0.5 s: g-1's lines (one every 50 ms) come in batches stamped
@@ -345,13 +345,16 @@ fn processes_start_on_schedule_within_their_cpu_and_memory_limits() {
              stop: {{exited: [sched, spin, free, small, big], after: 30s}}\n"
         ),
     );
-    let results = run_ok(
+    let (out, results) = run(
         work.path(),
         "./limits.yaml",
         &yaml,
+        "",
         &[("spin.py", SPIN), ("hog.py", HOG)],
-        "the stop rule's roles exited",
     );
+    // The kernel's OOM kill of the big process is a failure of the run (exit status 1).
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(results.run.stopped, "the stop rule's roles exited");
     // Without delays or loss no engine runs, but the backend is still the one picked.
     assert_eq!(results.run.backend, Backend::Nfqueue);
 
@@ -439,12 +442,12 @@ fn on_failure_continue_records_the_failure_and_goes_on() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("1 of 4 processes failed (did not start or exited with a non-zero code)"),
+        stderr.contains("1 of 4 processes failed (did not start, exited with a non-zero code or were killed by a signal p2plab did not send)"),
         "{stderr}"
     );
     assert_eq!(results.run.stopped, "the stop rule's roles exited");
     assert!(process(&results, "g-4").completion_s().is_some());
-    killed_between(process(&results, "g-1"), 15, 2.2, 3.5);
+    stopped_between(process(&results, "g-1"), 15, 2.2, 3.5);
 }
 
 #[test]
@@ -461,7 +464,36 @@ fn on_failure_abort_stops_the_run_at_the_failure() {
         "{:?}",
         results.processes
     );
-    killed_between(process(&results, "g-1"), 15, 1.0, 1.5);
+    stopped_between(process(&results, "g-1"), 15, 1.0, 1.5);
+}
+
+/// A process a signal of its own ends (a crash) failed: its row is `killed` with the
+/// signal, and p2plab exits with 1 and says so; the seed p2plab stops at the end is
+/// `stopped`, not failed.
+#[test]
+fn a_crash_fails_the_run_and_a_stop_at_the_end_does_not() {
+    let work = tempfile::tempdir().unwrap();
+    let yaml = experiment(
+        "172.31.28.0/24",
+        "0ms",
+        &[("g", 2)],
+        "roles:\n\
+         - {name: crash, nodes: g-1, command: \"sh -c 'sleep 0.3; kill -SEGV $$'\"}\n\
+         - {name: seed, nodes: g-2, command: /bin/sleep 30}\n\
+         stop: {exited: [crash], after: 30s}\n",
+    );
+    let (out, results) = run(work.path(), "crash.yaml", &yaml, "", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 of 2 processes failed"), "{stderr}");
+    let crash = process(&results, "g-1");
+    assert_eq!(
+        (crash.status, crash.signal),
+        (Status::Killed, Some(11)),
+        "{crash:?}"
+    );
+    assert!(crash.failed());
+    stopped_between(process(&results, "g-2"), 15, 0.2, 2.0);
 }
 
 /// The experiment the refusals try to run: `program` on two nodes of 172.31.25.0/24.

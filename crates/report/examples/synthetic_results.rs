@@ -2,7 +2,7 @@
 //! `cargo run --release -p report --example synthetic_results -- DIR PROCESSES SAMPLES`
 //! then `p2plab report DIR --format html`. Processes are spread over 8 groups, start
 //! every 0.25 s, and take a group-dependent time with deterministic noise; about 3 % exit
-//! with code 1, 1 % fail to start, one per group is a seed killed at the end. Each
+//! with code 1, 1 % fail to start, one per group is a seed stopped at the end. Each
 //! process reports a `progress` metric from 0 to 100 over its lifetime.
 
 use std::fmt::Write;
@@ -34,7 +34,7 @@ fn main() -> std::io::Result<()> {
         let start = i as f64 * 0.25;
         let took = 60.0 + 10.0 * group as f64 + 40.0 * noise(i);
         let (role, end, status, code, signal) = match i {
-            _ if i < 8 => ("seed", Some(duration), "killed", "", "15"),
+            _ if i < 8 => ("seed", Some(duration), "stopped", "", "15"),
             _ if noise(i + n) < 0.01 => ("leecher", None, "failed_to_start", "", ""),
             _ if noise(i + n) < 0.04 => ("leecher", Some(start + took / 2.0), "exited", "1", ""),
             _ => ("leecher", Some(start + took), "exited", "0", ""),

@@ -27,10 +27,11 @@ pub struct Counts {
     pub processes: usize,
     /// Exited with code 0.
     pub exited_ok: usize,
-    /// Failed to start or exited with a non-zero code.
+    /// Failed to start, exited with a non-zero code, or killed by a signal p2plab did not
+    /// send.
     pub failed: usize,
-    /// Ended by a signal.
-    pub killed: usize,
+    /// Ended by a signal p2plab sent (a stop rule, an event, a stop signal to the run).
+    pub stopped: usize,
     pub running: usize,
 }
 
@@ -44,9 +45,11 @@ impl Counts {
             } else {
                 match p.status {
                     Status::Exited => c.exited_ok += 1,
-                    Status::Killed => c.killed += 1,
+                    Status::Stopped => c.stopped += 1,
                     Status::Running => c.running += 1,
-                    Status::FailedToStart => unreachable!("counted as failed above"),
+                    Status::FailedToStart | Status::Killed => {
+                        unreachable!("counted as failed above")
+                    }
                 }
             }
         }
@@ -180,15 +183,17 @@ mod tests {
     use super::*;
     use results::Backend;
 
-    /// Seven processes: two seeds and a leech in `east` that exit with 0 after 3, 6 and 9 s,
-    /// and in `west` a leech of each other ending (exit 1, killed, running, not started).
+    /// Eight processes: two seeds and a leech in `east` that exit with 0 after 3, 6 and 9 s,
+    /// and in `west` a leech of each other ending (exit 1, stopped by p2plab, running, not
+    /// started, killed by SIGSEGV).
     const PROCESSES: &str = "node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received
 e1,seed,east,10.0.0.1,1,1,4,exited,0,,1,0.5,,,
 e2,seed,east,10.0.0.2,2,1,7,exited,0,,2,1,,,
 w1,leech,west,10.0.0.5,3,0,2,exited,1,,0.25,0.25,,,
-w2,leech,west,10.0.0.6,4,0,5,killed,,9,,,,,
+w2,leech,west,10.0.0.6,4,0,5,stopped,,9,,,,,
 w3,leech,west,10.0.0.7,5,0,,running,,,1,0,,,
 w4,leech,west,10.0.0.8,,0,,failed_to_start,,,,,,,
+w5,leech,west,10.0.0.9,7,0,1,killed,,11,,,,,
 e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
 ";
 
@@ -232,21 +237,21 @@ e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
     }
 
     /// Counts whose remaining processes are running.
-    fn counts(processes: usize, exited_ok: usize, failed: usize, killed: usize) -> Counts {
+    fn counts(processes: usize, exited_ok: usize, failed: usize, stopped: usize) -> Counts {
         Counts {
             processes,
             exited_ok,
             failed,
-            killed,
-            running: processes - exited_ok - failed - killed,
+            stopped,
+            running: processes - exited_ok - failed - stopped,
         }
     }
 
     #[test]
     fn counts_and_completion_times_per_group() {
         let a = analyse(&results());
-        // Exit 1 and a failed start are failures; a signal is a kill, not a failure.
-        assert_eq!(a.totals, counts(7, 3, 2, 1));
+        // Exit 1, a failed start and a crash are failures; p2plab's own signal is a stop.
+        assert_eq!(a.totals, counts(8, 3, 3, 1));
         let all = a.completion_s.unwrap();
         assert_eq!((all.n, all.min, all.max, all.mean), (3, 3.0, 9.0, 6.0));
         let groups: Vec<(&str, &Counts)> = a
@@ -256,7 +261,7 @@ e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
             .collect();
         assert_eq!(
             groups,
-            [("east", &counts(3, 3, 0, 0)), ("west", &counts(4, 0, 2, 1))]
+            [("east", &counts(3, 3, 0, 0)), ("west", &counts(5, 0, 3, 1))]
         );
         let east = a.groups[0].completion_s.as_ref().unwrap();
         assert_eq!((east.n, east.min, east.p50, east.max), (3, 3.0, 6.0, 9.0));
@@ -275,7 +280,7 @@ e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
             keys,
             [
                 ("seed", "east", 2),
-                ("leech", "west", 4),
+                ("leech", "west", 5),
                 ("leech", "east", 1)
             ]
         );

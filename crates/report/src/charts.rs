@@ -127,7 +127,7 @@ pub(crate) fn completion_cdf(groups: &[(String, Vec<f64>)]) -> Result<String, St
 enum Outcome {
     Ok,
     Failed,
-    Killed,
+    Stopped,
     Running,
 }
 
@@ -135,16 +135,16 @@ impl Outcome {
     const ALL: [Outcome; 4] = [
         Outcome::Ok,
         Outcome::Failed,
-        Outcome::Killed,
+        Outcome::Stopped,
         Outcome::Running,
     ];
 
     fn of(p: &Process) -> Outcome {
         match p.status {
             _ if p.failed() => Outcome::Failed,
-            Status::Killed => Outcome::Killed,
+            Status::Stopped => Outcome::Stopped,
             Status::Running => Outcome::Running,
-            Status::Exited | Status::FailedToStart => Outcome::Ok,
+            Status::Exited | Status::FailedToStart | Status::Killed => Outcome::Ok,
         }
     }
 
@@ -152,7 +152,7 @@ impl Outcome {
         match self {
             Outcome::Ok => (RGBColor(31, 119, 180), "exited ok"),
             Outcome::Failed => (RGBColor(214, 39, 40), "failed"),
-            Outcome::Killed => (RGBColor(255, 127, 14), "killed by a signal"),
+            Outcome::Stopped => (RGBColor(255, 127, 14), "stopped by p2plab"),
             Outcome::Running => (RGBColor(150, 150, 150), "still running"),
         }
     }

@@ -101,7 +101,7 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
             "processes",
             "exited ok",
             "failed",
-            "killed",
+            "stopped",
             "running",
             "median completion (s)",
             "p90 completion (s)",
@@ -221,6 +221,7 @@ fn process_table(out: &mut String, processes: &[&Process]) {
     for p in processes {
         let status = match p.status {
             Status::Exited => "exited",
+            Status::Stopped => "stopped",
             Status::Killed => "killed",
             Status::FailedToStart => "failed to start",
             Status::Running => "running",

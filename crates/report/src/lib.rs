@@ -8,8 +8,10 @@
 //!
 //! - The *completion time* of a process is `end_s - start_s`, for processes that exited
 //!   with code 0 only.
-//! - A process *failed* when it failed to start or exited with a non-zero code; one ended
-//!   by a signal counts as *killed* (a stop rule ends seeds that way), not as failed.
+//! - A process *failed* when it failed to start, exited with a non-zero code, or was
+//!   *killed* by a signal p2plab did not send (a crash: SIGSEGV, SIGABRT). One ended by a
+//!   signal p2plab sent (a stop rule ends seeds that way, a `stop` or `kill` event, a stop
+//!   signal to the run) was *stopped*, not failed.
 //! - *Co-located identical processes* are those with the same role and group; their
 //!   fairness is Jain's index and the coefficient of variation of their completion times
 //!   and of their CPU times (user + system).

@@ -14,7 +14,7 @@ pub(crate) fn render(a: &Analysis) -> String {
     let mut out = format!(
         "run {}: backend {}, kernel {}, {:.1} s, seed {}, p2plab {}\n\
          stopped: {}\n\
-         {} processes: {} exited ok, {} failed, {} killed, {} running\n\n",
+         {} processes: {} exited ok, {} failed, {} stopped, {} running\n\n",
         r.name,
         r.backend,
         r.kernel,
@@ -25,7 +25,7 @@ pub(crate) fn render(a: &Analysis) -> String {
         t.processes,
         t.exited_ok,
         t.failed,
-        t.killed,
+        t.stopped,
         t.running
     );
     let mut groups: Vec<Vec<String>> = a
@@ -41,7 +41,7 @@ pub(crate) fn render(a: &Analysis) -> String {
             "processes",
             "exited_ok",
             "failed",
-            "killed",
+            "stopped",
             "running",
             "median_s",
             "p90_s",
@@ -73,7 +73,7 @@ pub(crate) fn render(a: &Analysis) -> String {
 /// A summary row: name, the counts, median and p90 completion time.
 pub(crate) fn group_row(name: &str, c: &Counts, d: Option<&Distribution>) -> Vec<String> {
     let mut cells = vec![name.to_string()];
-    cells.extend([c.processes, c.exited_ok, c.failed, c.killed, c.running].map(|n| n.to_string()));
+    cells.extend([c.processes, c.exited_ok, c.failed, c.stopped, c.running].map(|n| n.to_string()));
     cells.extend([figure(d.map(|d| d.p50), 2), figure(d.map(|d| d.p90), 2)]);
     cells
 }

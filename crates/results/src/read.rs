@@ -47,7 +47,7 @@ pub enum ReadError {
 
 /// The values an enum column may hold, checked before parsing: serde's own error for an
 /// unknown variant would not say which column it is about.
-const STATUSES: &[&str] = &["exited", "killed", "failed_to_start", "running"];
+const STATUSES: &[&str] = &["exited", "stopped", "killed", "failed_to_start", "running"];
 
 /// Reads the result directory `dir`.
 pub fn load(dir: &Path) -> Result<Results, ReadError> {
@@ -225,10 +225,10 @@ fn check_process(p: &Process) -> Result<(), RowProblem> {
         x.map_or(Ok(()), |x| finite(field, x))?;
     }
     match (p.status, p.end_s) {
-        (Status::Exited | Status::Killed, None) => {
+        (Status::Exited | Status::Stopped | Status::Killed, None) => {
             return Err((
                 "end_s",
-                "empty, but the process has ended (status exited or killed); give the end time"
+                "empty, but the process has ended (status exited, stopped or killed); give the end time"
                     .into(),
             ))
         }

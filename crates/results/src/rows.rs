@@ -44,7 +44,13 @@ impl fmt::Display for Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Exited by itself, with an exit code.
     Exited,
+    /// Ended by a signal p2plab sent: a stop rule ending the run, a `stop` or `kill` event,
+    /// a stop signal to the run.
+    Stopped,
+    /// Ended by a signal p2plab did not send (a crash: SIGSEGV, SIGABRT; the OOM killer;
+    /// someone's `kill`): a failure.
     Killed,
     FailedToStart,
     Running,
@@ -82,9 +88,9 @@ impl Process {
     /// Failed to start, or exited with a non-zero code.
     pub fn failed(&self) -> bool {
         match self.status {
-            Status::FailedToStart => true,
+            Status::FailedToStart | Status::Killed => true,
             Status::Exited => self.exit_code != Some(0),
-            Status::Killed | Status::Running => false,
+            Status::Stopped | Status::Running => false,
         }
     }
 

@@ -20,7 +20,7 @@ pub(super) struct Proc {
     exit_code: Option<i32>,
     signal: Option<i32>,
     /// SIGTERM or SIGKILL sent by the run (an event or the end of the run): the process
-    /// counts as killed however it then exits.
+    /// counts as stopped however it then exits.
     pub ended_by: Option<Signal>,
     usage_at_start: cgroup::Usage,
     usage_at_end: Option<cgroup::Usage>,
@@ -96,7 +96,11 @@ impl<H: Host> Scheduler<'_, H> {
         p.usage_at_end = Some(usage);
         p.bytes_at_end = Some(bytes);
         match (exit, p.ended_by) {
-            (Exit::Code(_), Some(sig)) | (Exit::Signal(sig), _) => {
+            (Exit::Signal(sig), Some(_)) | (Exit::Code(_), Some(sig)) => {
+                p.status = Status::Stopped;
+                p.signal = Some(sig as i32);
+            }
+            (Exit::Signal(sig), None) => {
                 p.status = Status::Killed;
                 p.signal = Some(sig as i32);
             }
@@ -108,11 +112,16 @@ impl<H: Host> Scheduler<'_, H> {
         self.ended(node);
     }
 
-    /// Process `i` is no longer our child: it has ended, how is unknown.
+    /// Process `i` is no longer our child: it has ended, how is unknown (stopped if the run
+    /// signalled it, else killed).
     pub(super) fn gone(&mut self, i: usize) {
         self.ended(self.procs[i].node);
         self.procs[i].end = Some(self.host.now());
-        self.procs[i].status = Status::Killed;
+        let p = &mut self.procs[i];
+        p.status = match p.ended_by {
+            Some(_) => Status::Stopped,
+            None => Status::Killed,
+        };
     }
 
     /// Node `node`'s process is no longer running.
@@ -132,8 +141,8 @@ impl<H: Host> Scheduler<'_, H> {
             match p.status {
                 Status::Running => c.running += 1,
                 Status::Exited if p.exit_code == Some(0) => c.done += 1,
-                Status::Exited | Status::FailedToStart => c.failed += 1,
-                Status::Killed => c.done += 1,
+                Status::Exited | Status::FailedToStart | Status::Killed => c.failed += 1,
+                Status::Stopped => c.done += 1,
             }
         }
         c

@@ -23,9 +23,12 @@ fn ms(n: u64) -> Duration {
 /// How a node's process behaves.
 #[derive(Clone, Default)]
 struct Script {
-    /// Exits with `code` this long after it started; `None`: runs until signalled.
+    /// Exits with `code` (or dies by `dies_by`) this long after it started; `None`: runs
+    /// until signalled.
     runs_for: Option<Duration>,
     code: i32,
+    /// A signal of its own (a crash) ends it instead of an exit.
+    dies_by: Option<Signal>,
     /// SIGTERM does not end it (SIGKILL does).
     ignores_term: bool,
     /// Written to its stdout log when it starts.
@@ -81,7 +84,10 @@ impl Host for FakeHost {
                 self.procs.push(FakeProc {
                     pid,
                     node: job.node,
-                    exit: script.runs_for.map(|d| (now + d, Exit::Code(script.code))),
+                    exit: script.runs_for.map(|d| {
+                        let how = script.dies_by.map_or(Exit::Code(script.code), Exit::Signal);
+                        (now + d, how)
+                    }),
                     ignores_term: script.ignores_term,
                 });
                 self.log
@@ -330,7 +336,7 @@ events:
         let p = row(&outcome, node);
         assert_eq!(
             (p.status, p.signal, p.exit_code),
-            (Status::Killed, Some(15), None),
+            (Status::Stopped, Some(15), None),
             "{node}"
         );
         assert!(
@@ -363,7 +369,7 @@ stop: {exited: [leech, helper], after: 1m}
         );
     }
     let seed = row(&outcome, "a-1");
-    assert_eq!((seed.status, seed.signal), (Status::Killed, Some(15)));
+    assert_eq!((seed.status, seed.signal), (Status::Stopped, Some(15)));
     assert_eq!(
         log.signals,
         [(ms(2500), "a-1".to_string(), Signal::SIGTERM)],
@@ -399,9 +405,44 @@ events:
     };
     assert_eq!(ended("a-1"), (Status::Exited, Some(0), None, Some(0.7)));
     assert_eq!(ended("a-2"), (Status::Exited, Some(3), None, Some(0.9)));
-    // Sent SIGTERM by the run, it counts as killed however it then exits.
-    assert_eq!(ended("a-3"), (Status::Killed, None, Some(15), Some(1.0)));
+    // Sent SIGTERM by the run, it counts as stopped however it then exits.
+    assert_eq!(ended("a-3"), (Status::Stopped, None, Some(15), Some(1.0)));
     assert_eq!(log.signals.len(), 1, "nothing was left to stop at the end");
+}
+
+#[test]
+fn a_signal_the_run_did_not_send_is_a_failure_and_one_it_sent_a_stop() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: a, command: 'true'}
+stop: {after: 1m}
+events:
+  - {at: 300ms, nodes: a-2, action: kill}
+",
+    )
+    .script(
+        "a-1",
+        Script {
+            dies_by: Some(Signal::SIGSEGV),
+            ..runs_for(500, 0)
+        },
+    )
+    .script(
+        "a-3",
+        Script {
+            dies_by: Some(Signal::SIGABRT),
+            ..runs_for(800, 0)
+        },
+    );
+    let (outcome, _) = run.drive();
+    assert_eq!(outcome.stop, StopReason::AllExited);
+    let ended = |n| {
+        let p = row(&outcome, n);
+        (p.status, p.signal, p.end_s, p.failed())
+    };
+    assert_eq!(ended("a-1"), (Status::Killed, Some(11), Some(0.5), true));
+    assert_eq!(ended("a-2"), (Status::Stopped, Some(9), Some(0.3), false));
+    assert_eq!(ended("a-3"), (Status::Killed, Some(6), Some(0.8), true));
 }
 
 /// One process, on `b-1`, that SIGTERM does not end; the run stops `after` at the latest.
@@ -442,7 +483,7 @@ fn a_process_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let p = row(&outcome, "b-1");
     assert_eq!(
         (p.status, p.signal, p.end_s),
-        (Status::Killed, Some(9), Some(3.0))
+        (Status::Stopped, Some(9), Some(3.0))
     );
 }
 
