@@ -49,12 +49,5 @@ use topology::Diagnostics;
 /// Reads and validates the experiment file at `path` (and the topology and scenario files
 /// it names).
 pub fn load(path: &Path) -> Result<Experiment, Diagnostics> {
-    let source = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::file(
-            path,
-            format!("cannot read the experiment file: {e}"),
-            "check the path and its permissions",
-        )
-    })?;
-    validate::build(path, &source)
+    validate::build(path, &topology::check::read(path, "experiment")?)
 }

@@ -8,7 +8,7 @@ use crate::raw::{FailurePolicy, Order, RawExperiment};
 use crate::{scenario, selector, template};
 use std::path::{Path, PathBuf};
 use topology::change::{ChangeError, Part, Written};
-use topology::check::{known, syntax_error, Checker, Text};
+use topology::check::{known, Checker, Text};
 use topology::units::parse_time_us;
 use topology::{Diagnostics, Plan};
 
@@ -121,8 +121,7 @@ fn limit<T>(
 
 /// Validates the experiment in `source`, read from `file`.
 pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
-    let raw: RawExperiment =
-        serde_yaml_ng::from_str(source).map_err(|e| Diagnostics(vec![syntax_error(file, &e)]))?;
+    let raw: RawExperiment = topology::check::parse(file, source, "experiment")?;
     let mut c = Checker::new(file, source);
     let Some((plan, topology_file)) = topology(&mut c, file, &raw.topology) else {
         return Err(c.take().unwrap_or_default());

@@ -1,12 +1,186 @@
-//! Checking any p2plab input file: a `Checker` places each problem at the line, column and
-//! field path of the YAML it concerns, parses unit values without stopping at the first bad
-//! one, and turns serde_yaml_ng's errors into the same one-line diagnostics.
+//! Checking any p2plab input file: `read` and `parse` turn a file into its serde structure
+//! with every structural problem at once (binary or empty files, tabs, repeated keys, unknown
+//! fields, wrong types); a `Checker` then places each problem at the line, column and field
+//! path of the YAML it concerns, parses unit values without stopping at the first bad one,
+//! and turns serde_yaml_ng's errors into the same one-line diagnostics.
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::spans::Spans;
+use crate::spans::{join, Spans};
 use crate::units::UnitError;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_yaml_ng::Value;
 use std::path::Path;
+
+/// The most structural errors `parse` gathers before it stops.
+const MAX_STRUCTURAL: usize = 100;
+
+/// The text of the `kind` file (`topology`, `experiment`) at `path`; a file that is not text
+/// (a NUL byte, invalid UTF-8) is refused with that cause.
+pub fn read(path: &Path, kind: &str) -> Result<String, Diagnostics> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Diagnostics::file(
+            path,
+            format!("cannot read the {kind} file: {e}"),
+            "check the path and its permissions",
+        )
+    })?;
+    let binary = |at: usize, what: &str| {
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let column = at
+            - bytes[..at]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |n| n + 1)
+            + 1;
+        Diagnostics(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message: format!("this is not a text file ({what}): it cannot be a {kind} file"),
+            fix: format!("give the {kind}'s YAML file"),
+        }])
+    };
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(binary(at, "it has a NUL byte"));
+    }
+    String::from_utf8(bytes.clone())
+        .map_err(|e| binary(e.utf8_error().valid_up_to(), "it is not UTF-8"))
+}
+
+/// One segment of a serde field path: `groups[2].name` is `groups`, 2, `name`.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+            out.push(Segment::Key(key));
+        }
+        out.extend(pieces.filter_map(|i| i.trim_end_matches(']').parse().ok().map(Segment::Index)));
+    }
+    out
+}
+
+/// Removes the mapping entry at `path` from `value`; false when `path` does not end in a key
+/// (removing a list entry would shift the paths of those after it).
+fn remove(value: &mut Value, path: &str) -> bool {
+    let mut segments = segments(path);
+    let Some(Segment::Key(last)) = segments.pop() else {
+        return false;
+    };
+    let mut node = value;
+    for s in segments {
+        let next = match s {
+            Segment::Key(k) => node.get_mut(k),
+            Segment::Index(i) => node.get_mut(i),
+        };
+        let Some(next) = next else { return false };
+        node = next;
+    }
+    node.as_mapping_mut().and_then(|m| m.remove(last)).is_some()
+}
+
+/// The text between the first pair of backquotes of `message`.
+fn quoted(message: &str) -> Option<&str> {
+    message.split('`').nth(1)
+}
+
+/// Parses the `kind` file `source` (read from `file`) into `T`, reporting at once every
+/// repeated key and every unknown field or wrong type that can be set aside to look further
+/// (an entry of a list that has the wrong shape, or a missing field, stops the search).
+pub fn parse<T: DeserializeOwned>(file: &Path, source: &str, kind: &str) -> Result<T, Diagnostics> {
+    let spans = Spans::of(source);
+    if source
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(Diagnostics::file(
+            file,
+            format!("the file is empty: it holds no {kind}"),
+            "write the file as the README's format section shows",
+        ));
+    }
+    let mut errors: Vec<Diagnostic> = spans
+        .repeated()
+        .iter()
+        .map(|r| Diagnostic {
+            file: file.to_path_buf(),
+            line: r.at.0,
+            column: r.at.1,
+            path: r.path.clone(),
+            message: format!("this key is given twice (first on line {})", r.first_line),
+            fix: "keep one of them: the second would replace the first".into(),
+        })
+        .collect();
+    let mut value: Value = match serde_yaml_ng::from_str(source) {
+        Ok(v) => v,
+        Err(_) if !errors.is_empty() => return Err(Diagnostics(errors)),
+        Err(e) => {
+            errors.push(syntax_error(file, &e));
+            errors.extend(tabs(file, source));
+            return Err(Diagnostics(errors));
+        }
+    };
+    let mut text = source.to_string();
+    let mut set_aside: Vec<String> = Vec::new();
+    while errors.len() < MAX_STRUCTURAL {
+        let e = match serde_yaml_ng::from_str::<T>(&text) {
+            Ok(t) if errors.is_empty() => return Ok(t),
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let d = syntax_error(file, &e);
+        let field = quoted(&d.message).map(|k| join(&d.path, k));
+        let unknown = d.message.starts_with("unknown field");
+        // A field missing because an earlier error set it aside is no news.
+        let consequence = d.message.starts_with("missing field")
+            && field.as_ref().is_some_and(|f| set_aside.contains(f));
+        let target = match (unknown, field) {
+            (true, Some(f)) => f,
+            _ => d.path.clone(),
+        };
+        if !consequence {
+            // Past the first, serde's positions are in the text rewritten here: place the
+            // error by its field instead.
+            let (line, column) = if text == source {
+                (d.line, d.column)
+            } else {
+                spans.find(&target)
+            };
+            errors.push(Diagnostic { line, column, ..d });
+        }
+        if !remove(&mut value, &target) {
+            break;
+        }
+        set_aside.push(target);
+        text = serde_yaml_ng::to_string(&value).unwrap_or_default();
+    }
+    errors.sort_by_key(|d| (d.line, d.column));
+    errors.dedup();
+    Err(Diagnostics(errors))
+}
+
+/// A hint for each line indented with a tab, which YAML does not allow.
+fn tabs<'a>(file: &'a Path, source: &'a str) -> impl Iterator<Item = Diagnostic> + 'a {
+    source.lines().enumerate().filter_map(move |(i, line)| {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let column = indent.find('\t')? + 1;
+        (!line.trim().is_empty()).then(|| Diagnostic {
+            file: file.to_path_buf(),
+            line: i + 1,
+            column,
+            path: String::new(),
+            message: "a tab indents this line, and YAML indents with spaces only".into(),
+            fix: "replace the tab with spaces".into(),
+        })
+    })
+}
 
 /// A scalar kept as text, whether YAML typed it as a string or a number (`loss: 0`).
 #[derive(Debug, Clone, PartialEq)]
@@ -253,5 +427,79 @@ mod tests {
         // Words before the first `: ` are part of the message, not a field path.
         let e = serde_yaml_ng::from_str::<crate::raw::RawTopology>("just text\n").unwrap_err();
         assert_eq!(syntax_error(Path::new("t.yaml"), &e).path, "");
+    }
+
+    /// What `parse` says of a topology `yaml`, one diagnostic a line.
+    fn parsed(yaml: &str) -> Vec<String> {
+        parse::<crate::raw::RawTopology>(Path::new("t.yaml"), yaml, "topology")
+            .map(|_| Vec::new())
+            .unwrap_or_else(|d| d.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn structural_errors_come_all_at_once() {
+        let yaml = "profiles:\n  p: {up: 1mbit, down: 1mbit, speed: 3}\ngroups:\n  - {name: a, nodes: 2, colour: red}\n  - {name: b, nodes: 2, profile: [p]}\nmtu: big\n";
+        assert_eq!(
+            parsed(yaml),
+            [
+                "t.yaml:2:31: profiles.p: unknown field `speed`, expected one of `up`, `down`, `latency`, `loss`, `queue`; remove it or correct its spelling",
+                "t.yaml:4:33: groups[0]: unknown field `colour`, expected one of `name`, `nodes`, `profile`, `prefix`; remove it or correct its spelling",
+                "t.yaml:5:25: groups[1].profile: invalid type: sequence, expected a string; see the format in the README",
+                "t.yaml:6:6: mtu: invalid type: string \"big\", expected u32; see the format in the README",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_wherever_it_is() {
+        let yaml = "profiles:\n  p: {up: 1mbit, down: 1mbit}\n  p: {up: 2mbit, down: 2mbit}\ngroups:\n  - {name: a, nodes: 2, nodes: 3, profile: p}\n";
+        assert_eq!(
+            parsed(yaml),
+            [
+                "t.yaml:3:3: profiles.p: this key is given twice (first on line 2); keep one of them: the second would replace the first",
+                "t.yaml:5:25: groups[0].nodes: this key is given twice (first on line 5); keep one of them: the second would replace the first",
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_files_and_tabs_get_their_own_hint() {
+        let empty = "t.yaml:1:1: the file is empty: it holds no topology; write the file as the README's format section shows";
+        assert_eq!(parsed(""), [empty]);
+        assert_eq!(parsed("# nothing yet\n\n"), [empty]);
+        let tabbed = parsed("profiles:\n\tp: {up: 1mbit, down: 1mbit}\ngroups: []\n");
+        assert_eq!(
+            tabbed.last().map(String::as_str),
+            Some("t.yaml:2:1: a tab indents this line, and YAML indents with spaces only; replace the tab with spaces"),
+            "{tabbed:?}"
+        );
+    }
+
+    #[test]
+    fn binary_files_are_refused_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = |bytes: &[u8]| {
+            let path = dir.path().join("t.yaml");
+            std::fs::write(&path, bytes).unwrap();
+            let d = read(&path, "topology").unwrap_err();
+            let d = &d.0[0];
+            (d.line, d.column, d.message.clone())
+        };
+        assert_eq!(
+            message(b"groups: []\nab\0cd"),
+            (
+                2,
+                3,
+                "this is not a text file (it has a NUL byte): it cannot be a topology file".into()
+            )
+        );
+        assert_eq!(
+            message(b"\x7fELF\xff\xfe"),
+            (
+                1,
+                5,
+                "this is not a text file (it is not UTF-8): it cannot be a topology file".into()
+            )
+        );
     }
 }

@@ -52,14 +52,7 @@ use std::path::Path;
 
 /// Reads, validates and plans the topology file at `path`.
 pub fn load(path: &Path) -> Result<Plan, Diagnostics> {
-    let source = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::file(
-            path,
-            format!("cannot read the topology file: {e}"),
-            "check the path and its permissions",
-        )
-    })?;
-    parse(path, &source)
+    parse(path, &check::read(path, "topology")?)
 }
 
 /// Validates and plans a topology given as text; `path` names it in messages and anchors

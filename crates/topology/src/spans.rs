@@ -1,6 +1,7 @@
 //! Where each field of a YAML document sits: a map from field paths (`groups[2].profile`)
 //! to line and column, built from yaml-rust2's marked events. serde gives values but no
-//! positions, so the validator asks this map where to point its messages.
+//! positions, so the validator asks this map where to point its messages. The same walk
+//! finds keys repeated in a mapping, which serde would let the last one win silently.
 
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -10,6 +11,18 @@ use yaml_rust2::scanner::Marker;
 #[derive(Debug, Default)]
 pub struct Spans {
     at: HashMap<String, (usize, usize)>,
+    repeated: Vec<Repeated>,
+}
+
+/// A key given a second time in the same mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeated {
+    /// Field path of the repeated key (`profiles.p`).
+    pub path: String,
+    /// Where it is repeated.
+    pub at: (usize, usize),
+    /// Line of its first occurrence.
+    pub first_line: usize,
 }
 
 enum Frame {
@@ -19,6 +32,8 @@ enum Frame {
         path: String,
         key: Option<String>,
         placed: bool,
+        /// The keys seen so far and the line of each.
+        seen: HashMap<String, usize>,
     },
     Seq {
         path: String,
@@ -32,7 +47,8 @@ struct Collector {
     spans: Spans,
 }
 
-fn join(parent: &str, key: &str) -> String {
+/// The path of field `key` of the mapping at `parent`.
+pub(crate) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
     } else {
@@ -71,8 +87,23 @@ impl MarkedEventReceiver for Collector {
             Event::Scalar(text, ..) => match self.next_value_path() {
                 Some(path) => self.record(&path, mark, false),
                 None => {
-                    if let Some(Frame::Map { path, key, placed }) = self.stack.last_mut() {
+                    if let Some(Frame::Map {
+                        path,
+                        key,
+                        placed,
+                        seen,
+                    }) = self.stack.last_mut()
+                    {
                         let at = join(path, &text);
+                        if let Some(&first_line) = seen.get(&text) {
+                            self.spans.repeated.push(Repeated {
+                                path: at.clone(),
+                                at: (mark.line(), mark.col() + 1),
+                                first_line,
+                            });
+                        } else {
+                            seen.insert(text.clone(), mark.line());
+                        }
                         *key = Some(text);
                         let first = !std::mem::replace(placed, true);
                         let own = path.clone();
@@ -94,6 +125,7 @@ impl MarkedEventReceiver for Collector {
                         path,
                         key: None,
                         placed: false,
+                        seen: HashMap::new(),
                     }
                 } else {
                     Frame::Seq { path, next: 0 }
@@ -114,6 +146,11 @@ impl Spans {
         let mut collector = Collector::default();
         let _ = Parser::new_from_str(source).load(&mut collector, false);
         collector.spans
+    }
+
+    /// The keys repeated in a mapping, in file order.
+    pub fn repeated(&self) -> &[Repeated] {
+        &self.repeated
     }
 
     /// Position of `path`, or of its nearest recorded ancestor, or the start of the file.
@@ -144,6 +181,21 @@ mod tests {
         assert_eq!(spans.find("groups[0].nodes"), (6, 12));
         // a missing field points at its parent
         assert_eq!(spans.find("groups[1].prefix"), (7, 5));
+    }
+
+    #[test]
+    fn repeated_keys_are_found_in_every_mapping() {
+        let src = "profiles:\n  p: {up: 1, up: 2}\n  p: {}\ngroups: []\n";
+        let spans = Spans::of(src);
+        let found: Vec<_> = spans
+            .repeated()
+            .iter()
+            .map(|r| (r.path.as_str(), r.at, r.first_line))
+            .collect();
+        assert_eq!(
+            found,
+            [("profiles.p.up", (2, 14), 2), ("profiles.p", (3, 3), 2)]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! its file, line, column and field path with a fix, before anything is returned.
 
 use crate::address;
-use crate::check::{known, syntax_error, Checker};
+use crate::check::{known, Checker};
 use crate::diag::Diagnostics;
 use crate::link::{Group, LinkModel, Node};
 use crate::matrix;
@@ -25,8 +25,7 @@ pub const DEFAULT_BASE: &str = "10.0.0.0/8";
 /// Validates and plans the topology in `source`, read from `file` (matrix files are
 /// resolved relative to its folder).
 pub fn build(file: &Path, source: &str) -> Result<Plan, Diagnostics> {
-    let raw: RawTopology =
-        serde_yaml_ng::from_str(source).map_err(|e| Diagnostics(vec![syntax_error(file, &e)]))?;
+    let raw: RawTopology = crate::check::parse(file, source, "topology")?;
     let mut c = Checker::new(file, source);
     if let Some(mtu) = raw.mtu.filter(|m| !MTU_RANGE.contains(m)) {
         c.error(
