@@ -46,7 +46,7 @@ pub use export::{plan_json, plan_table, summary};
 pub use link::{Group, LinkModel, Node};
 pub use plan::{Plan, Profile};
 pub use units::{format_rate, format_time_us};
-pub use validate::{DEFAULT_BASE, DEFAULT_QUEUE_PACKETS};
+pub use validate::{DEFAULT_BASE, DEFAULT_QUEUE_PACKETS, MAX_GROUPS, MAX_NODES};
 
 use std::path::Path;
 

@@ -307,3 +307,28 @@ fn a_queue_limit_of_zero_is_refused() {
     .unwrap();
     assert_eq!(plan.link.nodes[3].queue_packets, 7);
 }
+
+#[test]
+fn node_and_group_counts_have_a_limit_named_in_the_message() {
+    let started = std::time::Instant::now();
+    let src = "profiles:\n  p: {up: 1mbit, down: 1mbit}\ndefaults: {profile: p}\ngroups:\n  - {name: a, nodes: 600000}\n  - {name: b, nodes: 16000000}\n";
+    assert_eq!(
+        errors(src),
+        ["t.yaml:6:22: groups[1].nodes: this group brings the topology to 16600000 nodes, more than the limit of 1000000; use fewer nodes, or spread the experiment over several machines"]
+    );
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "refused only after {:?}",
+        started.elapsed()
+    );
+    let many: String = (0..=4096)
+        .map(|g| format!("  - {{name: g{g}, nodes: 1}}\n"))
+        .collect();
+    let src = format!(
+        "profiles:\n  p: {{up: 1mbit, down: 1mbit}}\ndefaults: {{profile: p}}\ngroups:\n{many}"
+    );
+    assert_eq!(
+        errors(&src),
+        ["t.yaml:4:1: groups: 4097 groups are more than the limit of 4096; merge groups that share their delays"]
+    );
+}
