@@ -97,10 +97,21 @@ fn parse_word(
             rest = &tail[2..];
             continue;
         }
-        let Some(end) = tail.find('}').filter(|_| tail.starts_with('{')) else {
+        if tail.starts_with('}') {
             return Err((
                 format!("unmatched `}}` in `{word}`"),
                 "write `}}` for a literal brace".into(),
+            ));
+        }
+        // The placeholder ends at the next brace, which must close it.
+        let Some(end) = tail[1..]
+            .find(['{', '}'])
+            .map(|j| j + 1)
+            .filter(|&j| tail[j..].starts_with('}'))
+        else {
+            return Err((
+                format!("unclosed `{{` in `{word}`"),
+                "end the placeholder with `}`, or write `{{` for a literal brace".into(),
             ));
         };
         let name = &tail[1..end];
@@ -247,6 +258,12 @@ mod tests {
             .unwrap_err()
             .0
             .contains("runs once"));
+        for word in ["{ip", "a{ip", "{a{ip}"] {
+            let e = parse(&format!("x {word}"), &["a"], Some(0), |_| true).unwrap_err();
+            assert_eq!(e.0, format!("unclosed `{{` in `{word}`"));
+        }
+        let e = parse("x ip}", &["a"], Some(0), |_| true).unwrap_err();
+        assert_eq!(e.0, "unmatched `}` in `ip}`");
         assert_eq!(
             parse("x 'a", &["a"], Some(0), |_| true).unwrap_err().1,
             "balance its quotes"
