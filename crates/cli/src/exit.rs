@@ -32,11 +32,7 @@ pub fn status(error: &anyhow::Error) -> u8 {
     }
     let bad_run = matches!(
         error.downcast_ref::<runner::Error>(),
-        Some(
-            runner::Error::Experiment(_)
-                | runner::Error::ProgramNotFound { .. }
-                | runner::Error::Unreachable { .. }
-        )
+        Some(runner::Error::Experiment(_))
     );
     let bad_program = matches!(
         error.downcast_ref::<WrapError>(),

@@ -1,4 +1,6 @@
-//! `p2plab check` and `p2plab plan`: validate a topology file and show what it plans.
+//! `p2plab check` and `p2plab plan`: validate a topology or experiment file and show what it
+//! plans. `check` refuses an experiment for everything `run` would refuse in it, and warns
+//! when this machine lacks the preload shim `run` needs.
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -12,6 +14,9 @@ use std::path::{Path, PathBuf};
 pub struct CheckArgs {
     /// The topology or experiment file (YAML).
     pub file: PathBuf,
+    /// The shim library `run` would use [default: $P2PLAB_SHIM, else libp2plab_shim.so beside p2plab].
+    #[arg(long, value_name = "PATH")]
+    pub shim: Option<PathBuf>,
 }
 
 /// Print every node of a topology: name, address, group and link parameters.
@@ -40,30 +45,66 @@ fn failed(file: &Path, d: topology::Diagnostics) -> anyhow::Error {
     crate::exit::bad_input(format!("{d}\n{count} error{plural} in {}", file.display()))
 }
 
-pub(crate) fn load(file: &Path) -> Result<topology::Plan> {
+/// The topology file `file` for `p2plab COMMAND`; an experiment file is refused with the
+/// topology it names.
+pub(crate) fn load(file: &Path, command: &str) -> Result<topology::Plan> {
+    if let Some(exp) = experiment_yaml(file) {
+        let shown = file.display();
+        let what = match exp.get("topology") {
+            Some(serde_yaml_ng::Value::String(rel)) => {
+                let topology = file.parent().unwrap_or(Path::new("")).join(rel);
+                format!(
+                    "it names topology {}: run `p2plab {command} {}`",
+                    topology.display(),
+                    topology.display()
+                )
+            }
+            _ => format!(
+                "its topology is inline: move it to a file of its own to `{command}` it, or `p2plab run {shown}`"
+            ),
+        };
+        return Err(crate::exit::bad_input(format!(
+            "{shown} is an experiment file (it has `roles`); {what}"
+        )));
+    }
     topology::load(file).map_err(|d| failed(file, d))
 }
 
-/// Whether `file` is an experiment (a mapping with `roles`) rather than a topology.
-fn is_experiment(file: &Path) -> bool {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| serde_yaml_ng::from_str::<serde_yaml_ng::Mapping>(&text).ok())
-        .is_some_and(|map| map.contains_key("roles"))
+/// The top-level mapping of `file` when it is an experiment (it has `roles`). A file that is
+/// not valid YAML is an experiment when one of its lines starts with `roles:`, so that its
+/// syntax error is reported as an experiment's.
+fn experiment_yaml(file: &Path) -> Option<serde_yaml_ng::Mapping> {
+    let text = std::fs::read_to_string(file).ok()?;
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) {
+        Ok(serde_yaml_ng::Value::Mapping(map)) => map.contains_key("roles").then_some(map),
+        Ok(_) => None,
+        Err(_) => text
+            .lines()
+            .any(|l| {
+                l.strip_prefix("roles")
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
+            })
+            .then(serde_yaml_ng::Mapping::new),
+    }
 }
 
 pub fn check(args: &CheckArgs) -> Result<()> {
-    let text = if is_experiment(&args.file) {
-        let e = experiment::load(&args.file).map_err(|d| failed(&args.file, d))?;
+    let text = if experiment_yaml(&args.file).is_some() {
+        let e = runner::load(&args.file).map_err(|d| failed(&args.file, d))?;
+        // A warning, not an error: the file is valid wherever it is checked, and the shim is
+        // this machine's (as are root and a free network name, which `run` checks too).
+        if let Err(e) = launch::wrap::find_shim(args.shim.as_deref()) {
+            eprintln!("p2plab: warning: `p2plab run` will refuse to start here: {e}");
+        }
         format!("{}{}", experiment::summary(&e), topology::summary(&e.plan))
     } else {
-        topology::summary(&load(&args.file)?)
+        topology::summary(&load(&args.file, "check")?)
     };
     crate::output::emit(&format!("{}: valid\n{text}", args.file.display()))
 }
 
 pub fn plan(args: &PlanArgs) -> Result<()> {
-    let plan = load(&args.file)?;
+    let plan = load(&args.file, "plan")?;
     crate::output::emit(&match args.format {
         Format::Table => topology::plan_table(&plan),
         Format::Json => topology::plan_json(&plan) + "\n",

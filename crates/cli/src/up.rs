@@ -62,7 +62,7 @@ impl ShapingArg {
 }
 
 pub fn up(args: &UpArgs) -> Result<()> {
-    let plan = crate::topo::load(&args.topology)?;
+    let plan = crate::topo::load(&args.topology, "up")?;
     let opts = UpOptions {
         name: args.name.clone(),
         dev: args.dev.clone(),

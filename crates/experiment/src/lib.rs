@@ -41,13 +41,19 @@ pub use model::{
 };
 pub use raw::{FailurePolicy, Order};
 pub use topology::{LinkChange, NetChange};
-pub use validate::{resolve_program, DEFAULT_SEED};
+pub use validate::{resolve_program, Reachable, DEFAULT_SEED};
 
 use std::path::Path;
 use topology::Diagnostics;
 
 /// Reads and validates the experiment file at `path` (and the topology and scenario files
-/// it names).
+/// it names); each role's program must be installed.
 pub fn load(path: &Path) -> Result<Experiment, Diagnostics> {
-    validate::build(path, &topology::check::read(path, "experiment")?)
+    load_runnable(path, &|_| Ok(()))
+}
+
+/// `load`, and each role's program must also be `reachable`: what `p2plab run` and
+/// `p2plab check` refuse before anything is set up.
+pub fn load_runnable(path: &Path, reachable: Reachable<'_>) -> Result<Experiment, Diagnostics> {
+    validate::build(path, &topology::check::read(path, "experiment")?, reachable)
 }

@@ -69,6 +69,39 @@ pub fn resolve_program(program: impl AsRef<std::ffi::OsStr>) -> Option<PathBuf> 
     which::which(program).ok()
 }
 
+/// Whether a program found on disk can run as a node (the preload shim reaches it); `Err`
+/// says why not, in a sentence that names the file and what to do.
+pub type Reachable<'a> = &'a dyn Fn(&Path) -> Result<(), String>;
+
+/// Refuses, at `at`, a program that is not installed or that cannot run as a node.
+fn check_program(c: &mut Checker<'_>, at: &str, program: &str, reachable: Reachable<'_>) {
+    match resolve_program(program) {
+        None => c.error(
+            at,
+            format!("program `{program}` is not installed or not executable"),
+            "install it, or give its full path",
+        ),
+        Some(path) => {
+            if let Err(why) = reachable(&path) {
+                c.error(at, why, "");
+            }
+        }
+    }
+}
+
+/// Whether the program word `arg` names a file the run itself makes (in its result or a
+/// node's directory), which cannot be checked before the run.
+fn made_by_the_run(arg: &template::Arg) -> bool {
+    arg.iter().any(|piece| {
+        matches!(
+            piece,
+            template::Piece::Dir(template::RunDir::Run)
+                | template::Piece::Own(template::NodeField::Dir)
+                | template::Piece::Of(_, template::NodeField::Dir)
+        )
+    })
+}
+
 /// A memory size in bytes: `512M`, `1G`, `64MiB`, `100000K` (binary multiples).
 fn parse_memory(text: &str) -> Result<u64, (String, String)> {
     let t = text.trim();
@@ -119,8 +152,13 @@ fn limit<T>(
     parse(&text.0).map_err(|(m, f)| c.error(at, m, f)).ok()
 }
 
-/// Validates the experiment in `source`, read from `file`.
-pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
+/// Validates the experiment in `source`, read from `file`; each role's program must be
+/// installed and `reachable`.
+pub fn build(
+    file: &Path,
+    source: &str,
+    reachable: Reachable<'_>,
+) -> Result<Experiment, Diagnostics> {
     let raw: RawExperiment = topology::check::parse(file, source, "experiment")?;
     let mut c = Checker::new(file, source);
     let Some((plan, topology_file)) = topology(&mut c, file, &raw.topology) else {
@@ -171,13 +209,7 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
             .first()
             .and_then(|arg| (arg.len() == 1).then(|| &arg[0]))
         {
-            if resolve_program(program).is_none() {
-                c.error(
-                    &format!("{at}.command"),
-                    format!("program `{program}` is not installed or not executable"),
-                    "install it, or give its full path",
-                );
-            }
+            check_program(&mut c, &format!("{at}.command"), program, reachable);
         }
         let metrics = role
             .metrics
@@ -403,7 +435,7 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
         file.file_stem()
             .map_or("experiment".into(), |s| s.to_string_lossy().into_owned())
     });
-    Ok(Experiment {
+    let experiment = Experiment {
         name,
         file: file.to_path_buf(),
         topology_file,
@@ -419,7 +451,22 @@ pub fn build(file: &Path, source: &str) -> Result<Experiment, Diagnostics> {
             metric,
         },
         on_failure: raw.on_failure.unwrap_or(FailurePolicy::Continue),
-    })
+    };
+    // A program named through placeholders, checked as its first node will run it.
+    for (r, role) in experiment.roles.iter().enumerate() {
+        let (Some(&node), Some(word)) = (role.nodes.first(), role.command.first()) else {
+            continue;
+        };
+        let plain = word.len() == 1 && matches!(word[0], template::Piece::Text(_));
+        if !plain && !made_by_the_run(word) {
+            let program = experiment.command(r, node, Path::new("/")).swap_remove(0);
+            check_program(&mut c, &format!("roles[{r}].command"), &program, reachable);
+        }
+    }
+    match c.take() {
+        Some(found) => Err(found),
+        None => Ok(experiment),
+    }
 }
 
 #[cfg(test)]

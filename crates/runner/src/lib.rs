@@ -47,14 +47,6 @@ pub enum Error {
     /// The preload shim cannot be used.
     #[error(transparent)]
     Shim(launch::wrap::WrapError),
-    #[error("role `{role}`: program `{program}` not found")]
-    ProgramNotFound { role: String, program: String },
-    /// A role's program cannot be reached by the shim (statically linked, ...).
-    #[error("role `{role}`: {error}")]
-    Unreachable {
-        role: String,
-        error: launch::wrap::WrapError,
-    },
     #[error(
         "network {0} is already up (another run, or one that crashed): run `p2plab down {0}` first"
     )]
@@ -93,23 +85,19 @@ fn network_name(exp: &Experiment) -> String {
         .collect()
 }
 
-/// Everything that can be refused before the machine is touched.
+/// Reads and validates the experiment file at `path` as `run` takes it: every role's program
+/// installed and reachable by the preload shim (dynamically linked, or a script whose
+/// interpreter is). `p2plab check` calls this too, so that it refuses what `run` refuses.
+pub fn load(path: &Path) -> Result<Experiment, topology::Diagnostics> {
+    experiment::load_runnable(path, &|program| {
+        launch::wrap::check_reachable(program).map_err(|e| e.to_string())
+    })
+}
+
+/// Everything about this machine that can be refused before it is touched (the experiment
+/// itself is checked by `load`).
 fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
     let shim = launch::wrap::find_shim(args.shim.as_deref()).map_err(Error::Shim)?;
-    for (r, role) in exp.roles.iter().enumerate() {
-        let Some(&node) = role.nodes.first() else {
-            continue;
-        };
-        let program = exp.command(r, node, Path::new("/")).swap_remove(0);
-        let path = launch::spawn::resolve(&program).ok_or_else(|| Error::ProgramNotFound {
-            role: role.name.clone(),
-            program: program.clone(),
-        })?;
-        launch::wrap::check_reachable(&path).map_err(|error| Error::Unreachable {
-            role: role.name.clone(),
-            error,
-        })?;
-    }
     if !shaping::is_net_admin() {
         return Err(shaping::Error::NotAdmin.into());
     }
@@ -168,7 +156,7 @@ fn experiment_json(exp: &Experiment) -> serde_json::Value {
 
 /// Runs the experiment of `args`; see the module comment.
 pub fn run(args: &RunArgs) -> Result<Done, Error> {
-    let exp = experiment::load(&args.experiment).map_err(Error::Experiment)?;
+    let exp = load(&args.experiment).map_err(Error::Experiment)?;
     let shim = check(&exp, args)?;
     let stop = launch::Stop::install().map_err(io("cannot take over the stop signals"))?;
     let name = network_name(&exp);

@@ -306,6 +306,8 @@ pub fn syntax_error(file: &Path, err: &serde_yaml_ng::Error) -> Diagnostic {
         "remove it or correct its spelling"
     } else if message.starts_with("missing field") {
         "add it"
+    } else if message.starts_with("mapping values are not allowed") {
+        "quote a value that holds `: `, e.g. `command: 'echo a: b'`"
     } else {
         "see the format in the README"
     };
