@@ -2,6 +2,7 @@
 //! to them during the run, when the run stops and which numbers to read from their output.
 //!
 //! ```yaml
+//! name: swarm                               # network, cgroups, results/<name>-<time>/ (default: file stem)
 //! topology: ../topologies/quickstart.yaml   # or the topology inline
 //! seed: 7                                    # start jitter and random order (default 1)
 //! roles:
