@@ -525,3 +525,25 @@ fn a_bad_scenario_line_names_its_file_and_line() {
         ]
     );
 }
+
+#[test]
+fn structural_mistakes_and_repeated_keys_are_reported_together() {
+    // Lines 1-6 are the topology.
+    let body = "roles:\n  - {name: a, nodes: east, command: 'true', colour: red}\n  - {name: b, nodes: west, command: 'true', port: http}\nstop: {after: 1m, after: 2m}\nseed: 1\nseed: 2\n";
+    assert_eq!(
+        errors(body),
+        [
+            "e.yaml:10:19: stop.after: this key is given twice (first on line 10); keep one of them: the second would replace the first",
+            "e.yaml:12:1: seed: this key is given twice (first on line 11); keep one of them: the second would replace the first",
+        ]
+    );
+    let body = "roles:\n  - {name: a, nodes: east, command: 'true', colour: red}\n  - {name: b, nodes: west, command: 'true', port: http}\nstop: {after: 1m}\nseed: -1\n";
+    assert_eq!(
+        errors(body),
+        [
+            "e.yaml:8:45: roles[0]: unknown field `colour`, expected one of `name`, `nodes`, `command`, `port`, `env`, `files`, `start`, `metrics`, `cpu`, `memory`; remove it or correct its spelling",
+            "e.yaml:9:51: roles[1].port: invalid type: string \"http\", expected u16; see the format in the README",
+            "e.yaml:11:7: seed: invalid type: integer `-1`, expected u64; see the format in the README",
+        ]
+    );
+}
