@@ -96,16 +96,6 @@ fn quoted(message: &str) -> Option<&str> {
 /// (an entry of a list that has the wrong shape, or a missing field, stops the search).
 pub fn parse<T: DeserializeOwned>(file: &Path, source: &str, kind: &str) -> Result<T, Diagnostics> {
     let spans = Spans::of(source);
-    if source
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
-        return Err(Diagnostics::file(
-            file,
-            format!("the file is empty: it holds no {kind}"),
-            "write the file as the README's format section shows",
-        ));
-    }
     let mut errors: Vec<Diagnostic> = spans
         .repeated()
         .iter()
@@ -119,6 +109,14 @@ pub fn parse<T: DeserializeOwned>(file: &Path, source: &str, kind: &str) -> Resu
         })
         .collect();
     let mut value: Value = match serde_yaml_ng::from_str(source) {
+        // Nothing but blank lines, comments or document markers.
+        Ok(Value::Null) => {
+            return Err(Diagnostics::file(
+                file,
+                format!("the file is empty: it holds no {kind}"),
+                "write the file as the README's format section shows",
+            ))
+        }
         Ok(v) => v,
         Err(_) if !errors.is_empty() => return Err(Diagnostics(errors)),
         Err(e) => {
@@ -469,6 +467,7 @@ mod tests {
         let empty = "t.yaml:1:1: the file is empty: it holds no topology; write the file as the README's format section shows";
         assert_eq!(parsed(""), [empty]);
         assert_eq!(parsed("# nothing yet\n\n"), [empty]);
+        assert_eq!(parsed("---\n...\n"), [empty]);
         let tabbed = parsed("profiles:\n\tp: {up: 1mbit, down: 1mbit}\ngroups: []\n");
         assert_eq!(
             tabbed.last().map(String::as_str),
