@@ -30,5 +30,5 @@ mod rows;
 mod write;
 
 pub use read::{load, ReadError, Results};
-pub use rows::{Backend, MetricSample, Process, RunInfo, Status};
+pub use rows::{Backend, HostCpu, MetricSample, Process, RunInfo, Status};
 pub use write::{write_results, WriteError};
