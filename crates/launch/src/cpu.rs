@@ -58,6 +58,11 @@ pub struct Sampler {
     samples: Vec<(f64, f64)>,
 }
 
+/// `x` to `1/scale`: milliseconds and four digits are plenty, and keep `run.json` short.
+fn round(x: f64, scale: f64) -> f64 {
+    (x * scale).round() / scale
+}
+
 /// Busy share between two readings, `None` when no tick passed.
 fn busy(from: Ticks, to: Ticks) -> Option<f64> {
     let total = to.total.checked_sub(from.total).filter(|&t| t > 0)?;
@@ -79,8 +84,6 @@ impl Sampler {
         match self.last {
             Some((_, last)) => {
                 if let Some(b) = busy(last, ticks) {
-                    // Milliseconds and four digits are plenty, and keep `run.json` short.
-                    let round = |x: f64, scale: f64| (x * scale).round() / scale;
                     self.samples
                         .push((round(now.as_secs_f64(), 1e3), round(b, 1e4)));
                     self.last = Some((now, ticks));
@@ -95,7 +98,7 @@ impl Sampler {
         let (first, (_, last)) = (self.first?, self.last?);
         Some(HostCpu {
             cpus: last.cpus,
-            mean_busy: busy(first, last)?,
+            mean_busy: round(busy(first, last)?, 1e4),
             max_busy: self.samples.iter().map(|s| s.1).fold(0.0, f64::max),
             samples: self.samples.clone(),
         })

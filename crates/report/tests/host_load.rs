@@ -12,17 +12,23 @@ a-2,p,a,10.0.0.2,2,1,1,3,exited,0,,,,,,
 a-3,p,a,10.0.0.3,3,2,2.25,3,exited,0,,,,,,
 ";
 
-#[test]
-fn text_json_and_html_show_the_start_lag_and_the_hosts_load() {
+/// A result directory of [`RUN`], `processes` and no metric sample, read.
+fn results_of(processes: &str) -> (tempfile::TempDir, results::Results) {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("run.json"), RUN).unwrap();
-    std::fs::write(tmp.path().join("processes.csv"), PROCESSES).unwrap();
+    std::fs::write(tmp.path().join("processes.csv"), processes).unwrap();
     std::fs::write(
         tmp.path().join("metrics.csv"),
         "time_s,node,role,name,value\n",
     )
     .unwrap();
     let results = results::load(tmp.path()).unwrap();
+    (tmp, results)
+}
+
+#[test]
+fn text_json_and_html_show_the_start_lag_and_the_hosts_load() {
+    let (_tmp, results) = results_of(PROCESSES);
     let analysis = report::analyse(&results);
 
     let text = report::text(&analysis);
@@ -51,4 +57,23 @@ fn text_json_and_html_show_the_start_lag_and_the_hosts_load() {
         assert!(html.contains(shown), "missing {shown:?}");
     }
     assert!(!html.contains("<script"));
+}
+
+#[test]
+fn many_start_lags_are_drawn_as_the_median_and_largest_of_each_few() {
+    let mut processes = PROCESSES.lines().next().unwrap().to_string() + "\n";
+    for i in 0..700 {
+        let planned = f64::from(i) * 0.01;
+        processes += &format!(
+            "n{i},p,a,10.0.0.1,{i},{planned},{},9,exited,0,,,,,,\n",
+            planned + 0.001 * f64::from(i % 7)
+        );
+    }
+    let (_tmp, results) = results_of(&processes);
+    let html = report::html(&results, &report::analyse(&results)).unwrap();
+    // 700 starts in bins of 3: one line each for the median and the largest lag.
+    for label in ["largest of each 3 starts", "median of each 3 starts"] {
+        assert!(html.contains(label), "missing {label:?}");
+    }
+    assert!(!html.contains("<circle"));
 }
