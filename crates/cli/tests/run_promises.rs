@@ -558,12 +558,13 @@ fn run_json_records_the_command_line_topology_host_cpu_and_planned_starts() {
         "{cpu:?}"
     );
 
-    // Every process is planned as scheduled and starts at or after its plan, soon after.
+    // Every process is planned as scheduled and starts at or after its plan, soon after
+    // (half a second leaves room for a busy machine).
     for (node, planned) in [("a-1", 0.5), ("a-2", 0.75), ("b-1", 0.0)] {
         let p = process(&results, node);
         assert_eq!(p.planned_s, Some(planned), "{p:?}");
         let lag = p.start_lag_s().unwrap();
-        assert!((0.0..0.25).contains(&lag), "started {lag:.3} s late: {p:?}");
+        assert!((0.0..0.5).contains(&lag), "started {lag:.3} s late: {p:?}");
     }
     for line in ["start lag: median ", "host CPU: "] {
         assert!(stdout.contains(line), "no {line:?} in {stdout}");
