@@ -26,9 +26,9 @@
 //! - `processes.csv`, with this header row (columns may come in any order):
 //!   `node,role,group,ip,pid,planned_s,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received`.
 //!   Times are seconds since the run started. `planned_s` is when the schedule said the
-//!   process should start (its role's `start`, or the time of the `start` event that
-//!   started it), so `start_s - planned_s` is its start lag; older results have no
-//!   `planned_s` column, and read without it. `status` is one of
+//!   process should start (its role's `start`, jitter included, or the time of the `start`
+//!   event that started it), so `start_s - planned_s` is its start lag; older results have
+//!   no `planned_s` column, and read without it. `status` is one of
 //!   `exited|stopped|killed|failed_to_start|running`: `stopped` when a signal p2plab sent
 //!   ended the process (a stop rule, a `stop` or `kill` event, a stop signal to the run),
 //!   `killed` when a signal p2plab did not send did (a crash). Empty fields mean "not
