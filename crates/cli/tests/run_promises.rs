@@ -6,7 +6,8 @@
 //! `env` in its node's directory; processes start on schedule; CPU and memory limits hold;
 //! `on_failure` goes on or aborts; a static program, a missing shim, missing root, a network
 //! already up and a backend the kernel lacks are refused before anything is set up; and
-//! `run.json` names the backend used.
+//! `run.json` names the backend used, and records the command line, the resolved
+//! topology, the host's CPU and each process's planned start.
 
 mod common;
 
@@ -494,6 +495,80 @@ fn a_crash_fails_the_run_and_a_stop_at_the_end_does_not() {
     );
     assert!(crash.failed());
     stopped_between(process(&results, "g-2"), 15, 0.2, 2.0);
+}
+
+#[test]
+fn run_json_records_the_command_line_topology_host_cpu_and_planned_starts() {
+    let work = tempfile::tempdir().unwrap();
+    // Groups a (172.31.29.1-2) and b (.5), 5 ms from a to b and back.
+    let yaml = format!(
+        "topology:\n  profiles: {{p: {{up: 10mbit, down: 10mbit, latency: 1ms}}}}\n  \
+         defaults: {{profile: p}}\n  address_plan: {{base: 172.31.29.0/24}}\n  \
+         groups: [{{name: a, nodes: 2}}, {{name: b, nodes: 1}}]\n  \
+         delays: [{{from: a, to: b, delay: 5ms}}]\n\
+         roles:\n\
+         - {{name: peer, nodes: a, command: /bin/sleep 0.2, start: {{at: 500ms, every: 250ms}}}}\n\
+         - {{name: spin, nodes: b, command: '{PYTHON}/spin.py 1.5'}}\n\
+         stop: {{exited: [peer, spin], after: 30s}}\n"
+    );
+    let (out, results) = run(
+        work.path(),
+        "./record.yaml",
+        &yaml,
+        "",
+        &[("spin.py", SPIN)],
+    );
+    let stdout = succeeded(&out);
+    let run = &results.run;
+
+    let args = &run.command_line;
+    assert!(args[0].ends_with("p2plab"), "{args:?}");
+    assert_eq!(args[1], "run", "{args:?}");
+    assert_eq!(args.last().unwrap(), "./record.yaml", "{args:?}");
+
+    let topology = &run.resolved_topology;
+    let a = &topology["groups"][0];
+    assert_eq!(
+        (&a["name"], &a["nodes"]),
+        (&"a".into(), &2.into()),
+        "{topology}"
+    );
+    assert_eq!(
+        (&a["first_ip"], &a["last_ip"]),
+        (&"172.31.29.1".into(), &"172.31.29.2".into())
+    );
+    // G(a,b) and G(b,a), microseconds.
+    assert_eq!(a["delay_us"], serde_json::json!([0, 5000]), "{topology}");
+    assert_eq!(
+        topology["groups"][1]["delay_us"],
+        serde_json::json!([5000, 0])
+    );
+    assert_eq!(topology["profiles"][0]["latency_us"], 1000, "{topology}");
+
+    let cpu = run.host_cpu.as_ref().expect("the host's CPU is recorded");
+    assert!(cpu.cpus >= 1, "{cpu:?}");
+    // About one sample a second over a run of about 1.5 s, and one at its end.
+    assert!(!cpu.samples.is_empty(), "{cpu:?}");
+    let busy = |x: f64| (0.0..=1.0).contains(&x);
+    assert!(busy(cpu.mean_busy) && busy(cpu.max_busy), "{cpu:?}");
+    assert!(
+        cpu.samples
+            .iter()
+            .all(|&(t, b)| busy(b) && b <= cpu.max_busy && t > 0.0 && t <= run.duration_s + 0.1),
+        "{cpu:?}"
+    );
+
+    // Every process is planned as scheduled and starts at or after its plan, soon after
+    // (half a second leaves room for a busy machine).
+    for (node, planned) in [("a-1", 0.5), ("a-2", 0.75), ("b-1", 0.0)] {
+        let p = process(&results, node);
+        assert_eq!(p.planned_s, Some(planned), "{p:?}");
+        let lag = p.start_lag_s().unwrap();
+        assert!((0.0..0.5).contains(&lag), "started {lag:.3} s late: {p:?}");
+    }
+    for line in ["start lag: median ", "host CPU: "] {
+        assert!(stdout.contains(line), "no {line:?} in {stdout}");
+    }
 }
 
 /// The experiment the refusals try to run: `program` on two nodes of 172.31.25.0/24.

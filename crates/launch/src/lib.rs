@@ -2,6 +2,7 @@
 //! (`libp2plab_shim.so`) with their node's virtual address, one by hand (`wrap`) or a whole
 //! experiment on schedule (`schedule`), each node in its cgroup, measured and followed.
 
+mod cpu;
 pub mod elf;
 mod progress;
 pub mod schedule;

@@ -3,7 +3,8 @@
 //! then `p2plab report DIR --format html`. Processes are spread over 8 groups, start
 //! every 0.25 s, and take a group-dependent time with deterministic noise; about 3 % exit
 //! with code 1, 1 % fail to start, one per group is a seed stopped at the end. Each
-//! process reports a `progress` metric from 0 to 100 over its lifetime.
+//! process reports a `progress` metric from 0 to 100 over its lifetime. Starts lag their
+//! plan more and more (up to 0.5 s), and the host's 8 CPUs get busier over the run.
 
 use std::fmt::Write;
 
@@ -27,11 +28,12 @@ fn main() -> std::io::Result<()> {
     let per_process = (samples.div_ceil(n.max(1)) + 1).max(2);
     let duration = n as f64 * 0.25 + 200.0;
 
-    let mut procs = String::from("node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n");
+    let mut procs = String::from("node,role,group,ip,pid,planned_s,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n");
     let mut metrics = String::from("time_s,node,role,name,value\n");
     for i in 0..n {
         let group = i % 8;
-        let start = i as f64 * 0.25;
+        let planned = i as f64 * 0.25;
+        let start = planned + 0.5 * noise(i + 2 * n) * i as f64 / n as f64;
         let took = 60.0 + 10.0 * group as f64 + 40.0 * noise(i);
         let (role, end, status, code, signal) = match i {
             _ if i < 8 => ("seed", Some(duration), "stopped", "", "15"),
@@ -56,7 +58,7 @@ fn main() -> std::io::Result<()> {
         };
         let _ = writeln!(
             procs,
-            "n{i},{role},g{group},10.{group}.{}.{},{pid},{start:.3},{end_field},{status},{code},{signal},{measured}",
+            "n{i},{role},g{group},10.{group}.{}.{},{pid},{planned:.3},{start:.3},{end_field},{status},{code},{signal},{measured}",
             i / 250,
             i % 250 + 1,
         );
@@ -72,6 +74,16 @@ fn main() -> std::io::Result<()> {
             }
         }
     }
+    // One busy share a second, rising from about 30 % to about 90 %.
+    let busy: Vec<(f64, f64)> = (1..=duration as u64)
+        .map(|t| {
+            let share = 0.3 + 0.5 * t as f64 / duration + 0.1 * noise(t + 3 * n);
+            (t as f64, (share * 1e4).round() / 1e4)
+        })
+        .collect();
+    let mean = busy.iter().map(|b| b.1).sum::<f64>() / busy.len() as f64;
+    let max = busy.iter().map(|b| b.1).fold(0.0, f64::max);
+    let samples: Vec<String> = busy.iter().map(|(t, b)| format!("[{t}, {b}]")).collect();
     std::fs::create_dir_all(dir.join("logs"))?;
     std::fs::write(dir.join("processes.csv"), procs)?;
     std::fs::write(dir.join("metrics.csv"), metrics)?;
@@ -79,8 +91,10 @@ fn main() -> std::io::Result<()> {
         dir.join("run.json"),
         format!(
             r#"{{"name": "synthetic", "started_unix": 0, "duration_s": {duration}, "topology": "synthetic",
-"backend": "none", "kernel": "synthetic", "p2plab_version": "{}", "seed": 0, "experiment": {{"processes": {n}}}}}"#,
-            env!("CARGO_PKG_VERSION")
+"backend": "none", "kernel": "synthetic", "p2plab_version": "{}", "seed": 0, "experiment": {{"processes": {n}}},
+"host_cpu": {{"cpus": 8, "mean_busy": {mean:.4}, "max_busy": {max}, "samples": [{}]}}}}"#,
+            env!("CARGO_PKG_VERSION"),
+            samples.join(", ")
         ),
     )
 }

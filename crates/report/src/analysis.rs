@@ -1,9 +1,10 @@
 //! The statistics of one run: counts and completion times per group, fairness of
-//! co-located identical processes (same role and group), and what metrics were recorded.
+//! co-located identical processes (same role and group), what metrics were recorded, and
+//! the signs of an overloaded host: how late processes started, how busy its CPUs were.
 //! Groups and roles keep the order in which `processes.csv` first names them.
 
 use crate::stats::{self, Distribution};
-use results::{Process, Results, RunInfo, Status};
+use results::{HostCpu, Process, Results, RunInfo, Status};
 use serde::Serialize;
 
 /// Everything the report states, in the shape `p2plab report --format json` prints.
@@ -19,6 +20,49 @@ pub struct Analysis {
     /// One entry per (role, group).
     pub fairness: Vec<Fairness>,
     pub metrics: Vec<MetricSummary>,
+    /// Start lag (s), `start_s - planned_s`, of every process whose planned start is known.
+    pub start_lag_s: Option<Distribution>,
+    /// How busy the host's CPUs were, when recorded.
+    pub host_cpu: Option<HostLoad>,
+}
+
+/// How busy the host's CPUs were over the run: the first sign, with start lag, that a
+/// machine hosts too many peers for its measurements to hold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostLoad {
+    pub cpus: u32,
+    /// Busy share over the whole run, `0..=1`.
+    pub mean_busy: f64,
+    /// The largest busy share of one sample (about a second).
+    pub max_busy: f64,
+    /// Seconds of the run in samples at least [`SATURATED`] busy.
+    pub saturated_s: f64,
+    pub samples: usize,
+}
+
+/// The busy share from which a host counts as saturated.
+pub const SATURATED: f64 = 0.9;
+
+impl HostLoad {
+    /// Each sample covers the time since the one before (since the run's start for the
+    /// first).
+    fn of(cpu: &HostCpu) -> HostLoad {
+        let mut before = 0.0;
+        let mut saturated_s = 0.0;
+        for &(t, busy) in &cpu.samples {
+            if busy >= SATURATED {
+                saturated_s += t - before;
+            }
+            before = t;
+        }
+        HostLoad {
+            cpus: cpu.cpus,
+            mean_busy: cpu.mean_busy,
+            max_busy: cpu.max_busy,
+            saturated_s,
+            samples: cpu.samples.len(),
+        }
+    }
 }
 
 /// How the processes of a set ended.
@@ -149,7 +193,17 @@ pub fn analyse(results: &Results) -> Analysis {
         groups,
         fairness,
         metrics,
+        start_lag_s: stats::describe(&lags(processes).iter().map(|l| l.1).collect::<Vec<_>>()),
+        host_cpu: results.run.host_cpu.as_ref().map(HostLoad::of),
     }
+}
+
+/// `(planned_s, lag)` of every process whose planned start is known.
+pub(crate) fn lags(processes: &[Process]) -> Vec<(f64, f64)> {
+    processes
+        .iter()
+        .filter_map(|p| Some((p.planned_s?, p.start_lag_s()?)))
+        .collect()
 }
 
 /// Completion times of the processes that exited with code 0.
@@ -230,6 +284,9 @@ e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
                 seed: 1,
                 stopped: String::new(),
                 experiment: serde_json::Value::Null,
+                command_line: vec![],
+                resolved_topology: serde_json::Value::Null,
+                host_cpu: None,
             },
             processes: rows(PROCESSES),
             metrics: rows(METRICS),
@@ -321,6 +378,52 @@ e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
         assert_eq!(
             metrics,
             [("progress", 3, 4, 1.0, 3.0), ("rate", 1, 2, 0.5, 4.0)]
+        );
+    }
+
+    #[test]
+    fn start_lag_is_start_minus_planned_of_every_process_with_a_plan() {
+        let mut r = results();
+        // Lags 0.25, 0, 0.5 (a failed start lags too), 0 and 1; the last row has no plan
+        // (older results).
+        r.processes = rows(
+            "node,role,group,ip,pid,planned_s,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received
+a1,p,a,10.0.0.1,1,0,0.25,1,exited,0,,,,,,
+a2,p,a,10.0.0.2,2,1,1,2,exited,0,,,,,,
+a3,p,a,10.0.0.3,,2,2.5,2.5,failed_to_start,,,,,,,
+a4,p,a,10.0.0.4,4,3,3,,running,,,,,,,
+a5,p,a,10.0.0.5,5,4,5,6,exited,0,,,,,,
+a6,p,a,10.0.0.6,6,,9,10,exited,0,,,,,,
+",
+        );
+        let lag = analyse(&r).start_lag_s.unwrap();
+        assert_eq!(
+            (lag.n, lag.min, lag.p50, lag.mean, lag.p99, lag.max),
+            (5, 0.0, 0.25, 0.35, 1.0, 1.0)
+        );
+        assert_eq!(analyse(&results()).start_lag_s, None);
+    }
+
+    #[test]
+    fn host_load_counts_the_time_in_saturated_samples() {
+        let mut r = results();
+        assert_eq!(analyse(&r).host_cpu, None);
+        r.run.host_cpu = Some(HostCpu {
+            cpus: 8,
+            mean_busy: 0.6,
+            max_busy: 0.95,
+            samples: vec![(1.0, 0.5), (2.0, 0.95), (2.5, 0.9), (4.0, 0.2)],
+        });
+        // Saturated from 1 to 2 s and from 2 to 2.5 s.
+        assert_eq!(
+            analyse(&r).host_cpu,
+            Some(HostLoad {
+                cpus: 8,
+                mean_busy: 0.6,
+                max_busy: 0.95,
+                saturated_s: 1.5,
+                samples: 4,
+            })
         );
     }
 }

@@ -1,6 +1,7 @@
 //! The report's SVG charts, drawn with `plotters` into strings: completion-time CDF per
-//! group, per-process timeline, and one chart per metric (a line per node for a few nodes,
-//! percentile bands across nodes beyond that).
+//! group, per-process timeline, one chart per metric (a line per node for a few nodes,
+//! percentile bands across nodes beyond that), the host's CPU busy share over time and
+//! each process's start lag against its planned start.
 
 use crate::stats;
 use plotters::coord::types::RangedCoordf64;
@@ -13,6 +14,8 @@ const WIDTH: u32 = 960;
 /// More lines than this in one chart are unreadable: the CDF keeps the largest groups,
 /// metric charts switch to percentile bands.
 pub(crate) const MAX_LINES: usize = 12;
+/// Start lags drawn one point each up to this many processes, in as many bins beyond.
+const LAG_POINTS: usize = 300;
 /// Time bins of a metric's percentile bands.
 const BINS: usize = 200;
 
@@ -219,6 +222,102 @@ pub(crate) fn timeline(processes: &[Process], duration_s: f64) -> Result<String,
             }
         }
         legend_box(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
+/// The host's CPU busy share (percent) over the run, each sample a step over the time
+/// since the one before.
+pub(crate) fn host_cpu(samples: &[(f64, f64)], cpus: u32) -> Result<String, String> {
+    let x_end = axis_end(samples.iter().map(|s| s.0));
+    let mut steps = Vec::with_capacity(2 * samples.len());
+    let mut before = 0.0;
+    for &(t, busy) in samples {
+        steps.extend([(before, busy * 100.0), (t, busy * 100.0)]);
+        before = t;
+    }
+    let saturated = crate::analysis::SATURATED * 100.0;
+    svg(300, |root| {
+        let caption = format!("Host CPU busy ({cpus} CPUs)");
+        let mut chart = plot(root, caption, 50, 0.0..x_end, 0.0..100.0)?;
+        chart
+            .configure_mesh()
+            .x_desc("time since the run started (s)")
+            .y_desc("busy (%)")
+            .draw()?;
+        let red = RGBColor(214, 39, 40);
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, saturated), (x_end, saturated)],
+                red.mix(0.6).stroke_width(1),
+            ))?
+            .label(format!("saturated ({saturated:.0}%)"))
+            .legend(legend(red));
+        let blue = RGBColor(31, 119, 180);
+        chart
+            .draw_series(LineSeries::new(steps, blue.stroke_width(2)))?
+            .label("all CPUs")
+            .legend(legend(blue));
+        legend_box(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
+/// Each process's start lag (s) against its planned start: one point per process up to
+/// `LAG_POINTS` processes; beyond, the median and the largest lag of each run of
+/// consecutive planned starts (`LAG_POINTS` of them), so that the page stays small.
+pub(crate) fn start_lag(lags: &[(f64, f64)]) -> Result<String, String> {
+    let mut sorted = lags.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let binned: Vec<(f64, f64, f64)> = sorted
+        .chunks(lags.len().div_ceil(LAG_POINTS).max(1))
+        .map(|chunk| {
+            let values: Vec<f64> = chunk.iter().map(|l| l.1).collect();
+            let median = stats::percentile(&values, 50.0).unwrap_or(0.0);
+            (
+                chunk[0].0,
+                median,
+                values.iter().copied().fold(0.0, f64::max),
+            )
+        })
+        .collect();
+    let x_end = axis_end(lags.iter().map(|l| l.0));
+    let y_end = axis_end(lags.iter().map(|l| l.1));
+    svg(300, |root| {
+        let caption = format!("Start lag ({} scheduled starts)", lags.len());
+        let mut chart = plot(root, caption, 60, 0.0..x_end, 0.0..y_end)?;
+        chart
+            .configure_mesh()
+            .x_desc("planned start (s since the run started)")
+            .y_desc("start lag (s)")
+            .draw()?;
+        let blue = RGBColor(31, 119, 180);
+        if lags.len() <= LAG_POINTS {
+            chart.draw_series(
+                lags.iter()
+                    .map(|&(t, lag)| Circle::new((t, lag.max(0.0)), 2, blue.filled())),
+            )?;
+            return Ok(());
+        }
+        let red = RGBColor(214, 39, 40);
+        for (c, label, value) in [
+            (
+                red,
+                "largest",
+                (|b: &(f64, f64, f64)| b.2) as fn(&(f64, f64, f64)) -> f64,
+            ),
+            (blue, "median", |b| b.1),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    binned.iter().map(|b| (b.0, value(b).max(0.0))),
+                    c.stroke_width(2),
+                ))?
+                .label(format!(
+                    "{label} of each {} starts",
+                    lags.len().div_ceil(LAG_POINTS)
+                ))
+                .legend(legend(c));
+        }
+        legend_box(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 

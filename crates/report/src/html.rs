@@ -1,9 +1,10 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no JavaScript) with the
-//! summary, the charts, the fairness table, and the processes with links to their logs.
+//! summary, the charts, the fairness table, the host's load and the start lag, and the
+//! processes with links to their logs.
 
-use crate::analysis::{completions, group_by, Analysis};
+use crate::analysis::{completions, group_by, lags, Analysis};
 use crate::charts;
-use crate::text::{fairness_row, figure, group_row};
+use crate::text::{fairness_row, figure, group_row, host_lines};
 use crate::Error;
 use results::{Process, Results, Status};
 use std::fmt::Write;
@@ -86,12 +87,25 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
         started = r.started_unix,
         stopped = esc(&r.stopped),
     );
-    let inputs = serde_json::to_string_pretty(&r.experiment).unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "<details><summary>Experiment inputs</summary><pre>{}</pre></details>",
-        esc(&inputs)
-    );
+    if !r.command_line.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"meta\">command line: <code>{}</code></p>",
+            esc(&r.command_line.join(" "))
+        );
+    }
+    for (what, value) in [
+        ("Experiment inputs", &r.experiment),
+        ("Resolved topology", &r.resolved_topology),
+    ] {
+        if !value.is_null() {
+            let _ = writeln!(
+                out,
+                "<details><summary>{what}</summary><pre>{}</pre></details>",
+                esc(&serde_json::to_string_pretty(value).unwrap_or_default())
+            );
+        }
+    }
 
     out.push_str("<h2>Summary</h2>\n");
     head(
@@ -120,6 +134,9 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
         "</table>\n<p>Completion time: end minus start of processes that exited with code 0. \
                   Failed: did not start, or exited with a non-zero code.</p>\n",
     );
+    for line in host_lines(a) {
+        let _ = writeln!(out, "<p>{}</p>", esc(&line));
+    }
 
     out.push_str("<h2>Completion times</h2>\n");
     let by_group: Vec<(String, Vec<f64>)> = group_by(&results.processes, |p| p.group.clone())
@@ -169,6 +186,26 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
         )?;
     }
 
+    let lags = lags(&results.processes);
+    if r.host_cpu.is_some() || !lags.is_empty() {
+        out.push_str(
+            "<h2>Host load and start lag</h2>\n<p>Start lag: how much later than planned a \
+             process started. A busy host starts processes late and slows them down: lags \
+             that grow and CPUs near saturation mean the machine hosts too many peers for \
+             its figures to hold.</p>\n",
+        );
+    }
+    if let Some(cpu) = &r.host_cpu {
+        chart(
+            &mut out,
+            "host CPU",
+            charts::host_cpu(&cpu.samples, cpu.cpus),
+        )?;
+    }
+    if !lags.is_empty() {
+        chart(&mut out, "start lag", charts::start_lag(&lags))?;
+    }
+
     out.push_str("<h2>Metrics</h2>\n");
     if results.metrics.is_empty() {
         out.push_str("<p>No metric samples were recorded.</p>\n");
@@ -207,6 +244,7 @@ fn process_table(out: &mut String, processes: &[&Process]) {
             "status",
             "exit code",
             "signal",
+            "planned (s)",
             "start (s)",
             "end (s)",
             "completion (s)",
@@ -238,6 +276,7 @@ fn process_table(out: &mut String, processes: &[&Process]) {
                 status.to_string(),
                 opt(p.exit_code.map(|c| c.to_string())),
                 opt(p.signal.map(|s| s.to_string())),
+                figure(p.planned_s, 2),
                 format!("{:.2}", p.start_s),
                 figure(p.end_s, 2),
                 figure(p.completion_s(), 2),

@@ -15,6 +15,11 @@
 //! - *Co-located identical processes* are those with the same role and group; their
 //!   fairness is Jain's index and the coefficient of variation of their completion times
 //!   and of their CPU times (user + system).
+//! - The *start lag* of a process is `start_s - planned_s` (when the schedule said it
+//!   should start); the report gives its median, p99 and maximum over the run.
+//! - The host's *load* is the busy share of all its CPUs together over the run, mean and
+//!   maximum, and the seconds it was at least 90 % busy (*saturated*). Lag and load are the
+//!   first signs that a machine hosts too many peers for its figures to hold.
 //! - Statistics, and which interpolation rule percentiles use: see [`stats`].
 
 pub mod analysis;

@@ -1,6 +1,7 @@
-//! The terminal summary: run line, totals, a table per group and the fairness table.
+//! The terminal summary: run line, totals, the start lag and the host's load, a table per
+//! group and the fairness table.
 
-use crate::analysis::{Analysis, Counts, Fairness};
+use crate::analysis::{Analysis, Counts, Fairness, SATURATED};
 use crate::stats::Distribution;
 use std::fmt::Write;
 
@@ -14,7 +15,7 @@ pub(crate) fn render(a: &Analysis) -> String {
     let mut out = format!(
         "run {}: backend {}, kernel {}, {:.1} s, seed {}, p2plab {}\n\
          stopped: {}\n\
-         {} processes: {} exited ok, {} failed, {} stopped, {} running\n\n",
+         {} processes: {} exited ok, {} failed, {} stopped, {} running\n",
         r.name,
         r.backend,
         r.kernel,
@@ -28,6 +29,10 @@ pub(crate) fn render(a: &Analysis) -> String {
         t.stopped,
         t.running
     );
+    for line in host_lines(a) {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
     let mut groups: Vec<Vec<String>> = a
         .groups
         .iter()
@@ -68,6 +73,29 @@ pub(crate) fn render(a: &Analysis) -> String {
         2,
     );
     out
+}
+
+/// What says whether the host kept up: the start lag (median, p99 and max) and how busy
+/// its CPUs were (mean, max, time saturated), each when recorded.
+pub(crate) fn host_lines(a: &Analysis) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(l) = &a.start_lag_s {
+        lines.push(format!(
+            "start lag: median {:.3} s, p99 {:.3} s, max {:.3} s over {} scheduled starts",
+            l.p50, l.p99, l.max, l.n
+        ));
+    }
+    if let Some(c) = &a.host_cpu {
+        lines.push(format!(
+            "host CPU: {:.0}% busy on average, {:.0}% at most, {:.1} s at {:.0}% or more ({} CPUs)",
+            c.mean_busy * 100.0,
+            c.max_busy * 100.0,
+            c.saturated_s,
+            SATURATED * 100.0,
+            c.cpus
+        ));
+    }
+    lines
 }
 
 /// A summary row: name, the counts, median and p90 completion time.

@@ -9,16 +9,33 @@
 //! - `run.json`: one object,
 //!   `{"name": str, "started_unix": f64, "duration_s": f64, "topology": str (path),
 //!   "backend": "netem"|"nfqueue"|"none", "kernel": str, "p2plab_version": str,
-//!   "seed": u64, "stopped": str (why the run ended), "experiment": <any JSON: the inputs>}`.
+//!   "seed": u64, "stopped": str (why the run ended), "experiment": <any JSON: the inputs>,
+//!   "command_line": [str] (`p2plab` first), "resolved_topology": <JSON>, "host_cpu":
+//!   {"cpus": u32, "mean_busy": f64, "max_busy": f64, "samples": [[time_s, busy]]} | null}`.
+//!   `resolved_topology` is the topology as the run planned it, before any event changed
+//!   it (`topology::resolved_json`): `nodes` (a count), `mtu`, `profiles` (name, rates in
+//!   bit/s, latency in µs, loss as a fraction, queue in packets), `groups` (name, prefix,
+//!   nodes, first and last address, profile, `delay_us` and `loss`: its row of
+//!   group-to-group delays and losses; `node_names` where not `<group>-<k>`) and
+//!   `delay_summary_us` (min, median, max); node `k` of a group has the prefix's address +
+//!   `k` and the group's profile. `host_cpu` is the busy share of all the host's CPUs
+//!   together (`/proc/stat`: every process on the machine, not only the run's), each
+//!   sample over the interval that ends at its `time_s` (about one a second, and one at the
+//!   end), `mean_busy` over the whole run. `command_line`, `resolved_topology` and
+//!   `host_cpu` are absent from older results (read as empty, `null` and none).
 //! - `processes.csv`, with this header row (columns may come in any order):
-//!   `node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received`.
-//!   Times are seconds since the run started. `status` is one of
+//!   `node,role,group,ip,pid,planned_s,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received`.
+//!   Times are seconds since the run started. `planned_s` is when the schedule said the
+//!   process should start (its role's `start`, jitter included, or the time of the `start`
+//!   event that started it), so `start_s - planned_s` is its start lag; older results have
+//!   no `planned_s` column, and read without it. `status` is one of
 //!   `exited|stopped|killed|failed_to_start|running`: `stopped` when a signal p2plab sent
 //!   ended the process (a stop rule, a `stop` or `kill` event, a stop signal to the run),
 //!   `killed` when a signal p2plab did not send did (a crash). Empty fields mean "not
 //!   applicable" or "not measured": `end_s` while still running, `exit_code` unless
 //!   exited, `signal` (a signal number, e.g. `9`) unless stopped or killed, `pid` and the
-//!   measurements when the process never started.
+//!   measurements when the process never started. A process that did not start still has
+//!   its `start_s` (when the start was tried) and `planned_s`.
 //! - `metrics.csv`, with the header row `time_s,node,role,name,value`: one sample per row,
 //!   e.g. aria2c's progress percent or a `P2PLAB name=value` line of a program.
 //! - `logs/<node>.out`, `logs/<node>.err`: the report links to them, never reads them.
@@ -30,5 +47,5 @@ mod rows;
 mod write;
 
 pub use read::{load, ReadError, Results};
-pub use rows::{Backend, MetricSample, Process, RunInfo, Status};
+pub use rows::{Backend, HostCpu, MetricSample, Process, RunInfo, Status};
 pub use write::{write_results, WriteError};

@@ -1,7 +1,9 @@
 //! Reading `run.json`, `processes.csv` and `metrics.csv` into typed records. Every
 //! problem becomes one [`ReadError`] line naming the file, the line and the column.
 
-use crate::rows::{MetricSample, Process, RunInfo, Status, METRIC_COLUMNS, PROCESS_COLUMNS};
+use crate::rows::{
+    MetricSample, Process, RunInfo, Status, LATER_PROCESS_COLUMNS, METRIC_COLUMNS, PROCESS_COLUMNS,
+};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
@@ -52,9 +54,14 @@ const STATUSES: &[&str] = &["exited", "stopped", "killed", "failed_to_start", "r
 /// Reads the result directory `dir`.
 pub fn load(dir: &Path) -> Result<Results, ReadError> {
     let run = read_run(&dir.join("run.json"))?;
+    let required: Vec<&str> = PROCESS_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !LATER_PROCESS_COLUMNS.contains(c))
+        .collect();
     let processes = read_csv(
         &dir.join("processes.csv"),
-        PROCESS_COLUMNS,
+        &required,
         &[("status", STATUSES)],
         check_process,
     )?;
@@ -218,6 +225,7 @@ fn finite(field: &'static str, x: f64) -> Result<(), RowProblem> {
 fn check_process(p: &Process) -> Result<(), RowProblem> {
     finite("start_s", p.start_s)?;
     for (field, x) in [
+        ("planned_s", p.planned_s),
         ("end_s", p.end_s),
         ("cpu_user_s", p.cpu_user_s),
         ("cpu_sys_s", p.cpu_sys_s),
@@ -250,4 +258,83 @@ fn check_process(p: &Process) -> Result<(), RowProblem> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `run.json` as results written before the command line, the resolved topology and
+    /// the host's CPU were recorded.
+    const OLD_RUN: &str = r#"{"name": "old", "started_unix": 1.0, "duration_s": 2.0,
+        "topology": "t.yaml", "backend": "netem", "kernel": "6.1", "p2plab_version": "0.1.0",
+        "seed": 1, "experiment": null}"#;
+
+    fn dir_with(run: &str, processes: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("run.json"), run).unwrap();
+        std::fs::write(dir.path().join("processes.csv"), processes).unwrap();
+        std::fs::write(
+            dir.path().join("metrics.csv"),
+            "time_s,node,role,name,value\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn older_results_without_planned_starts_or_host_records_read() {
+        let dir = dir_with(
+            OLD_RUN,
+            "node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n\
+             a-1,peer,a,10.0.0.1,7,0.5,1.5,exited,0,,,,,,\n",
+        );
+        let r = load(dir.path()).unwrap();
+        assert_eq!(r.processes[0].planned_s, None);
+        assert_eq!(r.processes[0].start_lag_s(), None);
+        assert_eq!(r.processes[0].start_s, 0.5);
+        assert!(r.run.command_line.is_empty());
+        assert_eq!(r.run.resolved_topology, serde_json::Value::Null);
+        assert_eq!(r.run.host_cpu, None);
+    }
+
+    #[test]
+    fn planned_starts_and_host_records_read_in_any_column_order() {
+        let run = r#"{"name": "new", "started_unix": 1.0, "duration_s": 2.0,
+            "topology": "inline", "backend": "nfqueue", "kernel": "6.1",
+            "p2plab_version": "0.1.0", "seed": 1, "experiment": null,
+            "command_line": ["p2plab", "run", "e.yaml"],
+            "resolved_topology": {"groups": [{"name": "a", "first_ip": "10.0.0.1"}]},
+            "host_cpu": {"cpus": 4, "mean_busy": 0.5, "max_busy": 0.75,
+                         "samples": [[1.0, 0.25], [1.5, 0.75]]}}"#;
+        let dir = dir_with(
+            run,
+            "status,start_s,planned_s,node,role,group,ip,pid,end_s,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n\
+             exited,2.25,2,a-1,peer,a,10.0.0.1,7,3,0,,,,,,\n\
+             exited,1,,a-2,peer,a,10.0.0.2,8,3,0,,,,,,\n",
+        );
+        let r = load(dir.path()).unwrap();
+        assert_eq!(r.processes[0].planned_s, Some(2.0));
+        assert_eq!(r.processes[0].start_lag_s(), Some(0.25));
+        assert_eq!(r.processes[1].planned_s, None);
+        assert_eq!(r.run.command_line, ["p2plab", "run", "e.yaml"]);
+        assert_eq!(r.run.resolved_topology["groups"][0]["first_ip"], "10.0.0.1");
+        let cpu = r.run.host_cpu.unwrap();
+        assert_eq!((cpu.cpus, cpu.mean_busy, cpu.max_busy), (4, 0.5, 0.75));
+        assert_eq!(cpu.samples, [(1.0, 0.25), (1.5, 0.75)]);
+    }
+
+    #[test]
+    fn a_planned_start_that_is_not_a_number_names_its_line_and_column() {
+        let dir = dir_with(
+            OLD_RUN,
+            "node,role,group,ip,pid,planned_s,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n\
+             a-1,peer,a,10.0.0.1,7,inf,0.5,1.5,exited,0,,,,,,\n",
+        );
+        let e = load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.ends_with("processes.csv:2: column 6 `planned_s`: `inf` is not a finite number"),
+            "{e}"
+        );
+    }
 }

@@ -19,6 +19,33 @@ pub struct RunInfo {
     #[serde(default)]
     pub stopped: String,
     pub experiment: serde_json::Value,
+    /// The command line of the run, `p2plab` first (empty in older results).
+    #[serde(default)]
+    pub command_line: Vec<String>,
+    /// The topology as the run planned it: profiles, groups with their addresses, and the
+    /// group-to-group delays and losses (`null` in older results).
+    #[serde(default)]
+    pub resolved_topology: serde_json::Value,
+    /// How busy the host's CPUs were during the run (absent in older results, and when
+    /// `/proc/stat` cannot be read).
+    #[serde(default)]
+    pub host_cpu: Option<HostCpu>,
+}
+
+/// How busy the whole host (every CPU, every process, p2plab's and others') was during a
+/// run: the share of CPU time not idle (`/proc/stat`: user, nice, system, irq, softirq and
+/// steal over those plus idle and iowait).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct HostCpu {
+    /// CPUs the host has.
+    pub cpus: u32,
+    /// Busy share over the whole run, `0..=1`.
+    pub mean_busy: f64,
+    /// The largest busy share of one sample.
+    pub max_busy: f64,
+    /// `[time_s, busy]`: the busy share over the interval that ends `time_s` after the
+    /// run started, about one per second and one at the end.
+    pub samples: Vec<(f64, f64)>,
 }
 
 /// The shaping backend a run used.
@@ -64,6 +91,10 @@ pub struct Process {
     pub group: String,
     pub ip: String,
     pub pid: Option<u32>,
+    /// When the schedule (a role's `start` or a `start` event) said the process should
+    /// start; empty in older results.
+    #[serde(default)]
+    pub planned_s: Option<f64>,
     pub start_s: f64,
     pub end_s: Option<f64>,
     pub status: Status,
@@ -83,6 +114,11 @@ impl Process {
             (Status::Exited, Some(0), Some(end)) => Some(end - self.start_s),
             _ => None,
         }
+    }
+
+    /// How late the process started: `start_s - planned_s`, when the plan is known.
+    pub fn start_lag_s(&self) -> Option<f64> {
+        Some(self.start_s - self.planned_s?)
     }
 
     /// Failed to start, or exited with a non-zero code.
@@ -117,6 +153,7 @@ pub(crate) const PROCESS_COLUMNS: &[&str] = &[
     "group",
     "ip",
     "pid",
+    "planned_s",
     "start_s",
     "end_s",
     "status",
@@ -128,5 +165,7 @@ pub(crate) const PROCESS_COLUMNS: &[&str] = &[
     "bytes_sent",
     "bytes_received",
 ];
+/// The columns of `processes.csv` that older results lack: reading does without them.
+pub(crate) const LATER_PROCESS_COLUMNS: &[&str] = &["planned_s"];
 /// The columns of `metrics.csv`, in the order they are written.
 pub(crate) const METRIC_COLUMNS: &[&str] = &["time_s", "node", "role", "name", "value"];

@@ -69,6 +69,14 @@ mod tests {
             seed: 3,
             stopped: "every process exited".into(),
             experiment: serde_json::json!({"roles": 1}),
+            command_line: vec!["p2plab".into(), "run".into(), "t.yaml".into()],
+            resolved_topology: serde_json::json!({"groups": []}),
+            host_cpu: Some(crate::HostCpu {
+                cpus: 2,
+                mean_busy: 0.25,
+                max_busy: 0.5,
+                samples: vec![(1.0, 0.5), (2.0, 0.0)],
+            }),
         };
         let p = Process {
             node: "a-1".into(),
@@ -76,6 +84,7 @@ mod tests {
             group: "a".into(),
             ip: "10.0.0.1".into(),
             pid: Some(42),
+            planned_s: Some(0.25),
             start_s: 0.5,
             end_s: Some(2.0),
             status: Status::Exited,
@@ -100,6 +109,9 @@ mod tests {
         assert_eq!(back.processes[0].completion_s(), Some(1.5));
         assert_eq!(back.metrics[0].value, 50.0);
         assert_eq!(back.run.seed, 3);
+        assert_eq!(back.processes[0].start_lag_s(), Some(0.25));
+        assert_eq!(back.run.host_cpu, run.host_cpu);
+        assert_eq!(back.run.command_line, run.command_line);
         write_results(dir.path(), &run, &[], &[]).unwrap();
         assert!(crate::load(dir.path()).unwrap().processes.is_empty());
     }

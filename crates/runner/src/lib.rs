@@ -248,6 +248,10 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         seed: exp.seed,
         stopped: outcome.stop.to_string(),
         experiment: experiment_json(&exp),
+        command_line: std::env::args().collect(),
+        // As planned: run-time changes (events) are in the experiment.
+        resolved_topology: topology::resolved_json(&exp.plan),
+        host_cpu: outcome.host_cpu,
     };
     results::write_results(&dir, &run, &outcome.processes, &outcome.metrics)
         .map_err(report::Error::from)?;

@@ -42,7 +42,7 @@ mod validate;
 
 pub use change::{LinkChange, NetChange};
 pub use diag::{Diagnostic, Diagnostics};
-pub use export::{plan_json, plan_table, summary};
+pub use export::{plan_json, plan_table, resolved_json, summary};
 pub use link::{Group, LinkModel, Node};
 pub use plan::{Plan, Profile};
 pub use units::{format_rate, format_time_us};

@@ -5,7 +5,7 @@
 use crate::link::LinkModel;
 
 /// A named set of link parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Profile {
     pub name: String,
     /// Upload rate `U(v)`, bits per second.

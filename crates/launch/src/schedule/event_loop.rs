@@ -1,10 +1,10 @@
 //! The event loop: each turn starts the processes that are due, carries out the events
 //! that are due (signals to nodes, network changes), reaps what ended, reads the logs for
-//! metrics, watches the network, applies the stop rule, then sleeps until the next start,
-//! event or tick.
+//! metrics (and the host's CPU counters, about once a second), watches the network,
+//! applies the stop rule, then sleeps until the next start, event or tick.
 
 use super::host::{Host, Reaped};
-use super::{setup, Network, Scheduler, StopReason, TICK};
+use super::{setup, Network, Scheduler, StopReason, CPU_SAMPLE, TICK};
 use experiment::{Action, Event, FailurePolicy, ProcessAction};
 use nix::sys::signal::Signal;
 use std::time::Duration;
@@ -41,9 +41,9 @@ impl<H: Host> Scheduler<'_, H> {
                 pending_by_role[exp.starts[next_start].role] -= 1;
                 next_start += 1;
             }
-            let due: Vec<(usize, usize)> = exp.starts[first_due..next_start]
+            let due: Vec<(usize, usize, u64)> = exp.starts[first_due..next_start]
                 .iter()
-                .map(|s| (s.role, s.node))
+                .map(|s| (s.role, s.node, s.at_us))
                 .collect();
             if !due.is_empty() {
                 let failed = self.start_all(&due).into_iter().find_map(Result::err);
@@ -97,7 +97,7 @@ impl<H: Host> Scheduler<'_, H> {
             Action::Process(ProcessAction::Start, nodes) => {
                 for &node in nodes {
                     if let Some(role) = self.exp.roles_of(node).next() {
-                        let _ = self.start_all(&[(role, node)]);
+                        let _ = self.start_all(&[(role, node, ev.at_us)]);
                     }
                 }
             }
@@ -116,19 +116,28 @@ impl<H: Host> Scheduler<'_, H> {
         }
     }
 
-    /// Starts every `(role, node)` of `due` (skipping nodes that already run a process).
-    fn start_all(&mut self, due: &[(usize, usize)]) -> Vec<Result<(), String>> {
+    /// Starts every `(role, node, planned µs)` of `due` (skipping nodes that already run a
+    /// process).
+    fn start_all(&mut self, due: &[(usize, usize, u64)]) -> Vec<Result<(), String>> {
         let exp = self.exp;
         let mut seen = std::collections::HashSet::new();
-        let jobs: Vec<_> = due
+        let (jobs, planned): (Vec<_>, Vec<_>) = due
             .iter()
-            .filter(|&&(_, node)| self.running[node].is_none() && seen.insert(node))
-            .map(|&(role, node)| setup::job(exp, &self.opts.run_dir, role, node))
-            .collect();
+            .filter(|&&(_, node, _)| self.running[node].is_none() && seen.insert(node))
+            .map(|&(role, node, at_us)| {
+                (
+                    setup::job(exp, &self.opts.run_dir, role, node),
+                    Duration::from_micros(at_us),
+                )
+            })
+            .unzip();
         let results = self.host.start(&jobs);
         jobs.into_iter()
+            .zip(planned)
             .zip(results)
-            .map(|(job, (started, start))| self.record_start(job, started, start))
+            .map(|((job, planned), (started, start))| {
+                self.record_start(job, planned, started, start)
+            })
             .collect()
     }
 
@@ -181,5 +190,15 @@ impl<H: Host> Scheduler<'_, H> {
             }
         }
         self.samples.extend(found.into_iter().map(|s| (now, s)));
+        if self.cpu.due(now, CPU_SAMPLE) {
+            self.sample_cpu();
+        }
+    }
+
+    /// Reads the host's CPU counters.
+    pub(super) fn sample_cpu(&mut self) {
+        if let Some(ticks) = self.host.cpu_ticks() {
+            self.cpu.add(self.host.now(), ticks);
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! The scheduler's seam to the machine: starting, signalling and reaping node processes,
-//! their cgroups' usage, and the time. [`System`] is this host (the preload-shim
-//! [`Launcher`], `waitpid`, SIGCHLD, the node cgroups, the wall clock); the scheduler's
-//! tests give a fake one.
+//! their cgroups' usage, the host's CPU counters, and the time. [`System`] is this host
+//! (the preload-shim [`Launcher`], `waitpid`, SIGCHLD, the node cgroups, `/proc/stat`, the
+//! wall clock); the scheduler's tests give a fake one.
 
+use crate::cpu::Ticks;
 use crate::spawn::{Launcher, Spec};
 use cgroup::{NodeGroup, RunGroup};
 use nix::sys::signal::{killpg, Signal};
@@ -63,6 +64,8 @@ pub(super) trait Host {
     fn child_ended(&mut self) -> bool;
     /// What node `node`'s cgroup used so far (nothing without one).
     fn usage(&self, node: usize) -> cgroup::Usage;
+    /// The host's CPU counters now, if they can be read.
+    fn cpu_ticks(&self) -> Option<Ticks>;
     /// Ends whatever is left in the run's cgroups.
     fn kill_all(&mut self);
     /// Time since the run began.
@@ -161,6 +164,10 @@ impl Host for System<'_> {
             .as_ref()
             .map(NodeGroup::usage)
             .unwrap_or_default()
+    }
+
+    fn cpu_ticks(&self) -> Option<Ticks> {
+        Ticks::read()
     }
 
     fn kill_all(&mut self) {

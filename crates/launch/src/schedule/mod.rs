@@ -3,7 +3,8 @@
 //! here, network changes through the [`Network`] the caller gives), follow metrics
 //! (`event_loop`), apply the stop rule and stop what is left, SIGTERM then the cgroup
 //! kill (`stop`), and return one record per process and every metric sample
-//! (`records`). Single-threaded: one loop wakes for the next start, event or poll.
+//! (`records`), with the host's CPU busy share sampled about once a second
+//! ([`crate::cpu`]). Single-threaded: one loop wakes for the next start, event or poll.
 //! Processes and time are reached through a `Host`, so that the loop can be driven
 //! without real processes.
 
@@ -15,6 +16,7 @@ mod stop;
 #[cfg(test)]
 mod tests;
 
+use crate::cpu::Sampler;
 use crate::progress::Progress;
 use crate::signals::{self, Stop};
 use crate::tail::{Sample, Tail};
@@ -22,12 +24,14 @@ use cgroup::RunGroup;
 use experiment::{Experiment, NetChange};
 use host::{Host, System};
 use records::Proc;
-use results::{MetricSample, Process};
+use results::{HostCpu, MetricSample, Process};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Longest sleep of the event loop, and of the wait for the last processes to end.
 const TICK: Duration = Duration::from_millis(20);
+/// How often the host's CPU counters are read.
+const CPU_SAMPLE: Duration = Duration::from_secs(1);
 
 /// The network side of a run: shaping changes at run time and traffic counters.
 pub trait Network {
@@ -90,6 +94,8 @@ pub struct Outcome {
     pub metrics: Vec<MetricSample>,
     pub duration_s: f64,
     pub stop: StopReason,
+    /// How busy the host was, when `/proc/stat` could be read.
+    pub host_cpu: Option<HostCpu>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +133,7 @@ struct Scheduler<'a, H: Host> {
     tail: Tail,
     samples: Vec<(Duration, Sample)>,
     progress: Progress,
+    cpu: Sampler,
 }
 
 /// Runs `exp` to its stop rule. Interrupted by a stop signal (see [`signals`]), it stops
@@ -144,6 +151,10 @@ pub fn run(
 impl<'a, H: Host> Scheduler<'a, H> {
     fn new(exp: &'a Experiment, opts: &'a Options<'a>, host: H, net: &mut dyn Network) -> Self {
         let n = exp.plan.link.nodes.len();
+        let mut cpu = Sampler::default();
+        if let Some(ticks) = host.cpu_ticks() {
+            cpu.add(host.now(), ticks);
+        }
         Scheduler {
             exp,
             opts,
@@ -157,6 +168,7 @@ impl<'a, H: Host> Scheduler<'a, H> {
             tail: Tail::default(),
             samples: Vec::new(),
             progress: Progress::new(exp.starts.len(), opts.quiet),
+            cpu,
         }
     }
 
@@ -165,6 +177,7 @@ impl<'a, H: Host> Scheduler<'a, H> {
         let stop = self.schedule(net);
         self.stop_left();
         self.poll(net);
+        self.sample_cpu();
         self.progress.finish();
         self.outcome(stop)
     }

@@ -14,6 +14,8 @@ pub(super) struct Proc {
     role: usize,
     pub node: usize,
     pub pid: Option<u32>,
+    /// When the schedule said it should start.
+    planned: Duration,
     start: Duration,
     end: Option<Duration>,
     status: Status,
@@ -29,11 +31,12 @@ pub(super) struct Proc {
 }
 
 impl<H: Host> Scheduler<'_, H> {
-    /// Records a spawn made `start` after the run began; a failed one says why, in the
-    /// node's stderr log too.
+    /// Records a spawn planned for `planned` and made `start` after the run began; a failed
+    /// one says why, in the node's stderr log too.
     pub(super) fn record_start(
         &mut self,
         job: Job<'_>,
+        planned: Duration,
         started: std::io::Result<u32>,
         start: Duration,
     ) -> Result<(), String> {
@@ -49,6 +52,7 @@ impl<H: Host> Scheduler<'_, H> {
             role,
             node,
             pid: None,
+            planned,
             start,
             end: None,
             status: Status::FailedToStart,
@@ -165,6 +169,7 @@ impl<H: Host> Scheduler<'_, H> {
             group: exp.plan.link.groups[node.group].name.clone(),
             ip: node.ip.to_string(),
             pid: p.pid,
+            planned_s: Some(p.planned.as_secs_f64()),
             start_s: p.start.as_secs_f64(),
             end_s: p.end.map(|d| d.as_secs_f64()),
             status: p.status,
@@ -216,6 +221,7 @@ impl<H: Host> Scheduler<'_, H> {
             metrics,
             duration_s,
             stop,
+            host_cpu: self.cpu.finish(),
         }
     }
 }

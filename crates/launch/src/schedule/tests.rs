@@ -7,6 +7,7 @@
 
 use super::host::{Exit, Host, Job, Reaped};
 use super::{setup, Network, Options, Outcome, Scheduler, StopReason};
+use crate::cpu::Ticks;
 use crate::signals::Stop;
 use experiment::{Experiment, NetChange};
 use nix::sys::signal::Signal;
@@ -35,6 +36,8 @@ struct Script {
     output: &'static str,
     /// Its start fails.
     fails: bool,
+    /// The host reports its start this much later than asked (a busy machine).
+    lags: Duration,
 }
 
 /// What the fakes saw, with the virtual time they saw it at.
@@ -77,7 +80,10 @@ impl Host for FakeHost {
             .map(|job| {
                 let script = self.scripts.get(&job.node).cloned().unwrap_or_default();
                 if script.fails {
-                    return (Err(std::io::Error::other("no such program")), now);
+                    return (
+                        Err(std::io::Error::other("no such program")),
+                        now + script.lags,
+                    );
                 }
                 std::fs::write(&job.stdout, script.output).unwrap();
                 let pid = 100 + self.procs.len() as u32;
@@ -94,7 +100,7 @@ impl Host for FakeHost {
                     .borrow_mut()
                     .starts
                     .push((now, job.name.to_string()));
-                (Ok(pid), now)
+                (Ok(pid), now + script.lags)
             })
             .collect()
     }
@@ -128,6 +134,16 @@ impl Host for FakeHost {
             memory_peak_bytes: Some(2048 * (node as u64 + 1)),
             ..Default::default()
         }
+    }
+
+    /// Two CPUs, busy a quarter of the time.
+    fn cpu_ticks(&self) -> Option<Ticks> {
+        let t = self.clock.get().as_millis() as u64;
+        Some(Ticks {
+            busy: 1000 + t / 2,
+            total: 8000 + 2 * t,
+            cpus: 2,
+        })
     }
 
     fn kill_all(&mut self) {}
@@ -649,4 +665,49 @@ stop: {after: 1m}
         (None, None),
         "no cgroups: not measured"
     );
+}
+
+#[test]
+fn each_process_records_its_planned_start_and_the_run_the_hosts_cpu() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: a, command: 'true', start: {at: 1s, every: 500ms}}
+  - {name: other, nodes: b-1, command: 'true'}
+stop: {after: 4s}
+events:
+  - {at: 2500ms, nodes: b-1, action: start}
+",
+    )
+    .script(
+        "a-2",
+        Script {
+            lags: ms(300),
+            ..Script::default()
+        },
+    )
+    .script("b-1", runs_for(100, 0));
+    let (outcome, _) = run.drive();
+    let planned: Vec<_> = outcome
+        .processes
+        .iter()
+        .map(|p| (p.node.as_str(), p.planned_s, p.start_s))
+        .collect();
+    // b-1 starts on schedule at 0, then again by the event, planned at the event's time.
+    assert_eq!(
+        planned,
+        [
+            ("b-1", Some(0.0), 0.0),
+            ("a-1", Some(1.0), 1.0),
+            ("a-2", Some(1.5), 1.8),
+            ("a-3", Some(2.0), 2.0),
+            ("b-1", Some(2.5), 2.5),
+        ]
+    );
+    let cpu = outcome.host_cpu.unwrap();
+    assert_eq!((cpu.cpus, cpu.mean_busy, cpu.max_busy), (2, 0.25, 0.25));
+    // About once a second (the loop reads logs every 0.5 s), and at the end, once the
+    // last process was stopped (SIGTERM at 4 s, reaped a tick later).
+    let times: Vec<f64> = cpu.samples.iter().map(|s| s.0).collect();
+    assert_eq!(times, [1.0, 2.0, 3.0, 4.0, 4.02]);
+    assert!(cpu.samples.iter().all(|s| s.1 == 0.25), "{:?}", cpu.samples);
 }
