@@ -61,16 +61,17 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }),
         e => e.into(),
     })?;
-    let report = done
+    let report_line = done
         .report
         .as_ref()
         .map_or(String::new(), |r| format!("report:  {}\n", r.display()));
     crate::output::emit(&format!(
-        "{}\nresults: {}\n{report}",
+        "{}\nresults: {}\n{report_line}",
         done.summary.trim_end(),
         done.dir.display(),
     ))?;
-    let report = done.report.as_ref().unwrap_or(&done.dir).display();
+    // Without its report page, the result directory.
+    let see = done.report.as_ref().unwrap_or(&done.dir).display();
     let outcome = match done.stop {
         runner::StopReason::Aborted(why) => Err(anyhow::anyhow!("the run was aborted: {why}")),
         runner::StopReason::NetworkFailed(why) => Err(anyhow::anyhow!(
@@ -86,7 +87,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             ),
         })),
         _ if done.totals.failed > 0 => Err(anyhow::anyhow!(
-            "{} of {} processes failed (did not start, exited with a non-zero code or were killed by a signal p2plab did not send); see {report}",
+            "{} of {} processes failed (did not start, exited with a non-zero code or were killed by a signal p2plab did not send); see {see}",
             done.totals.failed,
             done.totals.processes,
         )),

@@ -4,9 +4,9 @@
 //! (`event_loop`), apply the stop rule and stop what is left, SIGTERM then the cgroup
 //! kill (`stop`), and return one record per process and every metric sample
 //! (`records`), each written to the result directory as it comes (a process's row when it
-//! ends, samples as they are read, flushed every half second). Single-threaded: one loop wakes for the next start, event or poll.
-//! Processes and time are reached through a `Host`, so that the loop can be driven
-//! without real processes.
+//! ends, samples as they are read, flushed every half second). Single-threaded: one loop
+//! wakes for the next start, event or poll. Processes and time are reached through a
+//! `Host`, so that the loop can be driven without real processes.
 
 mod event_loop;
 mod host;
