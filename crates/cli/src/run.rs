@@ -61,13 +61,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }),
         e => e.into(),
     })?;
+    let report_line = done
+        .report
+        .as_ref()
+        .map_or(String::new(), |r| format!("report:  {}\n", r.display()));
     crate::output::emit(&format!(
-        "{}\nresults: {}\nreport:  {}\n",
+        "{}\nresults: {}\n{report_line}",
         done.summary.trim_end(),
         done.dir.display(),
-        done.report.display()
     ))?;
-    match done.stop {
+    // Without its report page, the result directory.
+    let see = done.report.as_ref().unwrap_or(&done.dir).display();
+    let outcome = match done.stop {
         runner::StopReason::Aborted(why) => Err(anyhow::anyhow!("the run was aborted: {why}")),
         runner::StopReason::NetworkFailed(why) => Err(anyhow::anyhow!(
             "the run was stopped, its network failed: {why}; the results up to then are in {}",
@@ -82,11 +87,30 @@ pub fn run(args: &RunArgs) -> Result<()> {
             ),
         })),
         _ if done.totals.failed > 0 => Err(anyhow::anyhow!(
-            "{} of {} processes failed (did not start, exited with a non-zero code or were killed by a signal p2plab did not send); see {}",
+            "{} of {} processes failed (did not start, exited with a non-zero code or were killed by a signal p2plab did not send); see {see}",
             done.totals.failed,
             done.totals.processes,
-            done.report.display()
         )),
         _ => Ok(()),
+    };
+    if done.lost.is_empty() {
+        return outcome;
+    }
+    // Lost results fail the run (exit status 1), unless a stop signal says more.
+    let lost = anyhow::anyhow!(
+        "the results in {} are incomplete: {}",
+        done.dir.display(),
+        done.lost
+    );
+    match outcome {
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{lost}");
+            Err(e)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Err(lost)
+        }
+        Ok(()) => Err(lost),
     }
 }

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{in_netns, no_cgroups_left, no_state_left, only_dir, succeeded};
+use common::{in_netns, leaves_nothing, no_cgroups_left, only_dir, succeeded};
 use results::Results;
 use results::{Backend, Process, Status};
 use std::fs::Permissions;
@@ -71,30 +71,6 @@ fn experiment(base: &str, latency: &str, groups: &[(&str, usize)], body: &str) -
         "topology:\n  profiles: {{p: {{up: 10mbit, down: 10mbit, latency: {latency}}}}}\n  defaults: {{profile: p}}\n  address_plan: {{base: {base}}}\n  groups: [{}]\n{body}",
         groups.join(", ")
     )
-}
-
-/// Writes the experiment `yaml` as `file` in `work`, runs the shell `command` (which
-/// runs it) in a namespace of its own with state files in `work/state`, and checks that
-/// nothing was left behind: no address of 172.31.0.0/16 on `lo` and no state file.
-/// Returns the command's output (its exit status is that of `command`).
-fn leaves_nothing(work: &Path, file: &str, yaml: &str, command: &str) -> Output {
-    std::fs::write(work.join(file), yaml).unwrap();
-    let state = work.join("state");
-    let out = in_netns(
-        &format!(
-            "{command}; rc=$?; echo \"addresses left: $(ip -4 -o addr show dev lo | grep -c ' 172\\.31\\.')\"; exit $rc"
-        ),
-        &state,
-        work,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.ends_with("addresses left: 0\n"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    no_state_left(&state);
-    out
 }
 
 /// Writes `scripts` (file name, contents) into `work` and runs the experiment `yaml`,

@@ -65,11 +65,12 @@ pub fn write_html(dir: &Path) -> Result<PathBuf, Error> {
     write_page(&results, &analyse(&results))
 }
 
-/// Writes `report.html` of results already read and analysed into their directory.
+/// Writes `report.html` of results already read and analysed into their directory,
+/// atomically: a reader sees the old page or the new one, whole.
 pub fn write_page(results: &Results, analysis: &Analysis) -> Result<PathBuf, Error> {
     let page = html(results, analysis)?;
     let path = results.dir.join("report.html");
-    std::fs::write(&path, page).map_err(|error| results::WriteError {
+    results::write_atomically(&path, page.as_bytes()).map_err(|error| results::WriteError {
         path: path.clone(),
         error,
     })?;

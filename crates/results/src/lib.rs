@@ -1,6 +1,7 @@
 //! The result directory of one `p2plab run`: its format, the records it holds, written
-//! ([`write_results`]) and read ([`load`]). `launch` produces the records, `runner` writes
-//! them, `report` reads them back to compute statistics and render the report.
+//! ([`Writer`], [`write_run`]) and read ([`load`]). `launch` produces the records and
+//! writes the rows as the run goes, `runner` writes `run.json` at the end, `report` reads
+//! them back to compute statistics and render the report.
 //!
 //! # The result directory
 //!
@@ -40,6 +41,13 @@
 //!   e.g. aria2c's progress percent or a `P2PLAB name=value` line of a program.
 //! - `logs/<node>.out`, `logs/<node>.err`: the report links to them, never reads them.
 //!
+//! Rows are written while the run goes: a process's row when it ends (the rows of those
+//! still running when the run ends, then), metric samples as they are read; so rows come
+//! in the order they were written, not by start. `run.json` is written once the run has
+//! ended, atomically: it is whole or absent. A file the disk refuses (full, I/O error)
+//! keeps the whole rows written before and takes no more; the run says which rows were
+//! lost and why.
+//!
 //! A bad row is an error of one line naming the file, the line and the column.
 
 mod read;
@@ -48,4 +56,4 @@ mod write;
 
 pub use read::{load, ReadError, Results};
 pub use rows::{Backend, HostCpu, MetricSample, Process, RunInfo, Status};
-pub use write::{write_results, WriteError};
+pub use write::{describe_losses, write_atomically, write_run, Loss, WriteError, Writer};

@@ -2,13 +2,16 @@
 //! before anything changes (experiment, programs, shim, privilege, network name); then the
 //! network comes up (shaping), the run's cgroups are made and recorded, the processes run
 //! on schedule (launch), and whatever happens (stop rule, Ctrl-C, an error) everything is
-//! torn down and the results and report are written to `results/<name>-<time>/`.
+//! torn down and the results and report are written to `results/<name>-<time>/`: the rows
+//! as the run goes (launch), `run.json` and `report.html` at the end, atomically. A file
+//! that cannot be written (a full disk, an I/O error) does not end the run: the summary,
+//! computed from what is in memory, is still given, with what was lost and why.
 
 mod network;
 mod record;
 
 use experiment::Experiment;
-use results::{Backend as ReportBackend, RunInfo};
+use results::{Backend as ReportBackend, Loss, Results, RunInfo};
 use shaping::{Backend, Network, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -28,15 +31,34 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// Free space a run needs for its results before it starts: this much, and
+/// [`FREE_PER_PROCESS`] per process (see [`free_space_needed`]).
+const FREE_MIN: u64 = 16 << 20;
+/// Free space a run needs per process it starts, on top of [`FREE_MIN`].
+const FREE_PER_PROCESS: u64 = 64 << 10;
+
+/// The free space a run of `processes` processes needs before it starts. 16 MiB hold
+/// `run.json`, `report.html` (a few MB for thousands of processes) and the tables' first
+/// rows; 64 KiB per process hold its row, its empty logs and node directory, a few
+/// minutes of metric samples every half second and short logs. What the processes
+/// themselves write (long logs, downloads, the files of prepare commands) is theirs to
+/// plan for: p2plab cannot know it.
+fn free_space_needed(processes: usize) -> u64 {
+    FREE_MIN + FREE_PER_PROCESS * processes as u64
+}
+
 /// A finished run.
 pub struct Done {
     pub dir: PathBuf,
-    pub report: PathBuf,
+    /// `report.html`, unless it could not be written.
+    pub report: Option<PathBuf>,
     pub stop: StopReason,
     /// The report's text summary.
     pub summary: String,
     /// How the run's processes ended (the report's counts).
     pub totals: report::analysis::Counts,
+    /// What the result directory lost, and why, in one line (empty when nothing was).
+    pub lost: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +86,24 @@ pub enum Error {
     Io { what: String, error: std::io::Error },
     #[error("interrupted by {} before the processes started; nothing is left running", launch::signals::name(*.0))]
     Interrupted(i32),
+    #[error(
+        "only {} free for the results in {}; a run of {processes} processes needs {} ({} and {} per process): free some space or choose another place with --results DIR",
+        mib(*free), dir.display(), mib(*needed), mib(FREE_MIN), kib(FREE_PER_PROCESS)
+    )]
+    NoSpace {
+        dir: PathBuf,
+        free: u64,
+        needed: u64,
+        processes: usize,
+    },
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{} KiB", bytes >> 10)
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -105,7 +145,39 @@ fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
     if Network::open(&name).is_ok() || record::exists(&name) {
         return Err(Error::AlreadyUp(name));
     }
+    free_space(&args.results, exp.starts.len())?;
     Ok(shim)
+}
+
+/// Refuses a run whose results would not fit: less than [`free_space_needed`] available
+/// (as `df` shows it) on the file system `results` is, or will be made, on.
+fn free_space(results: &Path, processes: usize) -> Result<(), Error> {
+    let dir = results
+        .ancestors()
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
+        .find(|d| d.exists())
+        .unwrap_or(Path::new("/"));
+    let fs = nix::sys::statvfs::statvfs(dir).map_err(|e| Error::Io {
+        what: format!("cannot see the free space of {}", dir.display()),
+        error: e.into(),
+    })?;
+    let free = fs.blocks_available().saturating_mul(fs.fragment_size());
+    let needed = free_space_needed(processes);
+    if free < needed {
+        return Err(Error::NoSpace {
+            dir: results.to_path_buf(),
+            free,
+            needed,
+            processes,
+        });
+    }
+    Ok(())
 }
 
 /// Tears down what a run set up, in reverse, whatever the way out.
@@ -253,19 +325,43 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         resolved_topology: topology::resolved_json(&exp.plan),
         host_cpu: outcome.host_cpu,
     };
-    results::write_results(&dir, &run, &outcome.processes, &outcome.metrics)
-        .map_err(report::Error::from)?;
-    let results = results::load(&dir).map_err(report::Error::from)?;
+    let mut lost = outcome.lost;
+    if let Err(e) = results::write_run(&dir, &run) {
+        lost.push(not_written("run.json", e.error));
+    }
+    // From memory: what the files hold may be less.
+    let results = Results {
+        dir: dir.clone(),
+        run,
+        processes: outcome.processes,
+        metrics: outcome.metrics,
+    };
     let analysis = report::analyse(&results);
-    let report_path = report::write_page(&results, &analysis)?;
-    let summary = report::text(&analysis);
+    let report_path = match report::write_page(&results, &analysis) {
+        Ok(path) => Some(path),
+        Err(report::Error::Write(e)) => {
+            lost.push(not_written("report.html", e.error));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(Done {
         dir,
         report: report_path,
         stop: outcome.stop,
-        summary,
+        summary: report::text(&analysis),
         totals: analysis.totals,
+        lost: results::describe_losses(&lost),
     })
+}
+
+/// The loss of a whole file, not written for `error`.
+fn not_written(file: &str, error: std::io::Error) -> Loss {
+    Loss {
+        file: file.into(),
+        what: "was not written".into(),
+        error,
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +419,26 @@ stop: {{after: 1m}}
         rfc3339.replace_range(16..17, ":");
         let at = humantime::parse_rfc3339(&rfc3339).unwrap();
         assert!(at >= before && at <= SystemTime::now(), "{name}");
+    }
+
+    #[test]
+    fn a_run_is_refused_when_its_results_would_not_fit() {
+        let parent = tempfile::tempdir().unwrap();
+        // Not made yet: the file system is that of the nearest existing folder.
+        let results = parent.path().join("results/deeper");
+        free_space(&results, 0).unwrap();
+        let too_many = 1 << 40;
+        let e = free_space(&results, too_many).unwrap_err();
+        assert!(
+            matches!(&e, Error::NoSpace { dir, needed, .. }
+                if *dir == results && *needed == free_space_needed(too_many)),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("16.0 MiB and 64 KiB per process"),
+            "{e}"
+        );
+        assert!(!results.exists(), "nothing is made");
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Helpers shared by the `p2plab run` tests: running a shell script in a network namespace
 //! of its own with the binary and the shim at hand, checking that it succeeded, finding the
-//! one result directory of a run, and checking that a run left no cgroup and no network
-//! state file behind.
+//! one result directory of a run, and checking that a run left no cgroup, no network
+//! state file and no address behind. Each test crate uses some of them.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
 /// The shim cargo built beside this test (preload-shim is a dev-dependency).
 pub fn shim() -> PathBuf {
     std::env::current_exe()
@@ -98,4 +98,28 @@ pub fn no_state_left(state: &Path) {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert!(left.is_empty(), "state files left: {left:?}");
+}
+
+/// Writes the experiment `yaml` as `file` in `work`, runs the shell `command` (which
+/// runs it) in a namespace of its own with state files in `work/state`, and checks that
+/// nothing was left behind: no address of 172.31.0.0/16 on `lo` and no state file.
+/// Returns the command's output (its exit status is that of `command`).
+pub fn leaves_nothing(work: &Path, file: &str, yaml: &str, command: &str) -> Output {
+    std::fs::write(work.join(file), yaml).unwrap();
+    let state = work.join("state");
+    let out = in_netns(
+        &format!(
+            "{command}; rc=$?; echo \"addresses left: $(ip -4 -o addr show dev lo | grep -c ' 172\\.31\\.')\"; exit $rc"
+        ),
+        &state,
+        work,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.ends_with("addresses left: 0\n"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    no_state_left(&state);
+    out
 }

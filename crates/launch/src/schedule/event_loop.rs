@@ -7,6 +7,7 @@ use super::host::{Host, Reaped};
 use super::{setup, Network, Scheduler, StopReason, CPU_SAMPLE, TICK};
 use experiment::{Action, Event, FailurePolicy, ProcessAction};
 use nix::sys::signal::Signal;
+use results::MetricSample;
 use std::time::Duration;
 
 /// How often logs are read for metrics and network counters refreshed.
@@ -171,7 +172,8 @@ impl<H: Host> Scheduler<'_, H> {
         }
     }
 
-    /// Reads the network counters and the metrics the logs gained.
+    /// Reads the network counters and the metrics the logs gained; writes the rows and
+    /// samples given since the last poll.
     pub(super) fn poll(&mut self, net: &mut dyn Network) {
         if let Some(b) = net.bytes() {
             self.bytes = b;
@@ -189,7 +191,18 @@ impl<H: Host> Scheduler<'_, H> {
                 self.stop_metric[s.node] = s.value;
             }
         }
-        self.samples.extend(found.into_iter().map(|s| (now, s)));
+        for s in found {
+            let sample = MetricSample {
+                time_s: now.as_secs_f64(),
+                node: exp.plan.link.nodes[s.node].name.clone(),
+                role: exp.roles[s.role].name.clone(),
+                name: s.name,
+                value: s.value,
+            };
+            self.out.metric(&sample);
+            self.metrics.push(sample);
+        }
+        self.out.flush();
         if self.cpu.due(now, CPU_SAMPLE) {
             self.sample_cpu();
         }

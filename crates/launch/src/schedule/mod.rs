@@ -3,10 +3,11 @@
 //! here, network changes through the [`Network`] the caller gives), follow metrics
 //! (`event_loop`), apply the stop rule and stop what is left, SIGTERM then the cgroup
 //! kill (`stop`), and return one record per process and every metric sample
-//! (`records`), with the host's CPU busy share sampled about once a second
-//! ([`crate::cpu`]). Single-threaded: one loop wakes for the next start, event or poll.
-//! Processes and time are reached through a `Host`, so that the loop can be driven
-//! without real processes.
+//! (`records`), each written to the result directory as it comes (a process's row when it
+//! ends, samples as they are read, flushed every half second), with the host's CPU busy
+//! share sampled about once a second ([`crate::cpu`]). Single-threaded: one loop wakes for
+//! the next start, event or poll. Processes and time are reached through a `Host`, so that
+//! the loop can be driven without real processes.
 
 mod event_loop;
 mod host;
@@ -19,12 +20,12 @@ mod tests;
 use crate::cpu::Sampler;
 use crate::progress::Progress;
 use crate::signals::{self, Stop};
-use crate::tail::{Sample, Tail};
+use crate::tail::Tail;
 use cgroup::RunGroup;
 use experiment::{Experiment, NetChange};
 use host::{Host, System};
 use records::Proc;
-use results::{HostCpu, MetricSample, Process};
+use results::{HostCpu, Loss, MetricSample, Process, Writer};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,8 +91,11 @@ impl std::fmt::Display for StopReason {
 /// What a run produced.
 #[derive(Debug)]
 pub struct Outcome {
+    /// In the order they were written to `processes.csv`: as the processes ended.
     pub processes: Vec<Process>,
     pub metrics: Vec<MetricSample>,
+    /// What `processes.csv` and `metrics.csv` lost (a full disk, an I/O error).
+    pub lost: Vec<Loss>,
     pub duration_s: f64,
     pub stop: StopReason,
     /// How busy the host was, when `/proc/stat` could be read.
@@ -113,6 +117,8 @@ pub enum RunError {
     },
     #[error("role `{role}`: {error}")]
     Cgroup { role: String, error: std::io::Error },
+    #[error(transparent)]
+    Results(#[from] results::WriteError),
 }
 
 /// A run under way: the experiment, where its processes run, and what they did so far.
@@ -131,7 +137,10 @@ struct Scheduler<'a, H: Host> {
     stop_metric: Vec<f64>,
     bytes: Vec<(u64, u64)>,
     tail: Tail,
-    samples: Vec<(Duration, Sample)>,
+    /// The rows written so far, and where they go.
+    rows: Vec<Process>,
+    metrics: Vec<MetricSample>,
+    out: Writer,
     progress: Progress,
     cpu: Sampler,
 }
@@ -144,12 +153,19 @@ pub fn run(
     net: &mut dyn Network,
 ) -> Result<Outcome, RunError> {
     let groups = setup::prepare(exp, opts)?;
+    let out = Writer::create(&opts.run_dir)?;
     let host = System::new(&opts.shim, groups, opts.cgroups);
-    Ok(Scheduler::new(exp, opts, host, net).run(net))
+    Ok(Scheduler::new(exp, opts, host, out, net).run(net))
 }
 
 impl<'a, H: Host> Scheduler<'a, H> {
-    fn new(exp: &'a Experiment, opts: &'a Options<'a>, host: H, net: &mut dyn Network) -> Self {
+    fn new(
+        exp: &'a Experiment,
+        opts: &'a Options<'a>,
+        host: H,
+        out: Writer,
+        net: &mut dyn Network,
+    ) -> Self {
         let n = exp.plan.link.nodes.len();
         let mut cpu = Sampler::default();
         if let Some(ticks) = host.cpu_ticks() {
@@ -166,7 +182,9 @@ impl<'a, H: Host> Scheduler<'a, H> {
             stop_metric: vec![f64::NEG_INFINITY; n],
             bytes: net.bytes().unwrap_or_default(),
             tail: Tail::default(),
-            samples: Vec::new(),
+            rows: Vec::with_capacity(exp.starts.len()),
+            metrics: Vec::new(),
+            out,
             progress: Progress::new(exp.starts.len(), opts.quiet),
             cpu,
         }

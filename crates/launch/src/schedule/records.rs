@@ -1,12 +1,13 @@
 //! What the scheduler keeps of each process (start, end, how it ended, CPU, memory and
 //! bytes at its start and end) and the records it turns them into: the rows of
-//! `processes.csv` and `metrics.csv`, and the counts the progress line shows.
+//! `processes.csv`, each written when its process ends, and the counts the progress line
+//! shows.
 
 use super::host::{Exit, Host, Job};
 use super::{Outcome, Scheduler, StopReason};
 use crate::progress::Counts;
 use nix::sys::signal::Signal;
-use results::{MetricSample, Process, Status};
+use results::{Process, Status};
 use std::time::Duration;
 
 /// One started (or failed) process.
@@ -82,6 +83,7 @@ impl<H: Host> Scheduler<'_, H> {
             }
             Err(e) => {
                 p.end = Some(start);
+                self.write(self.record(&p));
                 self.procs.push(p);
                 let _ = std::fs::write(&stderr, format!("p2plab: {e}\n"));
                 Err(format!("node {}: {e}", self.exp.plan.link.nodes[node].name))
@@ -91,14 +93,7 @@ impl<H: Host> Scheduler<'_, H> {
 
     /// Records how process `i` ended.
     pub(super) fn finish(&mut self, i: usize, exit: Exit) {
-        let now = self.host.now();
-        let node = self.procs[i].node;
-        let usage = self.host.usage(node);
-        let bytes = self.bytes.get(node).copied().unwrap_or_default();
-        let p = &mut self.procs[i];
-        p.end = Some(now);
-        p.usage_at_end = Some(usage);
-        p.bytes_at_end = Some(bytes);
+        let p = self.stamp_end(i);
         match (exit, p.ended_by) {
             (Exit::Signal(sig), Some(_)) | (Exit::Code(_), Some(sig)) => {
                 p.status = Status::Stopped;
@@ -113,26 +108,46 @@ impl<H: Host> Scheduler<'_, H> {
                 p.exit_code = Some(code);
             }
         }
-        self.ended(node);
+        self.ended(i);
     }
 
     /// Process `i` is no longer our child: it has ended, how is unknown (stopped if the run
     /// signalled it, else killed).
     pub(super) fn gone(&mut self, i: usize) {
-        self.ended(self.procs[i].node);
-        self.procs[i].end = Some(self.host.now());
-        let p = &mut self.procs[i];
+        let p = self.stamp_end(i);
         p.status = match p.ended_by {
             Some(_) => Status::Stopped,
             None => Status::Killed,
         };
+        self.ended(i);
     }
 
-    /// Node `node`'s process is no longer running.
-    fn ended(&mut self, node: usize) {
+    /// Process `i`, its end time and what its node used until then recorded.
+    fn stamp_end(&mut self, i: usize) -> &mut Proc {
+        let now = self.host.now();
+        let node = self.procs[i].node;
+        let usage = self.host.usage(node);
+        let bytes = self.bytes.get(node).copied().unwrap_or_default();
+        let p = &mut self.procs[i];
+        p.end = Some(now);
+        p.usage_at_end = Some(usage);
+        p.bytes_at_end = Some(bytes);
+        p
+    }
+
+    /// Process `i`, whose end is recorded, no longer runs: its row is written.
+    fn ended(&mut self, i: usize) {
+        let node = self.procs[i].node;
         if let Some(i) = self.running[node].take() {
             self.running_by_role[self.procs[i].role] -= 1;
         }
+        self.write(self.record(&self.procs[i]));
+    }
+
+    /// Writes a process's row.
+    fn write(&mut self, row: Process) {
+        self.out.process(&row);
+        self.rows.push(row);
     }
 
     /// The counts the progress line shows.
@@ -200,25 +215,18 @@ impl<H: Host> Scheduler<'_, H> {
         }
     }
 
-    /// What the run produced, once it stopped for `stop`.
-    pub(super) fn outcome(&self, stop: StopReason) -> Outcome {
-        let exp = self.exp;
+    /// What the run produced, once it stopped for `stop`: the rows of the processes still
+    /// running are written, then every file is finished.
+    pub(super) fn outcome(mut self, stop: StopReason) -> Outcome {
         let duration_s = self.host.now().as_secs_f64();
-        let processes = self.procs.iter().map(|p| self.record(p)).collect();
-        let metrics = self
-            .samples
-            .iter()
-            .map(|(t, s)| MetricSample {
-                time_s: t.as_secs_f64(),
-                node: exp.plan.link.nodes[s.node].name.clone(),
-                role: exp.roles[s.role].name.clone(),
-                name: s.name.clone(),
-                value: s.value,
-            })
-            .collect();
+        let procs = std::mem::take(&mut self.procs);
+        for p in procs.iter().filter(|p| p.status == Status::Running) {
+            self.write(self.record(p));
+        }
         Outcome {
-            processes,
-            metrics,
+            processes: self.rows,
+            metrics: self.metrics,
+            lost: self.out.finish(),
             duration_s,
             stop,
             host_cpu: self.cpu.finish(),

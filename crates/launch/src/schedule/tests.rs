@@ -46,6 +46,8 @@ struct Log {
     starts: Vec<(Duration, String)>,
     signals: Vec<(Duration, String, Signal)>,
     applied: Vec<(Duration, NetChange)>,
+    /// `processes.csv` and `metrics.csv` as they were at the times asked for.
+    files: Vec<(Duration, String, String)>,
 }
 
 struct FakeProc {
@@ -65,6 +67,9 @@ struct FakeHost {
     /// Stop signals that arrive at a given time.
     interrupts: Vec<(Duration, i32)>,
     stop: Stop,
+    /// The result directory, and when to read its files.
+    run_dir: std::path::PathBuf,
+    peeks: Vec<Duration>,
 }
 
 impl FakeHost {
@@ -160,6 +165,11 @@ impl Host for FakeHost {
                 self.stop.arrived(sig);
             }
         }
+        for &at in self.peeks.iter().filter(|&&at| at <= now && at > now - d) {
+            let read = |f| std::fs::read_to_string(self.run_dir.join(f)).unwrap();
+            let files = (at, read("processes.csv"), read("metrics.csv"));
+            self.log.borrow_mut().files.push(files);
+        }
     }
 }
 
@@ -206,6 +216,7 @@ struct Run {
     scripts: HashMap<usize, Script>,
     fails_at: Option<Duration>,
     interrupts: Vec<(Duration, i32)>,
+    peeks: Vec<Duration>,
 }
 
 impl Run {
@@ -221,6 +232,7 @@ impl Run {
             scripts: HashMap::new(),
             fails_at: None,
             interrupts: Vec::new(),
+            peeks: Vec::new(),
         }
     }
 
@@ -240,13 +252,14 @@ impl Run {
         let run_dir = self.dir.path().join("run");
         let stop = Stop::none();
         let opts = Options {
-            run_dir,
+            run_dir: run_dir.clone(),
             shim: "/nonexistent/libp2plab_shim.so".into(),
             cgroups: None,
             quiet: true,
             stop: &stop,
         };
         setup::prepare(&self.exp, &opts).unwrap();
+        let out = results::Writer::create(&run_dir).unwrap();
         let clock = Rc::new(Cell::new(Duration::ZERO));
         let log = Rc::new(RefCell::new(Log::default()));
         let host = FakeHost {
@@ -264,6 +277,8 @@ impl Run {
             procs: Vec::new(),
             interrupts: std::mem::take(&mut self.interrupts),
             stop: stop.clone(),
+            run_dir,
+            peeks: std::mem::take(&mut self.peeks),
         };
         let mut net = FakeNet {
             clock,
@@ -271,7 +286,7 @@ impl Run {
             nodes: self.exp.plan.link.nodes.len(),
             fails_at: self.fails_at,
         };
-        let outcome = Scheduler::new(&self.exp, &opts, host, &mut net).run(&mut net);
+        let outcome = Scheduler::new(&self.exp, &opts, host, out, &mut net).run(&mut net);
         drop(net);
         let log = Rc::try_unwrap(log).ok().unwrap().into_inner();
         (outcome, log)
@@ -687,11 +702,13 @@ events:
     )
     .script("b-1", runs_for(100, 0));
     let (outcome, _) = run.drive();
-    let planned: Vec<_> = outcome
+    // rows come in the order the processes ended: put them in start order
+    let mut planned: Vec<_> = outcome
         .processes
         .iter()
         .map(|p| (p.node.as_str(), p.planned_s, p.start_s))
         .collect();
+    planned.sort_by(|a, b| a.2.total_cmp(&b.2));
     // b-1 starts on schedule at 0, then again by the event, planned at the event's time.
     assert_eq!(
         planned,
@@ -710,4 +727,54 @@ events:
     let times: Vec<f64> = cpu.samples.iter().map(|s| s.0).collect();
     assert_eq!(times, [1.0, 2.0, 3.0, 4.0, 4.02]);
     assert!(cpu.samples.iter().all(|s| s.1 == 0.25), "{:?}", cpu.samples);
+}
+
+#[test]
+fn rows_and_samples_are_written_as_the_run_goes() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: 'a[1-2]', command: 'true'}
+  - {name: gone, nodes: b-1, command: 'true'}
+stop: {after: 5s}
+",
+    )
+    .script(
+        "a-1",
+        Script {
+            output: "P2PLAB progress=50\n",
+            ..runs_for(1000, 0)
+        },
+    )
+    .script(
+        "b-1",
+        Script {
+            fails: true,
+            ..Script::default()
+        },
+    );
+    run.peeks = vec![ms(3000)];
+    let run_dir = run.dir.path().join("run");
+    let (outcome, log) = run.drive();
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    let (at, processes, metrics) = &log.files[0];
+    assert_eq!(*at, ms(3000));
+    // b-1 failed to start at 0 s, a-1 ended at 1 s; a-2 still runs.
+    assert_eq!(lines(processes), ["node,role", "b-1,gone", "a-1,peer"]);
+    assert_eq!(lines(metrics), ["time_s,node", "0.5,a-1"]);
+
+    // At the end, the files hold every row, as the outcome has them.
+    assert!(outcome.lost.is_empty());
+    let processes = std::fs::read_to_string(run_dir.join("processes.csv")).unwrap();
+    assert_eq!(
+        lines(&processes),
+        ["node,role", "b-1,gone", "a-1,peer", "a-2,peer"]
+    );
+    let nodes: Vec<&str> = outcome.processes.iter().map(|p| p.node.as_str()).collect();
+    assert_eq!(nodes, ["b-1", "a-1", "a-2"]);
+    assert_eq!(row(&outcome, "a-2").status, Status::Stopped);
+    assert_eq!(outcome.metrics.len(), 1);
 }
