@@ -2,7 +2,7 @@
 //! (`--shim PATH`, else `$P2PLAB_SHIM`, else `libp2plab_shim.so` beside the `p2plab`
 //! binary; none found is one line and nothing runs), and the refusal, in one line and
 //! before anything runs, of a statically linked program and of a script whose
-//! interpreter is one.
+//! interpreter is one, and of a loopback node address.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -136,4 +136,29 @@ fn a_static_program_or_a_script_run_by_one_is_refused_before_it_runs() {
     // the script itself runs the program, so the refusal is wrap's, not the kernel's
     let direct = Command::new(&script).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&direct.stdout), "ran\n");
+}
+
+#[test]
+fn a_loopback_node_address_is_refused_even_when_forced() {
+    let shim = built_shim();
+    for (flag, ip) in [
+        ("--ip", "127.0.0.1"),
+        ("--ip", "127.8.0.1"),
+        ("--ip6", "::1"),
+    ] {
+        let mut args = vec!["wrap", "--shim", shim.to_str().unwrap(), "--force"];
+        if flag == "--ip6" {
+            args.extend(["--ip", "10.0.0.1"]);
+        }
+        args.extend([flag, ip, "--", "echo", "ran"]);
+        let out = Command::new(env!("CARGO_BIN_EXE_p2plab"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_refused(
+            &out,
+            2,
+            &format!("address {ip} is a loopback address, which no other node can reach: give the node an address of its own (e.g. --ip 10.0.3.7, added by `p2plab up`)"),
+        );
+    }
 }

@@ -56,6 +56,8 @@ pub enum WrapError {
         "{0} is neither a dynamically linked ELF program nor a script: the shim cannot reach it"
     )]
     NotProgram(PathBuf),
+    #[error("address {0} is a loopback address, which no other node can reach: give the node an address of its own (e.g. --ip 10.0.3.7, added by `p2plab up`)")]
+    Loopback(IpAddr),
     #[error("address {0} is not assigned on this machine: add it first (e.g. `p2plab up`), or pass --force to run anyway")]
     NotAssigned(IpAddr),
     #[error(
@@ -73,6 +75,10 @@ pub fn command(wrap: &Wrap) -> Result<Command, WrapError> {
     let path = crate::spawn::resolve(program)
         .ok_or_else(|| WrapError::CommandNotFound(program.clone()))?;
     check_reachable(&path)?;
+    let ips = [Some(IpAddr::V4(wrap.ip)), wrap.ip6.map(IpAddr::V6)];
+    if let Some(ip) = ips.into_iter().flatten().find(IpAddr::is_loopback) {
+        return Err(WrapError::Loopback(ip));
+    }
     if !wrap.force {
         check_assigned(IpAddr::V4(wrap.ip))?;
         if let Some(ip6) = wrap.ip6 {

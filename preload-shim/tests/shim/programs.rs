@@ -245,7 +245,13 @@ fn ipv6_with_bindip6_uses_the_v6_address() {
 
 #[test]
 fn bad_bindip_ends_the_process_with_one_line() {
-    for bad in ["10.0.0", "not-an-address", "0.0.0.0"] {
+    for bad in [
+        "10.0.0",
+        "not-an-address",
+        "0.0.0.0",
+        "127.0.0.1",
+        "127.3.2.1",
+    ] {
         let out = run(&mut wrapped(bad, "python3", &["-c", "print('ran')"]));
         assert_eq!(out.status.code(), Some(125), "BINDIP={bad}");
         assert!(out.stdout.is_empty(), "the program must not run");
