@@ -2,7 +2,7 @@
 //! succeeded; 1 when something failed (a process of a run, a run aborted or its network
 //! failed, the machine refused a change); 2 for bad input or usage (an input file, a value
 //! on the command line such as a loopback node address, a program that cannot run as a
-//! node: not found, statically linked, not a program; clap's own usage
+//! node: not found, statically linked, a Go program, not a program; clap's own usage
 //! errors exit 2 too); 128 + N after signal N stopped a run, as a shell reports a process
 //! that signal ended.
 
@@ -41,6 +41,7 @@ pub fn status(error: &anyhow::Error) -> u8 {
             WrapError::NoCommand
                 | WrapError::CommandNotFound(_)
                 | WrapError::Static(_)
+                | WrapError::Go(_)
                 | WrapError::NotProgram(_)
                 | WrapError::Loopback(_)
         )

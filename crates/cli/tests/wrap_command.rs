@@ -2,7 +2,7 @@
 //! (`--shim PATH`, else `$P2PLAB_SHIM`, else `libp2plab_shim.so` beside the `p2plab`
 //! binary; none found is one line and nothing runs), and the refusal, in one line and
 //! before anything runs, of a statically linked program and of a script whose
-//! interpreter is one, and of a loopback node address.
+//! interpreter is one, of a Go program, and of a loopback node address.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -161,4 +161,42 @@ fn a_loopback_node_address_is_refused_even_when_forced() {
             &format!("address {ip} is a loopback address, which no other node can reach: give the node an address of its own (e.g. --ip 10.0.3.7, added by `p2plab up`)"),
         );
     }
+}
+
+#[test]
+fn a_dynamically_linked_go_program_is_refused_before_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // net with cgo (the default with gcc present) links Go's resolver to libc: a dynamic ELF.
+    let main = "package main\nimport (\"fmt\"; \"net\")\nfunc main() { l, _ := net.Listen(\"tcp\", \":0\"); fmt.Println(l.Addr()) }\n";
+    std::fs::write(d.join("main.go"), main).unwrap();
+    let program = d.join("listen");
+    let go = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&program)
+        .arg("main.go")
+        .current_dir(d)
+        .env("GOCACHE", d.join("cache"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "1")
+        .output()
+        .expect("go (Debian's golang-go, installed by .ci/install)");
+    assert!(go.status.success(), "go build: {go:?}");
+    let elf = std::fs::read(&program).unwrap();
+    assert!(
+        elf.windows(8).any(|w| w == b"ld-linux"),
+        "the Go program must be dynamically linked"
+    );
+    let shim = built_shim();
+    let out = wrap(
+        Path::new(env!("CARGO_BIN_EXE_p2plab")),
+        None,
+        &["--shim", shim.to_str().unwrap()],
+        &[program.to_str().unwrap()],
+    );
+    assert_refused(
+        &out,
+        2,
+        &format!("{} is a Go program: Go makes its socket system calls without libc, so the shim cannot hold it to the node's address; give it an explicit bind address, or run it in a network namespace of its own", program.display()),
+    );
 }

@@ -1,6 +1,7 @@
 //! `p2plab wrap`: run one command under the preload shim with a virtual address. Finds the
-//! shim, refuses what the shim could not hold (a statically linked program, an address not
-//! on this machine), appends the shim to `LD_PRELOAD`, sets `BINDIP`/`BINDIP6` and execs.
+//! shim, refuses what the shim could not hold (a statically linked program, a Go program, a
+//! loopback address, an address not on this machine), appends the shim to `LD_PRELOAD`,
+//! sets `BINDIP`/`BINDIP6` and execs.
 
 use crate::elf::{self, Linkage};
 use std::env;
@@ -52,6 +53,8 @@ pub enum WrapError {
     Read { path: PathBuf, source: io::Error },
     #[error("{0} is statically linked: LD_PRELOAD cannot reach it, so it would use the host's address; run a dynamically linked build")]
     Static(PathBuf),
+    #[error("{0} is a Go program: Go makes its socket system calls without libc, so the shim cannot hold it to the node's address; give it an explicit bind address, or run it in a network namespace of its own")]
+    Go(PathBuf),
     #[error(
         "{0} is neither a dynamically linked ELF program nor a script: the shim cannot reach it"
     )]
@@ -177,6 +180,7 @@ pub fn check_reachable(path: &Path) -> Result<(), WrapError> {
         match linkage {
             Linkage::Dynamic => return Ok(()),
             Linkage::Static => return Err(WrapError::Static(current)),
+            Linkage::Go => return Err(WrapError::Go(current)),
             Linkage::Unknown => return Err(WrapError::NotProgram(current)),
             Linkage::Script(interpreter) => current = interpreter,
         }
