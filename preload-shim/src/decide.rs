@@ -1,6 +1,6 @@
 //! What to do with a socket call, as pure functions of the node's addresses and the
 //! addresses involved. The invariant they hold: no socket of a wrapped process listens on,
-//! or sends from, an address other than its own.
+//! or sends from, an address other than its own or loopback.
 
 use crate::config::Ips;
 use std::fmt;
@@ -48,13 +48,14 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// `bind(addr)`: a wildcard address becomes the node's own, same port.
-pub fn bind(ips: &Ips, addr: SocketAddr, v6only: impl FnOnce() -> bool) -> Verdict {
+/// `bind(addr)`: a wildcard address becomes the node's own, same port (`Some`); other
+/// addresses are kept (`None`).
+pub fn bind(ips: &Ips, addr: SocketAddr, v6only: impl FnOnce() -> bool) -> Option<SocketAddr> {
     match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => use_v4(ips, false, a.port()),
+        SocketAddr::V4(a) if a.ip().is_unspecified() => own_v4(ips, false, a.port()),
         SocketAddr::V6(a) if a.ip().is_unspecified() => own_v6(ips, a.port(), v6only),
-        SocketAddr::V6(a) if is_mapped_unspecified(a.ip()) => use_v4(ips, true, a.port()),
-        _ => Verdict::Keep,
+        SocketAddr::V6(a) if is_mapped_unspecified(a.ip()) => own_v4(ips, true, a.port()),
+        _ => None,
     }
 }
 
@@ -74,20 +75,21 @@ pub fn auto_bind(
         Trigger::Connect(peer) | Trigger::Send(peer) => Some(peer.ip()),
         Trigger::Listen => None,
     };
-    match (local, peer) {
-        (SocketAddr::V4(_), _) => use_v4(ips, false, 0),
+    let own = match (local, peer) {
+        (SocketAddr::V4(_), _) => own_v4(ips, false, 0),
         (SocketAddr::V6(_), None) => own_v6(ips, 0, v6only),
-        (SocketAddr::V6(_), Some(IpAddr::V4(_))) => use_v4(ips, true, 0),
+        (SocketAddr::V6(_), Some(IpAddr::V4(_))) => own_v4(ips, true, 0),
         (SocketAddr::V6(_), Some(IpAddr::V6(peer))) if peer.to_ipv4_mapped().is_some() => {
-            use_v4(ips, true, 0)
+            own_v4(ips, true, 0)
         }
         (SocketAddr::V6(_), Some(IpAddr::V6(peer))) => match (ips.v6, ips.v4) {
-            (Some(v6), _) => Verdict::Use(SocketAddr::new(v6.into(), 0)),
+            (Some(v6), _) => Some(SocketAddr::new(v6.into(), 0)),
             // No IPv6 identity: a native IPv6 peer would see the host's address.
-            (None, Some(_)) if !peer.is_loopback() => Verdict::Fail(libc::ENETUNREACH),
-            (None, _) => Verdict::Keep,
+            (None, Some(_)) if !peer.is_loopback() => return Verdict::Fail(libc::ENETUNREACH),
+            (None, _) => None,
         },
-    }
+    };
+    own.map_or(Verdict::Keep, Verdict::Use)
 }
 
 /// Whether `getifaddrs` shows an entry: loopback and the node's own addresses only.
@@ -104,22 +106,25 @@ pub fn show_interface_entry(ips: &Ips, on_lo: bool, addr: Option<IpAddr>) -> boo
 }
 
 /// An IPv6 socket's own address: `BINDIP6`, else the v4-mapped `BINDIP` on a dual-stack
-/// socket; a v6-only socket without `BINDIP6` must fail so the program falls back to IPv4.
-fn own_v6(ips: &Ips, port: u16, v6only: impl FnOnce() -> bool) -> Verdict {
+/// socket. A v6-only socket without `BINDIP6` has no address of the node to take: it gets
+/// loopback `[::1]` on a port of the kernel's choice, so the program starts and serves
+/// through its IPv4 socket, while this one reaches nothing outside the machine; the port is
+/// not kept because another node on this machine may hold `[::1]` with it, which would make
+/// the bind fail, or make one node's listener answer another node's loopback clients.
+fn own_v6(ips: &Ips, port: u16, v6only: impl FnOnce() -> bool) -> Option<SocketAddr> {
     match (ips.v6, ips.v4) {
-        (Some(v6), _) => Verdict::Use(SocketAddr::new(v6.into(), port)),
-        (None, Some(_)) if v6only() => Verdict::Fail(libc::EADDRNOTAVAIL),
-        (None, Some(v4)) => Verdict::Use(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
-        (None, None) => Verdict::Keep,
+        (Some(v6), _) => Some(SocketAddr::new(v6.into(), port)),
+        (None, Some(_)) if v6only() => Some(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 0)),
+        (None, Some(v4)) => Some(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
+        (None, None) => None,
     }
 }
 
-fn use_v4(ips: &Ips, mapped: bool, port: u16) -> Verdict {
-    match ips.v4 {
-        Some(v4) if mapped => Verdict::Use(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
-        Some(v4) => Verdict::Use(SocketAddr::new(v4.into(), port)),
-        None => Verdict::Keep,
-    }
+fn own_v4(ips: &Ips, mapped: bool, port: u16) -> Option<SocketAddr> {
+    ips.v4.map(|v4| match mapped {
+        true => SocketAddr::new(v4.to_ipv6_mapped().into(), port),
+        false => SocketAddr::new(v4.into(), port),
+    })
 }
 
 fn is_mapped_unspecified(ip: &Ipv6Addr) -> bool {
@@ -168,23 +173,21 @@ mod tests {
     fn wildcard_binds_become_the_node_address() {
         assert_eq!(
             bind(&v4only(), sa("0.0.0.0:80"), never),
-            Verdict::Use(sa("10.0.3.7:80"))
+            Some(sa("10.0.3.7:80"))
         );
         assert_eq!(
             bind(&v4only(), sa("[::]:80"), || false),
-            Verdict::Use(sa("[::ffff:10.0.3.7]:80"))
+            Some(sa("[::ffff:10.0.3.7]:80"))
         );
-        assert_eq!(
-            bind(&v4only(), sa("[::]:80"), || true),
-            Verdict::Fail(libc::EADDRNOTAVAIL)
-        );
+        // v6-only without an IPv6 address of the node: loopback, any port
+        assert_eq!(bind(&v4only(), sa("[::]:80"), || true), Some(sa("[::1]:0")));
         assert_eq!(
             bind(&both(), sa("[::]:80"), never),
-            Verdict::Use(sa("[fd00::3:7]:80"))
+            Some(sa("[fd00::3:7]:80"))
         );
         assert_eq!(
             bind(&both(), sa("[::ffff:0.0.0.0]:80"), never),
-            Verdict::Use(sa("[::ffff:10.0.3.7]:80"))
+            Some(sa("[::ffff:10.0.3.7]:80"))
         );
     }
 
@@ -197,12 +200,9 @@ mod tests {
             "[fd00::9]:0",
             "[::ffff:127.0.0.1]:1",
         ] {
-            assert_eq!(bind(&both(), sa(addr), never), Verdict::Keep, "{addr}");
+            assert_eq!(bind(&both(), sa(addr), never), None, "{addr}");
         }
-        assert_eq!(
-            bind(&Ips::default(), sa("0.0.0.0:80"), never),
-            Verdict::Keep
-        );
+        assert_eq!(bind(&Ips::default(), sa("0.0.0.0:80"), never), None);
     }
 
     #[test]
@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(auto_bind(&ips, unbound, lo6, never), Verdict::Keep);
         assert_eq!(
             auto_bind(&ips, unbound, Trigger::Listen, || true),
-            Verdict::Fail(libc::EADDRNOTAVAIL)
+            Verdict::Use(sa("[::1]:0"))
         );
         assert_eq!(
             auto_bind(&both(), unbound, native, never),
@@ -397,14 +397,17 @@ mod tests {
 
     proptest! {
         /// Whatever a wrapped program binds to, the result is never a wildcard: either its
-        /// own address, an explicit address it chose, or a failure.
+        /// own address (same port), an explicit address it chose, or, for a v6-only socket
+        /// of a node without an IPv6 address, loopback on a port of the kernel's choice.
         #[test]
         fn bind_never_leaves_a_wildcard(addr in any_sockaddr(), v6only: bool, with6: bool) {
             let ips = if with6 { both() } else { v4only() };
             match bind(&ips, addr, || v6only) {
-                Verdict::Use(to) => prop_assert!(own_or_loopback(&ips, to) && to.port() == addr.port()),
-                Verdict::Keep => prop_assert!(!addr.ip().is_unspecified()),
-                Verdict::Fail(_) => prop_assert!(addr.is_ipv6() && v6only && !with6),
+                Some(to) if to.ip().is_loopback() => {
+                    prop_assert!(addr.is_ipv6() && v6only && !with6 && to.port() == 0)
+                }
+                Some(to) => prop_assert!(own_or_loopback(&ips, to) && to.port() == addr.port()),
+                None => prop_assert!(!addr.ip().is_unspecified()),
             }
         }
 

@@ -189,21 +189,15 @@ fn errno() -> c_int {
     unsafe { *libc::__errno_location() }
 }
 
-/// What `bind(fd, asked)` should do.
-pub fn bind_verdict(fd: c_int, asked: SocketAddr) -> Verdict {
+/// The address `bind(fd, asked)` should use instead of `asked`, if any.
+pub fn bind_to(fd: c_int, asked: SocketAddr) -> Option<SocketAddr> {
     let ips = &config().ips;
     if !ips.active() {
-        return Verdict::Keep;
+        return None;
     }
-    let verdict = decide::bind(ips, asked, || v6only(fd));
-    match verdict {
-        Verdict::Use(to) => log(format_args!("bind fd {fd}: {asked} -> {to}")),
-        Verdict::Fail(e) => log(format_args!(
-            "bind fd {fd}: {asked} refused (errno {e}): no IPv6 address for this node"
-        )),
-        Verdict::Keep => {}
-    }
-    verdict
+    let to = decide::bind(ips, asked, || v6only(fd))?;
+    log(format_args!("bind fd {fd}: {asked} -> {to}"));
+    Some(to)
 }
 
 /// Before `trigger` gives socket `fd` a local address, binds it to the node's own address

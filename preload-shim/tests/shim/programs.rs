@@ -1,14 +1,14 @@
 //! Real, unmodified programs under the shim, each test in its own network namespace with
 //! addresses on its `lo`, asserted from the outside: the peer's view of the source address,
 //! `ss`, what clients receive. The invariant checked throughout: no socket of a wrapped
-//! process listens on, or sends from, an address other than its own.
+//! process listens on, or sends from, an address other than its own or loopback.
 
 use crate::common::{
-    assert_own_sockets, gcc, python, run, stdout_of, wait_listening, watch_until_exit, wrapped,
-    Running, CLIENT, SERVER,
+    assert_own_sockets, gcc, python, run, socket_ips, stdout_of, wait_listening, wait_listening_n,
+    watch_until_exit, wrapped, Running, CLIENT, SERVER,
 };
 use crate::netns;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
 
 fn lines(out: &[u8]) -> Vec<String> {
@@ -209,13 +209,12 @@ fn ipv6_without_bindip6_stays_on_the_v4_address() {
     assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]), 1);
     stdout_of(&mut python("10.0.0.2", CLIENT, &["10.0.0.1", "9010"]));
     let out = lines(&server.finish().stdout);
-    let eaddrnotavail = format!("v6only errno {}", libc::EADDRNOTAVAIL);
     let enetunreach = format!("native errno {}", libc::ENETUNREACH);
     assert_eq!(
         out,
         [
             "dual ::ffff:10.0.0.1",
-            &eaddrnotavail,
+            "v6only ::1",
             &enetunreach,
             "peer ::ffff:10.0.0.2"
         ]
@@ -241,6 +240,31 @@ fn ipv6_with_bindip6_uses_the_v6_address() {
             "peer fd00::2"
         ]
     );
+}
+
+#[test]
+fn memcached_with_its_v6_only_wildcard_starts_and_serves_ipv4_peers() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    // By default memcached listens on 0.0.0.0 and on a v6-only [::]; it exits when either
+    // bind fails. Two nodes on one machine, same port: their [::] sockets must not collide.
+    let args = ["-u", "root", "-p", "11311"];
+    let a = Running::start(&mut wrapped("10.0.0.1", "memcached", &args));
+    let b = Running::start(&mut wrapped("10.0.0.2", "memcached", &args));
+    wait_listening_n(11311, 2);
+    let client = r#"
+import socket, sys
+c = socket.create_connection((sys.argv[1], 11311))
+c.sendall(b"version\r\n")
+print(c.recv(100).decode().split()[0], c.getsockname()[0], flush=True)
+"#;
+    for _ in 0..2 {
+        let got = stdout_of(&mut python("10.0.0.2", client, &["10.0.0.1"]));
+        assert_eq!(got.trim(), "VERSION 10.0.0.2");
+        for (node, ip) in [(&a, "10.0.0.1"), (&b, "10.0.0.2")] {
+            let ips = socket_ips(node.pid());
+            assert_eq!(ips, BTreeSet::from([ip.to_string(), "::1".to_string()]));
+        }
+    }
 }
 
 #[test]
