@@ -3,6 +3,7 @@
 //! or sends from, an address other than its own or loopback.
 
 use crate::config::Ips;
+use libc::c_int;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -61,13 +62,16 @@ pub fn bind(ips: &Ips, addr: SocketAddr, v6only: impl FnOnce() -> bool) -> Optio
 
 /// A socket whose local address is `local` is about to get one from the kernel because of
 /// `trigger`: bind it to the node's own address first, when it is still unbound.
+/// `portless` tells, when asked, whether the socket's "port" is not one (see
+/// [`is_portless`]): then a wildcard address alone means unbound.
 pub fn auto_bind(
     ips: &Ips,
     local: SocketAddr,
     trigger: Trigger,
     v6only: impl FnOnce() -> bool,
+    portless: impl FnOnce() -> bool,
 ) -> Verdict {
-    if !is_unbound(local) {
+    if !is_unbound(local, portless) {
         return Verdict::Keep;
     }
     let peer = match trigger {
@@ -131,12 +135,20 @@ fn is_mapped_unspecified(ip: &Ipv6Addr) -> bool {
     ip.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified())
 }
 
-fn is_unbound(local: SocketAddr) -> bool {
-    local.port() == 0
-        && match local {
-            SocketAddr::V4(a) => a.ip().is_unspecified(),
-            SocketAddr::V6(a) => a.ip().is_unspecified() || is_mapped_unspecified(a.ip()),
-        }
+fn is_unbound(local: SocketAddr, portless: impl FnOnce() -> bool) -> bool {
+    let wildcard = match local {
+        SocketAddr::V4(a) => a.ip().is_unspecified(),
+        SocketAddr::V6(a) => a.ip().is_unspecified() || is_mapped_unspecified(a.ip()),
+    };
+    wildcard && (local.port() == 0 || portless())
+}
+
+/// Whether a socket of type `ty` and protocol `protocol` has no port, though `getsockname`
+/// shows one: a raw socket shows its protocol number, an ICMP datagram ("ping") socket its
+/// echo identifier.
+pub fn is_portless(ty: c_int, protocol: c_int) -> bool {
+    ty == libc::SOCK_RAW
+        || (ty == libc::SOCK_DGRAM && matches!(protocol, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6))
 }
 
 #[cfg(test)]
@@ -167,6 +179,11 @@ mod tests {
 
     fn never() -> bool {
         panic!("v6only must not be asked here")
+    }
+
+    /// A TCP or UDP socket: its port is a port.
+    fn tcp() -> bool {
+        false
     }
 
     #[test]
@@ -211,19 +228,19 @@ mod tests {
         let unbound = sa("0.0.0.0:0");
         let to = |peer| Trigger::Connect(sa(peer));
         assert_eq!(
-            auto_bind(&ips, unbound, to("10.1.1.1:80"), never),
+            auto_bind(&ips, unbound, to("10.1.1.1:80"), never, tcp),
             Verdict::Use(sa("10.0.3.7:0"))
         );
         assert_eq!(
-            auto_bind(&ips, unbound, to("127.0.0.1:80"), never),
+            auto_bind(&ips, unbound, to("127.0.0.1:80"), never, tcp),
             Verdict::Keep
         );
         assert_eq!(
-            auto_bind(&ips, sa("10.0.3.7:0"), to("10.1.1.1:80"), never),
+            auto_bind(&ips, sa("10.0.3.7:0"), to("10.1.1.1:80"), never, tcp),
             Verdict::Keep
         );
         assert_eq!(
-            auto_bind(&ips, sa("0.0.0.0:5000"), to("10.1.1.1:80"), never),
+            auto_bind(&ips, sa("0.0.0.0:5000"), to("10.1.1.1:80"), never, tcp),
             Verdict::Keep
         );
     }
@@ -234,31 +251,79 @@ mod tests {
         let unbound = sa("[::]:0");
         let mapped_peer = Trigger::Connect(sa("[::ffff:10.1.1.1]:80"));
         assert_eq!(
-            auto_bind(&ips, unbound, mapped_peer, never),
+            auto_bind(&ips, unbound, mapped_peer, never, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         let native = Trigger::Send(sa("[2001:db8::1]:80"));
         assert_eq!(
-            auto_bind(&ips, unbound, native, never),
+            auto_bind(&ips, unbound, native, never, tcp),
             Verdict::Fail(libc::ENETUNREACH)
         );
         let lo6 = Trigger::Send(sa("[::1]:80"));
-        assert_eq!(auto_bind(&ips, unbound, lo6, never), Verdict::Keep);
+        assert_eq!(auto_bind(&ips, unbound, lo6, never, tcp), Verdict::Keep);
         assert_eq!(
-            auto_bind(&ips, unbound, Trigger::Listen, || true),
+            auto_bind(&ips, unbound, Trigger::Listen, || true, tcp),
             Verdict::Use(sa("[::1]:0"))
         );
         assert_eq!(
-            auto_bind(&both(), unbound, native, never),
+            auto_bind(&both(), unbound, native, never, tcp),
             Verdict::Use(sa("[fd00::3:7]:0"))
         );
+    }
+
+    #[test]
+    fn raw_and_icmp_sockets_are_unbound_whatever_their_port() {
+        // getsockname shows a raw socket's protocol (1, ICMP) or a ping socket's echo
+        // identifier as its port
+        let ping = Trigger::Send(sa("10.1.1.1:0"));
+        let raw = || true;
+        for local in ["0.0.0.0:1", "0.0.0.0:0", "0.0.0.0:4711"] {
+            assert_eq!(
+                auto_bind(&v4only(), sa(local), ping, never, raw),
+                Verdict::Use(sa("10.0.3.7:0")),
+                "{local}"
+            );
+        }
+        let connect = Trigger::Connect(sa("10.1.1.1:0"));
+        assert_eq!(
+            auto_bind(&v4only(), sa("0.0.0.0:1"), connect, never, raw),
+            Verdict::Use(sa("10.0.3.7:0"))
+        );
+        // an ICMPv6 socket of a node with an IPv6 address
+        assert_eq!(
+            auto_bind(
+                &both(),
+                sa("[::]:58"),
+                Trigger::Send(sa("[fd00::1]:0")),
+                never,
+                raw
+            ),
+            Verdict::Use(sa("[fd00::3:7]:0"))
+        );
+        // already bound to an address: left alone
+        assert_eq!(
+            auto_bind(&v4only(), sa("10.0.3.7:1"), ping, never, || {
+                panic!("not asked for a socket bound to an address")
+            }),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn raw_and_icmp_datagram_sockets_have_no_port() {
+        assert!(is_portless(libc::SOCK_RAW, libc::IPPROTO_ICMP));
+        assert!(is_portless(libc::SOCK_RAW, libc::IPPROTO_RAW));
+        assert!(is_portless(libc::SOCK_DGRAM, libc::IPPROTO_ICMP));
+        assert!(is_portless(libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6));
+        assert!(!is_portless(libc::SOCK_DGRAM, libc::IPPROTO_UDP));
+        assert!(!is_portless(libc::SOCK_STREAM, libc::IPPROTO_TCP));
     }
 
     #[test]
     fn sends_bind_even_towards_loopback() {
         let send = Trigger::Send(sa("127.0.0.1:53"));
         assert_eq!(
-            auto_bind(&v4only(), sa("0.0.0.0:0"), send, never),
+            auto_bind(&v4only(), sa("0.0.0.0:0"), send, never, tcp),
             Verdict::Use(sa("10.0.3.7:0"))
         );
     }
@@ -288,7 +353,7 @@ mod tests {
         // a dual-stack socket connecting to mapped loopback stays unbound, as for 127.0.0.1
         let mapped_lo = Trigger::Connect(sa("[::ffff:127.0.0.1]:80"));
         assert_eq!(
-            auto_bind(&v4only(), sa("[::]:0"), mapped_lo, never),
+            auto_bind(&v4only(), sa("[::]:0"), mapped_lo, never, tcp),
             Verdict::Keep
         );
     }
@@ -299,7 +364,7 @@ mod tests {
         let send = Trigger::Send(sa("10.1.1.1:80"));
         // port 0 and a wildcard (plain or v4-mapped) address: unbound
         assert_eq!(
-            auto_bind(&ips, sa("[::ffff:0.0.0.0]:0"), send, never),
+            auto_bind(&ips, sa("[::ffff:0.0.0.0]:0"), send, never, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         // a port or an address already chosen: left alone
@@ -310,7 +375,7 @@ mod tests {
             "[::ffff:10.0.3.7]:0",
         ] {
             assert_eq!(
-                auto_bind(&ips, sa(bound), send, never),
+                auto_bind(&ips, sa(bound), send, never, tcp),
                 Verdict::Keep,
                 "{bound}"
             );
@@ -322,25 +387,28 @@ mod tests {
         let unbound = sa("[::]:0");
         let listen = Trigger::Listen;
         assert_eq!(
-            auto_bind(&both(), unbound, listen, never),
+            auto_bind(&both(), unbound, listen, never, tcp),
             Verdict::Use(sa("[fd00::3:7]:0"))
         );
         assert_eq!(
-            auto_bind(&v4only(), unbound, listen, || false),
+            auto_bind(&v4only(), unbound, listen, || false, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         // a dual-stack socket towards an IPv4 peer given as a plain IPv4 address
         let to_v4 = Trigger::Send(sa("10.1.1.1:80"));
         assert_eq!(
-            auto_bind(&both(), unbound, to_v4, never),
+            auto_bind(&both(), unbound, to_v4, never, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         // nothing to enforce: every socket is left to the kernel
         let none = Ips::default();
         for trigger in [listen, to_v4, Trigger::Send(sa("[2001:db8::1]:80"))] {
-            assert_eq!(auto_bind(&none, unbound, trigger, never), Verdict::Keep);
             assert_eq!(
-                auto_bind(&none, sa("0.0.0.0:0"), trigger, never),
+                auto_bind(&none, unbound, trigger, never, tcp),
+                Verdict::Keep
+            );
+            assert_eq!(
+                auto_bind(&none, sa("0.0.0.0:0"), trigger, never, tcp),
                 Verdict::Keep
             );
         }
@@ -420,7 +488,7 @@ mod tests {
             let ips = v4only();
             let local = if v6 { sa("[::]:0") } else { sa("0.0.0.0:0") };
             let trigger = if listen { Trigger::Listen } else { Trigger::Send(peer) };
-            match auto_bind(&ips, local, trigger, || v6only) {
+            match auto_bind(&ips, local, trigger, || v6only, tcp) {
                 Verdict::Use(to) => prop_assert!(own_or_loopback(&ips, to)),
                 Verdict::Keep => prop_assert!(!listen && is_loopback(peer.ip())),
                 Verdict::Fail(_) => prop_assert!(v6),

@@ -5,11 +5,13 @@
 
 use crate::common::{
     assert_own_sockets, gcc, python, run, socket_ips, stdout_of, wait_listening, wait_listening_n,
-    watch_until_exit, wrapped, Running, CLIENT, SERVER,
+    watch_until_exit, wrapped, Running, CLIENT, SERVER, TIMEOUT,
 };
 use crate::netns;
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 fn lines(out: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(out)
@@ -264,6 +266,43 @@ print(c.recv(100).decode().split()[0], c.getsockname()[0], flush=True)
             let ips = socket_ips(node.pid());
             assert_eq!(ips, BTreeSet::from([ip.to_string(), "::1".to_string()]));
         }
+    }
+}
+
+#[test]
+fn ping_sends_its_echo_requests_from_the_node_address() {
+    // 10.0.0.1, the first address, is the source the kernel picks when left to choose.
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "10.0.0.3/8"]);
+    // The peer's view: the source and destination of every echo request on `lo`.
+    let listener = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(30)
+for _ in range(int(sys.argv[1])):
+    while True:
+        data, _ = s.recvfrom(200)
+        if data[(data[0] & 15) * 4] == 8:
+            break
+    print(socket.inet_ntoa(data[12:16]), socket.inet_ntoa(data[16:20]), flush=True)
+"#;
+    let raw_sockets = || stdout_of(Command::new("ss").args(["-Hwan"]));
+    // First with raw sockets (this namespace lets no group open ICMP datagram sockets),
+    // then with ICMP datagram ("ping") sockets, which iputils' ping prefers when allowed.
+    for allowed_groups in ["1 0", "0 2147483647"] {
+        let range = format!("net.ipv4.ping_group_range={allowed_groups}");
+        stdout_of(Command::new("sysctl").args(["-qw", &range]));
+        let peer = Running::start(Command::new("python3").args(["-c", listener, "2"]));
+        let start = Instant::now();
+        while raw_sockets().is_empty() {
+            assert!(start.elapsed() < TIMEOUT, "no raw listener");
+            sleep(Duration::from_millis(20));
+        }
+        // no -I: ping leaves the source to the kernel
+        let args = ["-c", "2", "-i", "0.2", "-W", "5", "10.0.0.2"];
+        let ping = run(&mut wrapped("10.0.0.3", "ping", &args));
+        assert!(ping.status.success(), "{allowed_groups}: {ping:?}");
+        let seen = lines(&peer.finish().stdout);
+        assert_eq!(seen, ["10.0.0.3 10.0.0.2"; 2], "{allowed_groups}");
     }
 }
 
