@@ -4,16 +4,11 @@
 //! before anything runs, of a statically linked program and of a script whose
 //! interpreter is one, of a Go program, and of a loopback node address.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// The shim cargo built beside this test (preload-shim is a dev-dependency).
-fn built_shim() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .with_file_name("libp2plab_shim.so")
-}
 
 /// `p2plab wrap --ip 10.0.0.1 --force ARGS... -- CMD...` run from `bin` with `P2PLAB_SHIM`
 /// set to `env_shim` (unset when `None`) and no `LD_PRELOAD` of its own.
@@ -64,7 +59,7 @@ fn the_shim_is_looked_up_by_flag_then_environment_then_beside_the_binary() {
         "p2plab",
     );
     let [beside, by_env, by_flag] = ["bin", "env", "flag"]
-        .map(|sub| copy_into(&built_shim(), &d.join(sub), "libp2plab_shim.so"));
+        .map(|sub| copy_into(&common::shim(), &d.join(sub), "libp2plab_shim.so"));
     // every copy of the shim `cat` has mapped, as the loader reports it
     let mapped = |out: Output| -> Vec<String> {
         assert!(out.status.success(), "{out:?}");
@@ -122,7 +117,7 @@ fn a_static_program_or_a_script_run_by_one_is_refused_before_it_runs() {
     let script = dir.path().join("script");
     std::fs::write(&script, format!("#!{}\n", program.display())).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let shim = built_shim();
+    let shim = common::shim();
     let refusal = format!("{} is statically linked: LD_PRELOAD cannot reach it, so it would use the host's address; run a dynamically linked build", program.display());
     for cmd in [&program, &script] {
         let out = wrap(
@@ -140,7 +135,7 @@ fn a_static_program_or_a_script_run_by_one_is_refused_before_it_runs() {
 
 #[test]
 fn a_loopback_node_address_is_refused_even_when_forced() {
-    let shim = built_shim();
+    let shim = common::shim();
     for (flag, ip) in [
         ("--ip", "127.0.0.1"),
         ("--ip", "127.8.0.1"),
@@ -166,28 +161,8 @@ fn a_loopback_node_address_is_refused_even_when_forced() {
 #[test]
 fn a_dynamically_linked_go_program_is_refused_before_it_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    // net with cgo (the default with gcc present) links Go's resolver to libc: a dynamic ELF.
-    let main = "package main\nimport (\"fmt\"; \"net\")\nfunc main() { l, _ := net.Listen(\"tcp\", \":0\"); fmt.Println(l.Addr()) }\n";
-    std::fs::write(d.join("main.go"), main).unwrap();
-    let program = d.join("listen");
-    let go = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&program)
-        .arg("main.go")
-        .current_dir(d)
-        .env("GOCACHE", d.join("cache"))
-        .env("GO111MODULE", "off")
-        .env("CGO_ENABLED", "1")
-        .output()
-        .expect("go (Debian's golang-go, installed by .ci/install)");
-    assert!(go.status.success(), "go build: {go:?}");
-    let elf = std::fs::read(&program).unwrap();
-    assert!(
-        elf.windows(8).any(|w| w == b"ld-linux"),
-        "the Go program must be dynamically linked"
-    );
-    let shim = built_shim();
+    let program = common::go_program(dir.path());
+    let shim = common::shim();
     let out = wrap(
         Path::new(env!("CARGO_BIN_EXE_p2plab")),
         None,
