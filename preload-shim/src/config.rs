@@ -76,11 +76,16 @@ impl Config {
             .bindip
             .map(|raw| {
                 parse_ip::<Ipv4Addr>(raw)
-                    .filter(|ip| !ip.is_unspecified() && !ip.is_multicast() && !ip.is_broadcast())
+                    .filter(|ip| {
+                        !ip.is_unspecified()
+                            && !ip.is_multicast()
+                            && !ip.is_broadcast()
+                            && !ip.is_loopback()
+                    })
                     .ok_or(ConfigError {
                         var: "BINDIP",
                         value: raw,
-                        expected: "a unicast IPv4 address, e.g. BINDIP=10.0.3.7",
+                        expected: "a unicast, non-loopback IPv4 address, e.g. BINDIP=10.0.3.7",
                     })
             })
             .transpose()?;
@@ -88,11 +93,11 @@ impl Config {
             .bindip6
             .map(|raw| {
                 parse_ip::<Ipv6Addr>(raw)
-                    .filter(|ip| !ip.is_unspecified() && !ip.is_multicast())
+                    .filter(|ip| !ip.is_unspecified() && !ip.is_multicast() && !ip.is_loopback())
                     .ok_or(ConfigError {
                         var: "BINDIP6",
                         value: raw,
-                        expected: "a unicast IPv6 address, e.g. BINDIP6=fd00::3:7",
+                        expected: "a unicast, non-loopback IPv6 address, e.g. BINDIP6=fd00::3:7",
                     })
             })
             .transpose()?;
@@ -154,6 +159,8 @@ mod tests {
             "0.0.0.0",
             "224.0.0.1",
             "255.255.255.255",
+            "127.0.0.1",
+            "127.9.8.7",
             "::1",
         ] {
             let err = Config::parse(env(Some(bad), None)).unwrap_err();
@@ -167,7 +174,7 @@ mod tests {
 
     #[test]
     fn bad_bindip6_is_an_error() {
-        for bad in ["", "fd00::3::7", "::", "ff02::1", "10.0.0.1"] {
+        for bad in ["", "fd00::3::7", "::", "ff02::1", "::1", "10.0.0.1"] {
             let err = Config::parse(env(None, Some(bad))).unwrap_err();
             assert_eq!((err.var, err.value), ("BINDIP6", bad.as_bytes()), "{bad:?}");
         }

@@ -1,8 +1,9 @@
 //! What to do with a socket call, as pure functions of the node's addresses and the
 //! addresses involved. The invariant they hold: no socket of a wrapped process listens on,
-//! or sends from, an address other than its own.
+//! or sends from, an address other than its own or loopback.
 
 use crate::config::Ips;
+use libc::c_int;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -48,25 +49,29 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// `bind(addr)`: a wildcard address becomes the node's own, same port.
-pub fn bind(ips: &Ips, addr: SocketAddr, v6only: impl FnOnce() -> bool) -> Verdict {
+/// `bind(addr)`: a wildcard address becomes the node's own, same port (`Some`); other
+/// addresses are kept (`None`).
+pub fn bind(ips: &Ips, addr: SocketAddr, v6only: impl FnOnce() -> bool) -> Option<SocketAddr> {
     match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => use_v4(ips, false, a.port()),
+        SocketAddr::V4(a) if a.ip().is_unspecified() => own_v4(ips, false, a.port()),
         SocketAddr::V6(a) if a.ip().is_unspecified() => own_v6(ips, a.port(), v6only),
-        SocketAddr::V6(a) if is_mapped_unspecified(a.ip()) => use_v4(ips, true, a.port()),
-        _ => Verdict::Keep,
+        SocketAddr::V6(a) if is_mapped_unspecified(a.ip()) => own_v4(ips, true, a.port()),
+        _ => None,
     }
 }
 
 /// A socket whose local address is `local` is about to get one from the kernel because of
 /// `trigger`: bind it to the node's own address first, when it is still unbound.
+/// `portless` tells, when asked, whether the socket's "port" is not one (see
+/// [`is_portless`]): then a wildcard address alone means unbound.
 pub fn auto_bind(
     ips: &Ips,
     local: SocketAddr,
     trigger: Trigger,
     v6only: impl FnOnce() -> bool,
+    portless: impl FnOnce() -> bool,
 ) -> Verdict {
-    if !is_unbound(local) {
+    if !is_unbound(local, portless) {
         return Verdict::Keep;
     }
     let peer = match trigger {
@@ -74,20 +79,21 @@ pub fn auto_bind(
         Trigger::Connect(peer) | Trigger::Send(peer) => Some(peer.ip()),
         Trigger::Listen => None,
     };
-    match (local, peer) {
-        (SocketAddr::V4(_), _) => use_v4(ips, false, 0),
+    let own = match (local, peer) {
+        (SocketAddr::V4(_), _) => own_v4(ips, false, 0),
         (SocketAddr::V6(_), None) => own_v6(ips, 0, v6only),
-        (SocketAddr::V6(_), Some(IpAddr::V4(_))) => use_v4(ips, true, 0),
+        (SocketAddr::V6(_), Some(IpAddr::V4(_))) => own_v4(ips, true, 0),
         (SocketAddr::V6(_), Some(IpAddr::V6(peer))) if peer.to_ipv4_mapped().is_some() => {
-            use_v4(ips, true, 0)
+            own_v4(ips, true, 0)
         }
         (SocketAddr::V6(_), Some(IpAddr::V6(peer))) => match (ips.v6, ips.v4) {
-            (Some(v6), _) => Verdict::Use(SocketAddr::new(v6.into(), 0)),
+            (Some(v6), _) => Some(SocketAddr::new(v6.into(), 0)),
             // No IPv6 identity: a native IPv6 peer would see the host's address.
-            (None, Some(_)) if !peer.is_loopback() => Verdict::Fail(libc::ENETUNREACH),
-            (None, _) => Verdict::Keep,
+            (None, Some(_)) if !peer.is_loopback() => return Verdict::Fail(libc::ENETUNREACH),
+            (None, _) => None,
         },
-    }
+    };
+    own.map_or(Verdict::Keep, Verdict::Use)
 }
 
 /// Whether `getifaddrs` shows an entry: loopback and the node's own addresses only.
@@ -104,34 +110,45 @@ pub fn show_interface_entry(ips: &Ips, on_lo: bool, addr: Option<IpAddr>) -> boo
 }
 
 /// An IPv6 socket's own address: `BINDIP6`, else the v4-mapped `BINDIP` on a dual-stack
-/// socket; a v6-only socket without `BINDIP6` must fail so the program falls back to IPv4.
-fn own_v6(ips: &Ips, port: u16, v6only: impl FnOnce() -> bool) -> Verdict {
+/// socket. A v6-only socket without `BINDIP6` has no address of the node to take: it gets
+/// loopback `[::1]` on a port of the kernel's choice, so the program starts and serves
+/// through its IPv4 socket, while this one reaches nothing outside the machine; the port is
+/// not kept because another node on this machine may hold `[::1]` with it, which would make
+/// the bind fail, or make one node's listener answer another node's loopback clients.
+fn own_v6(ips: &Ips, port: u16, v6only: impl FnOnce() -> bool) -> Option<SocketAddr> {
     match (ips.v6, ips.v4) {
-        (Some(v6), _) => Verdict::Use(SocketAddr::new(v6.into(), port)),
-        (None, Some(_)) if v6only() => Verdict::Fail(libc::EADDRNOTAVAIL),
-        (None, Some(v4)) => Verdict::Use(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
-        (None, None) => Verdict::Keep,
+        (Some(v6), _) => Some(SocketAddr::new(v6.into(), port)),
+        (None, Some(_)) if v6only() => Some(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), 0)),
+        (None, Some(v4)) => Some(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
+        (None, None) => None,
     }
 }
 
-fn use_v4(ips: &Ips, mapped: bool, port: u16) -> Verdict {
-    match ips.v4 {
-        Some(v4) if mapped => Verdict::Use(SocketAddr::new(v4.to_ipv6_mapped().into(), port)),
-        Some(v4) => Verdict::Use(SocketAddr::new(v4.into(), port)),
-        None => Verdict::Keep,
-    }
+fn own_v4(ips: &Ips, mapped: bool, port: u16) -> Option<SocketAddr> {
+    ips.v4.map(|v4| match mapped {
+        true => SocketAddr::new(v4.to_ipv6_mapped().into(), port),
+        false => SocketAddr::new(v4.into(), port),
+    })
 }
 
 fn is_mapped_unspecified(ip: &Ipv6Addr) -> bool {
     ip.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified())
 }
 
-fn is_unbound(local: SocketAddr) -> bool {
-    local.port() == 0
-        && match local {
-            SocketAddr::V4(a) => a.ip().is_unspecified(),
-            SocketAddr::V6(a) => a.ip().is_unspecified() || is_mapped_unspecified(a.ip()),
-        }
+fn is_unbound(local: SocketAddr, portless: impl FnOnce() -> bool) -> bool {
+    let wildcard = match local {
+        SocketAddr::V4(a) => a.ip().is_unspecified(),
+        SocketAddr::V6(a) => a.ip().is_unspecified() || is_mapped_unspecified(a.ip()),
+    };
+    wildcard && (local.port() == 0 || portless())
+}
+
+/// Whether a socket of type `ty` and protocol `protocol` has no port, though `getsockname`
+/// shows one: a raw socket shows its protocol number, an ICMP datagram ("ping") socket its
+/// echo identifier.
+pub fn is_portless(ty: c_int, protocol: c_int) -> bool {
+    ty == libc::SOCK_RAW
+        || (ty == libc::SOCK_DGRAM && matches!(protocol, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6))
 }
 
 #[cfg(test)]
@@ -164,27 +181,30 @@ mod tests {
         panic!("v6only must not be asked here")
     }
 
+    /// A TCP or UDP socket: its port is a port.
+    fn tcp() -> bool {
+        false
+    }
+
     #[test]
     fn wildcard_binds_become_the_node_address() {
         assert_eq!(
             bind(&v4only(), sa("0.0.0.0:80"), never),
-            Verdict::Use(sa("10.0.3.7:80"))
+            Some(sa("10.0.3.7:80"))
         );
         assert_eq!(
             bind(&v4only(), sa("[::]:80"), || false),
-            Verdict::Use(sa("[::ffff:10.0.3.7]:80"))
+            Some(sa("[::ffff:10.0.3.7]:80"))
         );
-        assert_eq!(
-            bind(&v4only(), sa("[::]:80"), || true),
-            Verdict::Fail(libc::EADDRNOTAVAIL)
-        );
+        // v6-only without an IPv6 address of the node: loopback, any port
+        assert_eq!(bind(&v4only(), sa("[::]:80"), || true), Some(sa("[::1]:0")));
         assert_eq!(
             bind(&both(), sa("[::]:80"), never),
-            Verdict::Use(sa("[fd00::3:7]:80"))
+            Some(sa("[fd00::3:7]:80"))
         );
         assert_eq!(
             bind(&both(), sa("[::ffff:0.0.0.0]:80"), never),
-            Verdict::Use(sa("[::ffff:10.0.3.7]:80"))
+            Some(sa("[::ffff:10.0.3.7]:80"))
         );
     }
 
@@ -197,12 +217,9 @@ mod tests {
             "[fd00::9]:0",
             "[::ffff:127.0.0.1]:1",
         ] {
-            assert_eq!(bind(&both(), sa(addr), never), Verdict::Keep, "{addr}");
+            assert_eq!(bind(&both(), sa(addr), never), None, "{addr}");
         }
-        assert_eq!(
-            bind(&Ips::default(), sa("0.0.0.0:80"), never),
-            Verdict::Keep
-        );
+        assert_eq!(bind(&Ips::default(), sa("0.0.0.0:80"), never), None);
     }
 
     #[test]
@@ -211,19 +228,19 @@ mod tests {
         let unbound = sa("0.0.0.0:0");
         let to = |peer| Trigger::Connect(sa(peer));
         assert_eq!(
-            auto_bind(&ips, unbound, to("10.1.1.1:80"), never),
+            auto_bind(&ips, unbound, to("10.1.1.1:80"), never, tcp),
             Verdict::Use(sa("10.0.3.7:0"))
         );
         assert_eq!(
-            auto_bind(&ips, unbound, to("127.0.0.1:80"), never),
+            auto_bind(&ips, unbound, to("127.0.0.1:80"), never, tcp),
             Verdict::Keep
         );
         assert_eq!(
-            auto_bind(&ips, sa("10.0.3.7:0"), to("10.1.1.1:80"), never),
+            auto_bind(&ips, sa("10.0.3.7:0"), to("10.1.1.1:80"), never, tcp),
             Verdict::Keep
         );
         assert_eq!(
-            auto_bind(&ips, sa("0.0.0.0:5000"), to("10.1.1.1:80"), never),
+            auto_bind(&ips, sa("0.0.0.0:5000"), to("10.1.1.1:80"), never, tcp),
             Verdict::Keep
         );
     }
@@ -234,31 +251,79 @@ mod tests {
         let unbound = sa("[::]:0");
         let mapped_peer = Trigger::Connect(sa("[::ffff:10.1.1.1]:80"));
         assert_eq!(
-            auto_bind(&ips, unbound, mapped_peer, never),
+            auto_bind(&ips, unbound, mapped_peer, never, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         let native = Trigger::Send(sa("[2001:db8::1]:80"));
         assert_eq!(
-            auto_bind(&ips, unbound, native, never),
+            auto_bind(&ips, unbound, native, never, tcp),
             Verdict::Fail(libc::ENETUNREACH)
         );
         let lo6 = Trigger::Send(sa("[::1]:80"));
-        assert_eq!(auto_bind(&ips, unbound, lo6, never), Verdict::Keep);
+        assert_eq!(auto_bind(&ips, unbound, lo6, never, tcp), Verdict::Keep);
         assert_eq!(
-            auto_bind(&ips, unbound, Trigger::Listen, || true),
-            Verdict::Fail(libc::EADDRNOTAVAIL)
+            auto_bind(&ips, unbound, Trigger::Listen, || true, tcp),
+            Verdict::Use(sa("[::1]:0"))
         );
         assert_eq!(
-            auto_bind(&both(), unbound, native, never),
+            auto_bind(&both(), unbound, native, never, tcp),
             Verdict::Use(sa("[fd00::3:7]:0"))
         );
+    }
+
+    #[test]
+    fn raw_and_icmp_sockets_are_unbound_whatever_their_port() {
+        // getsockname shows a raw socket's protocol (1, ICMP) or a ping socket's echo
+        // identifier as its port
+        let ping = Trigger::Send(sa("10.1.1.1:0"));
+        let raw = || true;
+        for local in ["0.0.0.0:1", "0.0.0.0:0", "0.0.0.0:4711"] {
+            assert_eq!(
+                auto_bind(&v4only(), sa(local), ping, never, raw),
+                Verdict::Use(sa("10.0.3.7:0")),
+                "{local}"
+            );
+        }
+        let connect = Trigger::Connect(sa("10.1.1.1:0"));
+        assert_eq!(
+            auto_bind(&v4only(), sa("0.0.0.0:1"), connect, never, raw),
+            Verdict::Use(sa("10.0.3.7:0"))
+        );
+        // an ICMPv6 socket of a node with an IPv6 address
+        assert_eq!(
+            auto_bind(
+                &both(),
+                sa("[::]:58"),
+                Trigger::Send(sa("[fd00::1]:0")),
+                never,
+                raw
+            ),
+            Verdict::Use(sa("[fd00::3:7]:0"))
+        );
+        // already bound to an address: left alone
+        assert_eq!(
+            auto_bind(&v4only(), sa("10.0.3.7:1"), ping, never, || {
+                panic!("not asked for a socket bound to an address")
+            }),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn raw_and_icmp_datagram_sockets_have_no_port() {
+        assert!(is_portless(libc::SOCK_RAW, libc::IPPROTO_ICMP));
+        assert!(is_portless(libc::SOCK_RAW, libc::IPPROTO_RAW));
+        assert!(is_portless(libc::SOCK_DGRAM, libc::IPPROTO_ICMP));
+        assert!(is_portless(libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6));
+        assert!(!is_portless(libc::SOCK_DGRAM, libc::IPPROTO_UDP));
+        assert!(!is_portless(libc::SOCK_STREAM, libc::IPPROTO_TCP));
     }
 
     #[test]
     fn sends_bind_even_towards_loopback() {
         let send = Trigger::Send(sa("127.0.0.1:53"));
         assert_eq!(
-            auto_bind(&v4only(), sa("0.0.0.0:0"), send, never),
+            auto_bind(&v4only(), sa("0.0.0.0:0"), send, never, tcp),
             Verdict::Use(sa("10.0.3.7:0"))
         );
     }
@@ -288,7 +353,7 @@ mod tests {
         // a dual-stack socket connecting to mapped loopback stays unbound, as for 127.0.0.1
         let mapped_lo = Trigger::Connect(sa("[::ffff:127.0.0.1]:80"));
         assert_eq!(
-            auto_bind(&v4only(), sa("[::]:0"), mapped_lo, never),
+            auto_bind(&v4only(), sa("[::]:0"), mapped_lo, never, tcp),
             Verdict::Keep
         );
     }
@@ -299,7 +364,7 @@ mod tests {
         let send = Trigger::Send(sa("10.1.1.1:80"));
         // port 0 and a wildcard (plain or v4-mapped) address: unbound
         assert_eq!(
-            auto_bind(&ips, sa("[::ffff:0.0.0.0]:0"), send, never),
+            auto_bind(&ips, sa("[::ffff:0.0.0.0]:0"), send, never, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         // a port or an address already chosen: left alone
@@ -310,7 +375,7 @@ mod tests {
             "[::ffff:10.0.3.7]:0",
         ] {
             assert_eq!(
-                auto_bind(&ips, sa(bound), send, never),
+                auto_bind(&ips, sa(bound), send, never, tcp),
                 Verdict::Keep,
                 "{bound}"
             );
@@ -322,25 +387,28 @@ mod tests {
         let unbound = sa("[::]:0");
         let listen = Trigger::Listen;
         assert_eq!(
-            auto_bind(&both(), unbound, listen, never),
+            auto_bind(&both(), unbound, listen, never, tcp),
             Verdict::Use(sa("[fd00::3:7]:0"))
         );
         assert_eq!(
-            auto_bind(&v4only(), unbound, listen, || false),
+            auto_bind(&v4only(), unbound, listen, || false, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         // a dual-stack socket towards an IPv4 peer given as a plain IPv4 address
         let to_v4 = Trigger::Send(sa("10.1.1.1:80"));
         assert_eq!(
-            auto_bind(&both(), unbound, to_v4, never),
+            auto_bind(&both(), unbound, to_v4, never, tcp),
             Verdict::Use(sa("[::ffff:10.0.3.7]:0"))
         );
         // nothing to enforce: every socket is left to the kernel
         let none = Ips::default();
         for trigger in [listen, to_v4, Trigger::Send(sa("[2001:db8::1]:80"))] {
-            assert_eq!(auto_bind(&none, unbound, trigger, never), Verdict::Keep);
             assert_eq!(
-                auto_bind(&none, sa("0.0.0.0:0"), trigger, never),
+                auto_bind(&none, unbound, trigger, never, tcp),
+                Verdict::Keep
+            );
+            assert_eq!(
+                auto_bind(&none, sa("0.0.0.0:0"), trigger, never, tcp),
                 Verdict::Keep
             );
         }
@@ -397,14 +465,17 @@ mod tests {
 
     proptest! {
         /// Whatever a wrapped program binds to, the result is never a wildcard: either its
-        /// own address, an explicit address it chose, or a failure.
+        /// own address (same port), an explicit address it chose, or, for a v6-only socket
+        /// of a node without an IPv6 address, loopback on a port of the kernel's choice.
         #[test]
         fn bind_never_leaves_a_wildcard(addr in any_sockaddr(), v6only: bool, with6: bool) {
             let ips = if with6 { both() } else { v4only() };
             match bind(&ips, addr, || v6only) {
-                Verdict::Use(to) => prop_assert!(own_or_loopback(&ips, to) && to.port() == addr.port()),
-                Verdict::Keep => prop_assert!(!addr.ip().is_unspecified()),
-                Verdict::Fail(_) => prop_assert!(addr.is_ipv6() && v6only && !with6),
+                Some(to) if to.ip().is_loopback() => {
+                    prop_assert!(addr.is_ipv6() && v6only && !with6 && to.port() == 0)
+                }
+                Some(to) => prop_assert!(own_or_loopback(&ips, to) && to.port() == addr.port()),
+                None => prop_assert!(!addr.ip().is_unspecified()),
             }
         }
 
@@ -417,7 +488,7 @@ mod tests {
             let ips = v4only();
             let local = if v6 { sa("[::]:0") } else { sa("0.0.0.0:0") };
             let trigger = if listen { Trigger::Listen } else { Trigger::Send(peer) };
-            match auto_bind(&ips, local, trigger, || v6only) {
+            match auto_bind(&ips, local, trigger, || v6only, tcp) {
                 Verdict::Use(to) => prop_assert!(own_or_loopback(&ips, to)),
                 Verdict::Keep => prop_assert!(!listen && is_loopback(peer.ip())),
                 Verdict::Fail(_) => prop_assert!(v6),

@@ -189,21 +189,15 @@ fn errno() -> c_int {
     unsafe { *libc::__errno_location() }
 }
 
-/// What `bind(fd, asked)` should do.
-pub fn bind_verdict(fd: c_int, asked: SocketAddr) -> Verdict {
+/// The address `bind(fd, asked)` should use instead of `asked`, if any.
+pub fn bind_to(fd: c_int, asked: SocketAddr) -> Option<SocketAddr> {
     let ips = &config().ips;
     if !ips.active() {
-        return Verdict::Keep;
+        return None;
     }
-    let verdict = decide::bind(ips, asked, || v6only(fd));
-    match verdict {
-        Verdict::Use(to) => log(format_args!("bind fd {fd}: {asked} -> {to}")),
-        Verdict::Fail(e) => log(format_args!(
-            "bind fd {fd}: {asked} refused (errno {e}): no IPv6 address for this node"
-        )),
-        Verdict::Keep => {}
-    }
-    verdict
+    let to = decide::bind(ips, asked, || v6only(fd))?;
+    log(format_args!("bind fd {fd}: {asked} -> {to}"));
+    Some(to)
 }
 
 /// Before `trigger` gives socket `fd` a local address, binds it to the node's own address
@@ -222,7 +216,7 @@ pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
     let Some(local) = local.to_socket_addr() else {
         return Ok(()); // not IP
     };
-    match decide::auto_bind(ips, local, trigger, || v6only(fd)) {
+    match decide::auto_bind(ips, local, trigger, || v6only(fd), || portless(fd)) {
         Verdict::Keep => Ok(()),
         Verdict::Fail(e) => {
             log(format_args!(
@@ -317,19 +311,32 @@ pub fn set_nodename(buf: &mut utsname, node: &[u8]) {
 }
 
 fn v6only(fd: c_int) -> bool {
-    let mut on: c_int = 0;
+    int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).is_some_and(|on| on != 0)
+}
+
+/// Whether `fd` is a raw or ICMP socket, whose `getsockname` port is not a port.
+fn portless(fd: c_int) -> bool {
+    let ty = int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE);
+    let protocol = int_option(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL);
+    ty.zip(protocol)
+        .is_some_and(|(ty, protocol)| decide::is_portless(ty, protocol))
+}
+
+/// An int socket option of `fd`, `None` when it cannot be read.
+fn int_option(fd: c_int, level: c_int, name: c_int) -> Option<c_int> {
+    let mut value: c_int = 0;
     let mut len = addr::socklen_of::<c_int>();
-    // SAFETY: `on` and `len` are writable and sized for an int option.
+    // SAFETY: `value` and `len` are writable and sized for an int option.
     let rc = unsafe {
         libc::getsockopt(
             fd,
-            libc::IPPROTO_IPV6,
-            libc::IPV6_V6ONLY,
-            std::ptr::addr_of_mut!(on).cast(),
+            level,
+            name,
+            std::ptr::addr_of_mut!(value).cast(),
             &mut len,
         )
     };
-    rc == 0 && on != 0
+    (rc == 0).then_some(value)
 }
 
 fn set_bind_address_no_port(fd: c_int) {

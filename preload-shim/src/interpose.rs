@@ -3,7 +3,7 @@
 //! interposed, so the data path is untouched.
 
 use crate::addr::{self, Raw};
-use crate::decide::{Trigger, Verdict};
+use crate::decide::Trigger;
 use crate::ffi::{self, config, fail, guard};
 use crate::iflist;
 use libc::{
@@ -23,15 +23,14 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
         };
         // SAFETY: per bind(2), `addr` holds `len` bytes.
         let asked = unsafe { addr::read(addr, len) };
-        match asked.map_or(Verdict::Keep, |asked| ffi::bind_verdict(fd, asked)) {
+        match asked.and_then(|asked| ffi::bind_to(fd, asked)) {
             // SAFETY: the caller's own arguments, unchanged.
-            Verdict::Keep => unsafe { real(fd, addr, len) },
-            Verdict::Use(to) => {
+            None => unsafe { real(fd, addr, len) },
+            Some(to) => {
                 let raw = Raw::from(to);
                 // SAFETY: `raw` holds a valid address of `raw.len()` bytes.
                 unsafe { real(fd, raw.as_ptr(), raw.len()) }
             }
-            Verdict::Fail(e) => fail(e),
         }
     })
 }

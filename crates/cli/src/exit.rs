@@ -1,9 +1,10 @@
 //! The exit status of `p2plab`, as cargo and ripgrep have it: 0 when everything asked for
 //! succeeded; 1 when something failed (a process of a run, a run aborted or its network
 //! failed, the machine refused a change); 2 for bad input or usage (an input file, a value
-//! on the command line, a program that cannot run as a node: not found, statically linked,
-//! not a program; clap's own usage errors exit 2 too); 128 + N after signal N stopped a run, as a shell reports a
-//! process that signal ended.
+//! on the command line such as a loopback node address, a program that cannot run as a
+//! node: not found, statically linked, a Go program, not a program; clap's own usage
+//! errors exit 2 too); 128 + N after signal N stopped a run, as a shell reports a process
+//! that signal ended.
 
 use crate::run::Interrupted;
 use launch::wrap::WrapError;
@@ -40,7 +41,9 @@ pub fn status(error: &anyhow::Error) -> u8 {
             WrapError::NoCommand
                 | WrapError::CommandNotFound(_)
                 | WrapError::Static(_)
+                | WrapError::Go(_)
                 | WrapError::NotProgram(_)
+                | WrapError::Loopback(_)
         )
     );
     if bad_run || bad_program || error.downcast_ref::<BadInput>().is_some() {

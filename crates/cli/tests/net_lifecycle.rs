@@ -5,12 +5,14 @@
 //! CAP_NET_ADMIN the error is one line; `doctor` names the backend `up` then uses. The
 //! nfqueue backend end to end: the fastest of 20 UDP echoes sees
 //! `RTT = 2 x (L(s) + G(a,b) + L(d))`, never less and less than 1 ms more, inside a group
-//! and across groups; loss follows `1 - (1-p(s))(1-p(d))` and a group pair's `q(a,b)`, in
-//! its direction only, within binomial bounds; TCP with 1500-byte packets fills a 2 mbit
-//! link and no more; `down` stops the engine and removes the NFQUEUE rules. Changes while a network runs (`shaping::Network::change`): new group
-//! delays and node latencies show in the RTT, a cut node sends and receives nothing while
-//! the others go on, restore brings it back, a network without delays gets its engine,
-//! and `down` after all that leaves nothing behind.
+//! and across groups, and so does `ping`, also wrapped without `-I`; loss follows
+//! `1 - (1-p(s))(1-p(d))` and a group pair's `q(a,b)`, in its direction only, within
+//! binomial bounds; TCP with 1500-byte packets fills a 2 mbit link and no more; `down`
+//! stops the engine and removes the NFQUEUE rules. Changes while a network runs
+//! (`shaping::Network::change`): new group delays and node latencies show in the RTT, a
+//! cut node sends and receives nothing while the others go on, restore brings it back, a
+//! network without delays gets its engine, and `down` after all that leaves nothing
+//! behind.
 
 use netctl::scratch::in_new_netns;
 use nix::sys::signal::Signal;
@@ -620,28 +622,23 @@ fn nfqueue_rtt_is_twice_the_one_way_delay() {
         assert_ms("RTT inside a group", inside, 8.0, 1.0);
         // ping reads kernel receive timestamps, taken before PREROUTING: ICMP is held in
         // OUTPUT so that ping sees the whole round trip too
-        let ping = Command::new("ping")
-            .args([
-                "-n",
-                "-q",
-                "-c",
-                "10",
-                "-i",
-                "0.2",
-                "-I",
-                "10.70.0.1",
-                "10.70.0.5",
-            ])
-            .output()
-            .unwrap();
-        let ping = String::from_utf8_lossy(&ping.stdout);
-        let min: f64 = ping
-            .split(" = ")
-            .nth(1)
-            .and_then(|v| v.split('/').next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no RTT in ping's output: {ping}"));
+        let min = ping_min_ms(Command::new("ping").args(["-I", "10.70.0.1"]), "10.70.0.5");
         eprintln!("ping across groups {min:.2} ms (want 28)");
         assert_ms("ping's fastest RTT across groups", min, 28.0, 1.0);
+        // a wrapped ping, without -I, sends from its node's address (the kernel would pick
+        // the destination's own, a path that crosses no group), so it measures its own path
+        let shim = std::env::current_exe()
+            .unwrap()
+            .with_file_name("libp2plab_shim.so");
+        let wrapped = ping_min_ms(
+            Command::new(BIN)
+                .args(["wrap", "--ip", "10.70.0.1", "--shim"])
+                .arg(shim)
+                .args(["--", "ping"]),
+            "10.70.0.5",
+        );
+        eprintln!("wrapped ping across groups {wrapped:.2} ms (want 28)");
+        assert_ms("wrapped ping's RTT across groups", wrapped, 28.0, 1.0);
         let state: serde_json::Value = serde_json::from_slice(
             &std::fs::read(shaping::netns_run_dir(run).join("default.json")).unwrap(),
         )
@@ -651,6 +648,20 @@ fn nfqueue_rtt_is_twice_the_one_way_delay() {
         assert!(ended(pid as u32), "engine {pid} still running");
         assert_eq!(snapshot(), before);
     });
+}
+
+/// The fastest round trip, in ms, of 10 echoes to `dst` sent 0.2 s apart by `ping` (a
+/// command that ends with `ping` and its own options).
+fn ping_min_ms(ping: &mut Command, dst: &str) -> f64 {
+    let out = ping
+        .args(["-n", "-q", "-c", "10", "-i", "0.2", dst])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    out.split(" = ")
+        .nth(1)
+        .and_then(|v| v.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no RTT in ping's output: {out}"))
 }
 
 /// How many of `n` datagrams sent from `src` to `dst` arrive: sent in bursts of 100, 2 ms

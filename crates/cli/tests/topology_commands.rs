@@ -1,6 +1,8 @@
 //! `p2plab check`, `plan` and `completions` as a user runs them: exit codes, the error
 //! lines on stderr, and the JSON that scripts read.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -206,6 +208,25 @@ fn check_refuses_every_program_run_refuses_all_at_once_where_it_is_named() {
             "{f}:8:34: roles[0].command: {program} is statically linked"
         )),
         "{err}"
+    );
+}
+
+#[test]
+fn check_refuses_a_go_program_where_it_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = common::go_program(dir.path()).display().to_string();
+    let file = dir.path().join("exp.yaml");
+    let roles = format!("  - {{name: a, nodes: g, command: {program}}}\n");
+    std::fs::write(&file, experiment_file(1, &roles)).unwrap();
+    let check = p2plab(&["check", &file.to_string_lossy()]);
+    assert_eq!(check.status.code(), Some(2));
+    let f = file.display();
+    assert_eq!(
+        String::from_utf8(check.stderr).unwrap().lines().collect::<Vec<_>>(),
+        [
+            format!("{f}:8:34: roles[0].command: {program} is a Go program: Go makes its socket system calls without libc, so the shim cannot hold it to the node's address; give it an explicit bind address, or run it in a network namespace of its own"),
+            format!("1 error in {f}"),
+        ]
     );
 }
 

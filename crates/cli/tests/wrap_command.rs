@@ -2,18 +2,13 @@
 //! (`--shim PATH`, else `$P2PLAB_SHIM`, else `libp2plab_shim.so` beside the `p2plab`
 //! binary; none found is one line and nothing runs), and the refusal, in one line and
 //! before anything runs, of a statically linked program and of a script whose
-//! interpreter is one.
+//! interpreter is one, of a Go program, and of a loopback node address.
+
+mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// The shim cargo built beside this test (preload-shim is a dev-dependency).
-fn built_shim() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .with_file_name("libp2plab_shim.so")
-}
 
 /// `p2plab wrap --ip 10.0.0.1 --force ARGS... -- CMD...` run from `bin` with `P2PLAB_SHIM`
 /// set to `env_shim` (unset when `None`) and no `LD_PRELOAD` of its own.
@@ -64,7 +59,7 @@ fn the_shim_is_looked_up_by_flag_then_environment_then_beside_the_binary() {
         "p2plab",
     );
     let [beside, by_env, by_flag] = ["bin", "env", "flag"]
-        .map(|sub| copy_into(&built_shim(), &d.join(sub), "libp2plab_shim.so"));
+        .map(|sub| copy_into(&common::shim(), &d.join(sub), "libp2plab_shim.so"));
     // every copy of the shim `cat` has mapped, as the loader reports it
     let mapped = |out: Output| -> Vec<String> {
         assert!(out.status.success(), "{out:?}");
@@ -122,7 +117,7 @@ fn a_static_program_or_a_script_run_by_one_is_refused_before_it_runs() {
     let script = dir.path().join("script");
     std::fs::write(&script, format!("#!{}\n", program.display())).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let shim = built_shim();
+    let shim = common::shim();
     let refusal = format!("{} is statically linked: LD_PRELOAD cannot reach it, so it would use the host's address; run a dynamically linked build", program.display());
     for cmd in [&program, &script] {
         let out = wrap(
@@ -136,4 +131,47 @@ fn a_static_program_or_a_script_run_by_one_is_refused_before_it_runs() {
     // the script itself runs the program, so the refusal is wrap's, not the kernel's
     let direct = Command::new(&script).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&direct.stdout), "ran\n");
+}
+
+#[test]
+fn a_loopback_node_address_is_refused_even_when_forced() {
+    let shim = common::shim();
+    for (flag, ip) in [
+        ("--ip", "127.0.0.1"),
+        ("--ip", "127.8.0.1"),
+        ("--ip6", "::1"),
+    ] {
+        let mut args = vec!["wrap", "--shim", shim.to_str().unwrap(), "--force"];
+        if flag == "--ip6" {
+            args.extend(["--ip", "10.0.0.1"]);
+        }
+        args.extend([flag, ip, "--", "echo", "ran"]);
+        let out = Command::new(env!("CARGO_BIN_EXE_p2plab"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_refused(
+            &out,
+            2,
+            &format!("address {ip} is a loopback address, which no other node can reach: give the node an address of its own (e.g. --ip 10.0.3.7, added by `p2plab up`)"),
+        );
+    }
+}
+
+#[test]
+fn a_dynamically_linked_go_program_is_refused_before_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = common::go_program(dir.path());
+    let shim = common::shim();
+    let out = wrap(
+        Path::new(env!("CARGO_BIN_EXE_p2plab")),
+        None,
+        &["--shim", shim.to_str().unwrap()],
+        &[program.to_str().unwrap()],
+    );
+    assert_refused(
+        &out,
+        2,
+        &format!("{} is a Go program: Go makes its socket system calls without libc, so the shim cannot hold it to the node's address; give it an explicit bind address, or run it in a network namespace of its own", program.display()),
+    );
 }

@@ -1,6 +1,7 @@
 //! `p2plab wrap`: run one command under the preload shim with a virtual address. Finds the
-//! shim, refuses what the shim could not hold (a statically linked program, an address not
-//! on this machine), appends the shim to `LD_PRELOAD`, sets `BINDIP`/`BINDIP6` and execs.
+//! shim, refuses what the shim could not hold (a statically linked program, a Go program, a
+//! loopback address, an address not on this machine), appends the shim to `LD_PRELOAD`,
+//! sets `BINDIP`/`BINDIP6` and execs.
 
 use crate::elf::{self, Linkage};
 use std::env;
@@ -52,10 +53,14 @@ pub enum WrapError {
     Read { path: PathBuf, source: io::Error },
     #[error("{0} is statically linked: LD_PRELOAD cannot reach it, so it would use the host's address; run a dynamically linked build")]
     Static(PathBuf),
+    #[error("{0} is a Go program: Go makes its socket system calls without libc, so the shim cannot hold it to the node's address; give it an explicit bind address, or run it in a network namespace of its own")]
+    Go(PathBuf),
     #[error(
         "{0} is neither a dynamically linked ELF program nor a script: the shim cannot reach it"
     )]
     NotProgram(PathBuf),
+    #[error("address {0} is a loopback address, which no other node can reach: give the node an address of its own (e.g. --ip 10.0.3.7, added by `p2plab up`)")]
+    Loopback(IpAddr),
     #[error("address {0} is not assigned on this machine: add it first (e.g. `p2plab up`), or pass --force to run anyway")]
     NotAssigned(IpAddr),
     #[error(
@@ -73,6 +78,10 @@ pub fn command(wrap: &Wrap) -> Result<Command, WrapError> {
     let path = crate::spawn::resolve(program)
         .ok_or_else(|| WrapError::CommandNotFound(program.clone()))?;
     check_reachable(&path)?;
+    let ips = [Some(IpAddr::V4(wrap.ip)), wrap.ip6.map(IpAddr::V6)];
+    if let Some(ip) = ips.into_iter().flatten().find(IpAddr::is_loopback) {
+        return Err(WrapError::Loopback(ip));
+    }
     if !wrap.force {
         check_assigned(IpAddr::V4(wrap.ip))?;
         if let Some(ip6) = wrap.ip6 {
@@ -171,6 +180,7 @@ pub fn check_reachable(path: &Path) -> Result<(), WrapError> {
         match linkage {
             Linkage::Dynamic => return Ok(()),
             Linkage::Static => return Err(WrapError::Static(current)),
+            Linkage::Go => return Err(WrapError::Go(current)),
             Linkage::Unknown => return Err(WrapError::NotProgram(current)),
             Linkage::Script(interpreter) => current = interpreter,
         }

@@ -2,7 +2,8 @@
 //! of a namespace's sockets through `ss`.
 
 use crate::netns;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
@@ -152,16 +153,21 @@ pub fn sockets() -> Vec<Socket> {
         .collect()
 }
 
-/// The invariant: every socket of the given processes is on that process's own address.
-/// Returns how many sockets were checked (none if `ss` shows no process of `own`).
+/// The invariant: every socket of the given processes is on that process's own address,
+/// or on loopback, which reaches nothing outside the machine. Returns how many sockets
+/// were checked (none if `ss` shows no process of `own`).
 pub fn own_sockets_checked(own: &HashMap<u32, &str>) -> usize {
     let mut checked = 0;
     for socket in sockets() {
         for pid in &socket.pids {
             if let Some(ip) = own.get(pid) {
-                assert_eq!(
-                    socket.local_ip, *ip,
-                    "pid {pid} has a socket off its address: {}",
+                let loopback = socket
+                    .local_ip
+                    .parse::<IpAddr>()
+                    .is_ok_and(|a| a.is_loopback());
+                assert!(
+                    socket.local_ip == *ip || loopback,
+                    "pid {pid} has a socket off its address {ip}: {}",
                     socket.line
                 );
                 checked += 1;
@@ -182,9 +188,23 @@ pub fn assert_own_sockets(own: &HashMap<u32, &str>, at_least: usize) {
     );
 }
 
+/// The local addresses of every socket of process `pid`, as `ss` shows them.
+pub fn socket_ips(pid: u32) -> BTreeSet<String> {
+    sockets()
+        .into_iter()
+        .filter(|s| s.pids.contains(&pid))
+        .map(|s| s.local_ip)
+        .collect()
+}
+
 /// Waits (bounded) until a socket listens (TCP) or is bound (UDP) on `port`; returns the
 /// `ss` lines of those sockets.
 pub fn wait_listening(port: u16) -> Vec<Socket> {
+    wait_listening_n(port, 1)
+}
+
+/// [`wait_listening`] until `n` sockets do.
+pub fn wait_listening_n(port: u16, n: usize) -> Vec<Socket> {
     let start = Instant::now();
     let suffix = format!(":{port}");
     loop {
@@ -196,7 +216,7 @@ pub fn wait_listening(port: u16) -> Vec<Socket> {
                     && fields.get(4).is_some_and(|l| l.ends_with(&suffix))
             })
             .collect();
-        if !found.is_empty() {
+        if found.len() >= n {
             return found;
         }
         assert!(start.elapsed() < TIMEOUT, "nothing listens on port {port}");

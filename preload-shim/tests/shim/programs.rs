@@ -1,15 +1,17 @@
 //! Real, unmodified programs under the shim, each test in its own network namespace with
 //! addresses on its `lo`, asserted from the outside: the peer's view of the source address,
 //! `ss`, what clients receive. The invariant checked throughout: no socket of a wrapped
-//! process listens on, or sends from, an address other than its own.
+//! process listens on, or sends from, an address other than its own or loopback.
 
 use crate::common::{
-    assert_own_sockets, gcc, python, run, stdout_of, wait_listening, watch_until_exit, wrapped,
-    Running, CLIENT, SERVER,
+    assert_own_sockets, gcc, python, run, socket_ips, stdout_of, wait_listening, wait_listening_n,
+    watch_until_exit, wrapped, Running, CLIENT, SERVER, TIMEOUT,
 };
 use crate::netns;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 fn lines(out: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(out)
@@ -209,13 +211,12 @@ fn ipv6_without_bindip6_stays_on_the_v4_address() {
     assert_own_sockets(&HashMap::from([(server.pid(), "10.0.0.1")]), 1);
     stdout_of(&mut python("10.0.0.2", CLIENT, &["10.0.0.1", "9010"]));
     let out = lines(&server.finish().stdout);
-    let eaddrnotavail = format!("v6only errno {}", libc::EADDRNOTAVAIL);
     let enetunreach = format!("native errno {}", libc::ENETUNREACH);
     assert_eq!(
         out,
         [
             "dual ::ffff:10.0.0.1",
-            &eaddrnotavail,
+            "v6only ::1",
             &enetunreach,
             "peer ::ffff:10.0.0.2"
         ]
@@ -244,8 +245,76 @@ fn ipv6_with_bindip6_uses_the_v6_address() {
 }
 
 #[test]
+fn memcached_with_its_v6_only_wildcard_starts_and_serves_ipv4_peers() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    // By default memcached listens on 0.0.0.0 and on a v6-only [::]; it exits when either
+    // bind fails. Two nodes on one machine, same port: their [::] sockets must not collide.
+    let args = ["-u", "root", "-p", "11311"];
+    let a = Running::start(&mut wrapped("10.0.0.1", "memcached", &args));
+    let b = Running::start(&mut wrapped("10.0.0.2", "memcached", &args));
+    wait_listening_n(11311, 2);
+    let client = r#"
+import socket, sys
+c = socket.create_connection((sys.argv[1], 11311))
+c.sendall(b"version\r\n")
+print(c.recv(100).decode().split()[0], c.getsockname()[0], flush=True)
+"#;
+    for _ in 0..2 {
+        let got = stdout_of(&mut python("10.0.0.2", client, &["10.0.0.1"]));
+        assert_eq!(got.trim(), "VERSION 10.0.0.2");
+        for (node, ip) in [(&a, "10.0.0.1"), (&b, "10.0.0.2")] {
+            let ips = socket_ips(node.pid());
+            assert_eq!(ips, BTreeSet::from([ip.to_string(), "::1".to_string()]));
+        }
+    }
+}
+
+#[test]
+fn ping_sends_its_echo_requests_from_the_node_address() {
+    // 10.0.0.1, the first address, is the source the kernel picks when left to choose.
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "10.0.0.3/8"]);
+    // The peer's view: the source and destination of every echo request on `lo`.
+    let listener = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(30)
+for _ in range(int(sys.argv[1])):
+    while True:
+        data, _ = s.recvfrom(200)
+        if data[(data[0] & 15) * 4] == 8:
+            break
+    print(socket.inet_ntoa(data[12:16]), socket.inet_ntoa(data[16:20]), flush=True)
+"#;
+    let raw_sockets = || stdout_of(Command::new("ss").args(["-Hwan"]));
+    // First with raw sockets (this namespace lets no group open ICMP datagram sockets),
+    // then with ICMP datagram ("ping") sockets, which iputils' ping prefers when allowed.
+    for allowed_groups in ["1 0", "0 2147483647"] {
+        let range = format!("net.ipv4.ping_group_range={allowed_groups}");
+        stdout_of(Command::new("sysctl").args(["-qw", &range]));
+        let peer = Running::start(Command::new("python3").args(["-c", listener, "2"]));
+        let start = Instant::now();
+        while raw_sockets().is_empty() {
+            assert!(start.elapsed() < TIMEOUT, "no raw listener");
+            sleep(Duration::from_millis(20));
+        }
+        // no -I: ping leaves the source to the kernel
+        let args = ["-c", "2", "-i", "0.2", "-W", "5", "10.0.0.2"];
+        let ping = run(&mut wrapped("10.0.0.3", "ping", &args));
+        assert!(ping.status.success(), "{allowed_groups}: {ping:?}");
+        let seen = lines(&peer.finish().stdout);
+        assert_eq!(seen, ["10.0.0.3 10.0.0.2"; 2], "{allowed_groups}");
+    }
+}
+
+#[test]
 fn bad_bindip_ends_the_process_with_one_line() {
-    for bad in ["10.0.0", "not-an-address", "0.0.0.0"] {
+    for bad in [
+        "10.0.0",
+        "not-an-address",
+        "0.0.0.0",
+        "127.0.0.1",
+        "127.3.2.1",
+    ] {
         let out = run(&mut wrapped(bad, "python3", &["-c", "print('ran')"]));
         assert_eq!(out.status.code(), Some(125), "BINDIP={bad}");
         assert!(out.stdout.is_empty(), "the program must not run");

@@ -21,7 +21,7 @@ fn static_binary_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let hello = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
     let program = gcc(dir.path(), "hello", hello, &["-static"]);
-    let mut wrap = node("127.0.0.1", &[program.to_str().unwrap()]);
+    let mut wrap = node("10.0.0.1", &[program.to_str().unwrap()]);
     wrap.force = true;
     let err = wrap::command(&wrap).unwrap_err();
     assert!(matches!(err, WrapError::Static(_)), "{err}");

@@ -1,7 +1,8 @@
 //! Helpers shared by the `p2plab run` tests: running a shell script in a network namespace
 //! of its own with the binary and the shim at hand, checking that it succeeded, finding the
 //! one result directory of a run, and checking that a run left no cgroup, no network
-//! state file and no address behind. Each test crate uses some of them.
+//! state file and no address behind; and building a Go program, which `wrap`, `check` and
+//! `run` refuse. Each test crate uses some of them.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,31 @@ pub fn succeeded(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Builds `dir/listen`, a dynamically linked Go program that listens on a wildcard address
+/// (`net` with cgo, the default with gcc present, links Go's resolver to libc).
+pub fn go_program(dir: &Path) -> PathBuf {
+    let main = "package main\nimport (\"fmt\"; \"net\")\nfunc main() { l, _ := net.Listen(\"tcp\", \":0\"); fmt.Println(l.Addr()) }\n";
+    std::fs::write(dir.join("main.go"), main).unwrap();
+    let program = dir.join("listen");
+    let go = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&program)
+        .arg("main.go")
+        .current_dir(dir)
+        .env("GOCACHE", dir.join("go-cache"))
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "1")
+        .output()
+        .expect("go (Debian's golang-go, installed by .ci/install)");
+    assert!(go.status.success(), "go build: {go:?}");
+    let elf = std::fs::read(&program).unwrap();
+    assert!(
+        elf.windows(8).any(|w| w == b"ld-linux"),
+        "the Go program must be dynamically linked"
+    );
+    program
 }
 
 /// The one entry of directory `parent` (a run's result directory under `results/`).
