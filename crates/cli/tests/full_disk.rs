@@ -76,18 +76,19 @@ stop: {exited: [late], after: 60s}
     let lost = lost[0];
     for said in [
         "processes.csv lost its rows from the one of g-",
-        "run.json was not written",
+        "run.json still says the run is unfinished",
         "No space left on device",
     ] {
         assert!(lost.contains(said), "`{said}` in: {lost}");
     }
     assert!(!context.contains("writable"), "no hint about permissions");
 
-    // `run.json` is whole or absent; every row written is whole; no temporary file.
+    // `run.json` is the whole one written at the start; every row written is whole; no
+    // temporary file.
     let saved = only_dir(&work.join("saved/results"));
-    if let Ok(text) = std::fs::read_to_string(saved.join("run.json")) {
-        serde_json::from_str::<RunInfo>(&text).unwrap();
-    }
+    let text = std::fs::read_to_string(saved.join("run.json")).unwrap();
+    let run: RunInfo = serde_json::from_str(&text).unwrap();
+    assert!(run.stopped.starts_with("unfinished: "), "{}", run.stopped);
     let mut reader = csv::Reader::from_path(saved.join("processes.csv")).unwrap();
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>()[..4],

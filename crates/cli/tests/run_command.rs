@@ -447,6 +447,13 @@ fn down_ends_the_processes_of_a_run_whose_controller_was_killed() {
     assert_eq!(snap("after"), snap("before"), "during the run:\n{during}");
     no_state_left(&w.join("state"));
     no_cgroups_left("sleepers");
+    // The result directory of the killed run still reads: run.json from its start.
+    let results = results::load(&only_dir(&w.join("results"))).unwrap();
+    assert!(
+        results.run.stopped.starts_with("unfinished: "),
+        "{}",
+        results.run.stopped
+    );
 }
 
 /// Jain's index of `xs`: `(Σx)² / (n Σx²)`.

@@ -226,6 +226,43 @@ fn experiment_json(exp: &Experiment) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
+/// `run.json`'s `stopped` until the run has ended: what a reader sees when p2plab did not
+/// finish the run (killed, or the machine went down).
+const UNFINISHED: &str =
+    "unfinished: p2plab was killed or the machine stopped before the run ended (its rows so far are kept)";
+
+/// What `run.json` says of a run of `exp` begun at `started` with `backend`, before it has
+/// run: no duration, no end, no host load yet.
+fn run_info(exp: &Experiment, started: SystemTime, backend: Backend) -> RunInfo {
+    RunInfo {
+        name: exp.name.clone(),
+        started_unix: started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        duration_s: 0.0,
+        topology: exp
+            .topology_file
+            .as_ref()
+            .map_or("inline".into(), |p| p.display().to_string()),
+        backend: match backend {
+            Backend::Netem => ReportBackend::Netem,
+            Backend::Nfqueue => ReportBackend::Nfqueue,
+        },
+        kernel: nix::sys::utsname::uname().map_or_else(
+            |_| "unknown".into(),
+            |u| u.release().to_string_lossy().into_owned(),
+        ),
+        p2plab_version: env!("CARGO_PKG_VERSION").into(),
+        seed: exp.seed,
+        stopped: String::new(),
+        experiment: experiment_json(exp),
+        command_line: std::env::args().collect(),
+        // As planned: run-time changes (events) are in the experiment.
+        resolved_topology: topology::resolved_json(&exp.plan),
+        host_cpu: None,
+    }
+}
+
 /// Runs the experiment of `args`; see the module comment.
 pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let exp = load(&args.experiment).map_err(Error::Experiment)?;
@@ -250,6 +287,16 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     };
     // Made once the network is up, so that a refused backend leaves no empty directory.
     let dir = result_dir(&args.results, &name)?;
+    // A run.json from the start, replaced at the end: a run whose controller died (kill -9,
+    // a crash of the machine) still leaves a result directory that reads.
+    let begun = RunInfo {
+        stopped: UNFINISHED.into(),
+        ..run_info(&exp, started, backend)
+    };
+    results::write_run(&dir, &begun).map_err(|e| Error::Io {
+        what: format!("cannot write {}", e.path.display()),
+        error: e.error,
+    })?;
 
     let cgroups = cgroup::Hierarchies::detect()
         .map_err(|e| e.to_string())
@@ -299,35 +346,18 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     drop(teardown);
 
     let run = RunInfo {
-        name: exp.name.clone(),
-        started_unix: started
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
         duration_s: outcome.duration_s,
-        topology: exp
-            .topology_file
-            .as_ref()
-            .map_or("inline".into(), |p| p.display().to_string()),
-        backend: match backend {
-            Backend::Netem => ReportBackend::Netem,
-            Backend::Nfqueue => ReportBackend::Nfqueue,
-        },
-        kernel: nix::sys::utsname::uname().map_or_else(
-            |_| "unknown".into(),
-            |u| u.release().to_string_lossy().into_owned(),
-        ),
-        p2plab_version: env!("CARGO_PKG_VERSION").into(),
-        seed: exp.seed,
         stopped: outcome.stop.to_string(),
-        experiment: experiment_json(&exp),
-        command_line: std::env::args().collect(),
-        // As planned: run-time changes (events) are in the experiment.
-        resolved_topology: topology::resolved_json(&exp.plan),
         host_cpu: outcome.host_cpu,
+        ..run_info(&exp, started, backend)
     };
     let mut lost = outcome.lost;
     if let Err(e) = results::write_run(&dir, &run) {
-        lost.push(not_written("run.json", e.error));
+        lost.push(Loss {
+            file: "run.json".into(),
+            what: "still says the run is unfinished (its end could not be written)".into(),
+            error: e.error,
+        });
     }
     // From memory: what the files hold may be less.
     let results = Results {
