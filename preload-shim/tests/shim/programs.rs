@@ -346,6 +346,55 @@ fn node_sees_only_its_own_identity() {
     assert_eq!(uname.trim(), "peer-7");
 }
 
+/// Resolves the host's own name (as `gethostname` gives it) and `localhost`, through
+/// `getaddrinfo` (port and socket type kept) and `gethostbyname`.
+const RESOLVE_OWN_NAME: &str = r#"
+import socket
+name = socket.gethostname()
+for host in (name, "localhost"):
+    found = socket.getaddrinfo(host, 80, socket.AF_INET, socket.SOCK_STREAM)
+    print(host, sorted({a[4] for a in found}), socket.gethostbyname(host))
+"#;
+
+#[test]
+fn the_node_name_resolves_to_the_node_address() {
+    netns::enter(&["10.0.3.7/8", "fd00::3:7/64"]);
+    let node = |cmd: &mut Command| -> String { stdout_of(cmd.env("P2PLAB_NODE", "node6")) };
+    let out = node(&mut python("10.0.3.7", RESOLVE_OWN_NAME, &[]));
+    assert_eq!(
+        lines(out.as_bytes()),
+        [
+            "node6 [('10.0.3.7', 80)] 10.0.3.7",
+            "localhost [('127.0.0.1', 80)] 127.0.0.1"
+        ]
+    );
+    // getent: gethostbyname2 (hosts) and getaddrinfo (ahosts), any case, with BINDIP6 too
+    let hosts = node(&mut wrapped("10.0.3.7", "getent", &["hosts", "NODE6"]));
+    assert_eq!(
+        hosts.split_whitespace().collect::<Vec<_>>(),
+        ["10.0.3.7", "node6"]
+    );
+    let ahosts =
+        node(wrapped("10.0.3.7", "getent", &["ahosts", "node6"]).env("BINDIP6", "fd00::3:7"));
+    let addrs: BTreeSet<&str> = ahosts
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(addrs, BTreeSet::from(["10.0.3.7", "fd00::3:7"]), "{ahosts}");
+    assert!(
+        ahosts.starts_with("10.0.3.7 ") && ahosts.contains(" node6\n"),
+        "{ahosts}"
+    );
+    // other names are libc's, as before
+    assert_eq!(
+        node(&mut wrapped("10.0.3.7", "getent", &["hosts", "localhost"])),
+        stdout_of(Command::new("getent").args(["hosts", "localhost"]))
+    );
+    // without the shim, nothing knows the name
+    let unwrapped = run(Command::new("getent").args(["hosts", "node6"]));
+    assert!(!unwrapped.status.success());
+}
+
 #[test]
 fn aria2c_swarm_with_opentracker() {
     netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "10.0.0.3/8"]);
