@@ -5,6 +5,7 @@
 use crate::addr::{self, Raw};
 use crate::config::{Config, RawEnv};
 use crate::decide::{self, Trigger, Verdict};
+use crate::fds::{Fresh, Table};
 use crate::log::Line;
 use libc::{
     addrinfo, c_char, c_int, c_uint, c_void, hostent, ifaddrs, mmsghdr, msghdr, size_t, sockaddr,
@@ -68,6 +69,9 @@ type SendtoFn = unsafe extern "C" fn(
 pub static BIND: Real<AddrFn> = unsafe { Real::new(c"bind") };
 // SAFETY: the type is the C prototype of connect(2).
 pub static CONNECT: Real<AddrFn> = unsafe { Real::new(c"connect") };
+// SAFETY: the type is the C prototype of socket(2).
+pub static SOCKET: Real<unsafe extern "C" fn(c_int, c_int, c_int) -> c_int> =
+    unsafe { Real::new(c"socket") };
 // SAFETY: the type is the C prototype of listen(2).
 pub static LISTEN: Real<unsafe extern "C" fn(c_int, c_int) -> c_int> =
     unsafe { Real::new(c"listen") };
@@ -96,16 +100,6 @@ pub type GetaddrinfoFn = unsafe extern "C" fn(
     *const addrinfo,
     *mut *mut addrinfo,
 ) -> c_int;
-/// gethostbyname2_r(3) (gethostbyname_r's prototype, with the family added).
-type Gethostbyname2RFn = unsafe extern "C" fn(
-    *const c_char,
-    c_int,
-    *mut hostent,
-    *mut c_char,
-    size_t,
-    *mut *mut hostent,
-    *mut c_int,
-) -> c_int;
 type GethostbynameRFn = unsafe extern "C" fn(
     *const c_char,
     *mut hostent,
@@ -125,8 +119,6 @@ pub static GETHOSTBYNAME2: Real<unsafe extern "C" fn(*const c_char, c_int) -> *m
     unsafe { Real::new(c"gethostbyname2") };
 // SAFETY: the type is the C prototype of gethostbyname_r(3).
 pub static GETHOSTBYNAME_R: Real<GethostbynameRFn> = unsafe { Real::new(c"gethostbyname_r") };
-// SAFETY: the type is the C prototype of gethostbyname2_r(3).
-pub static GETHOSTBYNAME2_R: Real<Gethostbyname2RFn> = unsafe { Real::new(c"gethostbyname2_r") };
 
 #[used]
 #[link_section = ".init_array"]
@@ -138,6 +130,7 @@ extern "C" fn init() {
     let _ = panic::catch_unwind(|| {
         config();
         let _ = (
+            SOCKET.get(),
             BIND.get(),
             CONNECT.get(),
             LISTEN.get(),
@@ -155,7 +148,6 @@ extern "C" fn init() {
             GETHOSTBYNAME.get(),
             GETHOSTBYNAME2.get(),
             GETHOSTBYNAME_R.get(),
-            GETHOSTBYNAME2_R.get(),
         );
     });
 }
@@ -247,17 +239,41 @@ pub fn bind_to(fd: c_int, asked: SocketAddr) -> Option<SocketAddr> {
     if !ips.active() {
         return None;
     }
+    // The program gives the socket its address itself.
+    FRESH.take(fd);
     let to = decide::bind(ips, asked, || v6only(fd))?;
     log(format_args!("bind fd {fd}: {asked} -> {to}"));
     Some(to)
 }
 
+/// The fresh sockets of this process, by descriptor number (below 65536; higher ones are
+/// always asked about).
+static FRESH: Table<{ 1 << 16 }> = Table::new();
+
+/// Records what `socket(domain, ty, protocol)` returned.
+pub fn created(fd: c_int, domain: c_int, ty: c_int, protocol: c_int) {
+    if fd >= 0 && config().ips.active() {
+        FRESH.set(fd, Fresh::of(domain, ty, protocol));
+    }
+}
+
 /// Before `trigger` gives socket `fd` a local address, binds it to the node's own address
-/// if it is still unbound; `Err(errno)` when that is impossible.
+/// if it is still unbound; `Err(errno)` when that is impossible. A socket fresh from
+/// `socket()` is bound at once (one system call); any other, or one whose bind fails, is
+/// asked for its address first.
 pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
     let ips = &config().ips;
     if !ips.active() {
         return Ok(());
+    }
+    if let Some(fresh) = FRESH.take(fd) {
+        let portless = || fresh.portless();
+        match decide::auto_bind(ips, fresh.local(), trigger, || v6only(fd), portless) {
+            Verdict::Keep => return Ok(()),
+            Verdict::Use(to) if bind_own(fd, trigger, to).is_ok() => return Ok(()),
+            // Not as fresh as remembered, or refused: the kernel's view decides.
+            Verdict::Use(_) | Verdict::Fail(_) => {}
+        }
     }
     let mut local = Raw::empty();
     let (ptr, len) = local.as_mut_parts();
@@ -276,24 +292,27 @@ pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
             ));
             Err(e)
         }
-        Verdict::Use(to) => {
-            if matches!(trigger, Trigger::Connect(_)) {
-                set_bind_address_no_port(fd);
-            }
-            let bind = BIND.get().ok_or(libc::ENOSYS)?;
-            let raw = Raw::from(to);
-            // SAFETY: `raw` holds a valid socket address of `raw.len()` bytes.
-            if unsafe { bind(fd, raw.as_ptr(), raw.len()) } != 0 {
-                let e = errno();
-                log(format_args!(
-                    "{trigger} on fd {fd}: binding {to} failed (errno {e})"
-                ));
-                return Err(e);
-            }
-            log(format_args!("{trigger} on fd {fd}: bound to {to} first"));
-            Ok(())
-        }
+        Verdict::Use(to) => bind_own(fd, trigger, to).inspect_err(|e| {
+            log(format_args!(
+                "{trigger} on fd {fd}: binding {to} failed (errno {e})"
+            ))
+        }),
     }
+}
+
+/// Binds `fd` to `to` for `trigger`; `Err(errno)` when the kernel refuses.
+fn bind_own(fd: c_int, trigger: Trigger, to: SocketAddr) -> Result<(), c_int> {
+    if matches!(trigger, Trigger::Connect(_)) {
+        set_bind_address_no_port(fd);
+    }
+    let bind = BIND.get().ok_or(libc::ENOSYS)?;
+    let raw = Raw::from(to);
+    // SAFETY: `raw` holds a valid socket address of `raw.len()` bytes.
+    if unsafe { bind(fd, raw.as_ptr(), raw.len()) } != 0 {
+        return Err(errno());
+    }
+    log(format_args!("{trigger} on fd {fd}: bound to {to} first"));
+    Ok(())
 }
 
 /// Runs `call` once socket `fd` is bound for `trigger` (if any), or fails instead when it
@@ -498,25 +517,34 @@ pub unsafe fn gethostbyname_own(name: *const c_char, family: c_int) -> Option<*m
     })
 }
 
-/// `gethostbyname2_r(name, family, ...)` for the node's own name; `None` for another name.
+/// The caller's buffers of a `gethostbyname_r` call.
+#[derive(Clone, Copy)]
+pub struct HostentBufs {
+    pub ret: *mut hostent,
+    pub buf: *mut c_char,
+    pub len: size_t,
+    pub result: *mut *mut hostent,
+    pub h_errnop: *mut c_int,
+}
+
+/// `gethostbyname_r(name, ...)` for the node's own name; `None` for another name.
 ///
 /// # Safety
-/// As gethostbyname2_r(3).
-pub unsafe fn gethostbyname_r_own(
-    name: *const c_char,
-    family: c_int,
-    ret: *mut hostent,
-    buf: *mut c_char,
-    len: size_t,
-    result: *mut *mut hostent,
-    h_errnop: *mut c_int,
-) -> Option<c_int> {
+/// As gethostbyname_r(3).
+pub unsafe fn gethostbyname_r_own(name: *const c_char, out: HostentBufs) -> Option<c_int> {
     // SAFETY: per the contract.
-    let numeric = unsafe { hostent_own(name, family) }?;
-    Some(match (numeric, GETHOSTBYNAME2_R.get()) {
+    let numeric = unsafe { hostent_own(name, libc::AF_INET) }?;
+    let HostentBufs {
+        ret,
+        buf,
+        len,
+        result,
+        h_errnop,
+    } = out;
+    Some(match (numeric, GETHOSTBYNAME_R.get()) {
         (Some(ip), Some(real)) => {
             // SAFETY: a NUL-terminated numeric host, the caller's buffers.
-            let rc = unsafe { real(ip.as_ptr(), family, ret, buf, len, result, h_errnop) };
+            let rc = unsafe { real(ip.as_ptr(), ret, buf, len, result, h_errnop) };
             // SAFETY: per gethostbyname_r(3), `result` is writable and readable.
             if let Some(result) = unsafe { result.as_mut() } {
                 *result = named(*result);

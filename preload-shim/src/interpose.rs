@@ -11,6 +11,23 @@ use libc::{
     socklen_t, ssize_t, utsname,
 };
 
+/// `socket`: remembered, so that its first `connect` needs no `getsockname`.
+///
+/// # Safety
+/// As socket(2).
+#[no_mangle]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::SOCKET.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: the caller's own arguments.
+        let fd = unsafe { real(domain, ty, protocol) };
+        ffi::created(fd, domain, ty, protocol);
+        fd
+    })
+}
+
 /// `bind`: a wildcard address becomes the node's own.
 ///
 /// # Safety
@@ -284,42 +301,19 @@ pub unsafe extern "C" fn gethostbyname_r(
     h_errnop: *mut c_int,
 ) -> c_int {
     guard(|| {
-        // SAFETY: the caller's own arguments, valid per gethostbyname_r(3).
-        let own = unsafe {
-            ffi::gethostbyname_r_own(name, libc::AF_INET, ret, buf, len, result, h_errnop)
+        let out = ffi::HostentBufs {
+            ret,
+            buf,
+            len,
+            result,
+            h_errnop,
         };
+        // SAFETY: the caller's own arguments, valid per gethostbyname_r(3).
+        let own = unsafe { ffi::gethostbyname_r_own(name, out) };
         own.or_else(|| {
             ffi::GETHOSTBYNAME_R.get().map(|real| {
                 // SAFETY: the caller's own arguments.
                 unsafe { real(name, ret, buf, len, result, h_errnop) }
-            })
-        })
-        .unwrap_or(libc::ENOSYS)
-    })
-}
-
-/// `gethostbyname2_r`: as `gethostbyname2`, into the caller's buffers.
-///
-/// # Safety
-/// As gethostbyname2_r(3).
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname2_r(
-    name: *const c_char,
-    family: c_int,
-    ret: *mut hostent,
-    buf: *mut c_char,
-    len: size_t,
-    result: *mut *mut hostent,
-    h_errnop: *mut c_int,
-) -> c_int {
-    guard(|| {
-        // SAFETY: the caller's own arguments, valid per gethostbyname2_r(3).
-        let own =
-            unsafe { ffi::gethostbyname_r_own(name, family, ret, buf, len, result, h_errnop) };
-        own.or_else(|| {
-            ffi::GETHOSTBYNAME2_R.get().map(|real| {
-                // SAFETY: the caller's own arguments.
-                unsafe { real(name, family, ret, buf, len, result, h_errnop) }
             })
         })
         .unwrap_or(libc::ENOSYS)
