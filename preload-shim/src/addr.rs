@@ -1,8 +1,9 @@
 //! Conversions between C `sockaddr` buffers and `std::net::SocketAddr`, on the stack.
 
-use libc::{sa_family_t, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t};
+use libc::{c_char, sa_family_t, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t};
+use std::fmt::{self, Write};
 use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// Reads an IPv4 or IPv6 socket address; `None` for a null pointer, a short buffer or
 /// another family.
@@ -113,6 +114,45 @@ impl From<SocketAddr> for Raw {
     }
 }
 
+/// An IP address as a NUL-terminated numeric string (`10.0.3.7`, `fd00::3:7`), on the stack,
+/// for the libc functions that take a host name.
+pub struct Numeric {
+    buf: [u8; NUMERIC_MAX],
+    len: usize,
+}
+
+/// Longest numeric address with its NUL (`INET6_ADDRSTRLEN`).
+const NUMERIC_MAX: usize = 46;
+
+impl Numeric {
+    pub fn new(ip: IpAddr) -> Self {
+        let mut text = Self {
+            buf: [0; NUMERIC_MAX],
+            len: 0,
+        };
+        // Every address fits, and the last byte stays NUL.
+        let _ = write!(text, "{ip}");
+        text
+    }
+
+    pub fn as_ptr(&self) -> *const c_char {
+        self.buf.as_ptr().cast()
+    }
+}
+
+impl Write for Numeric {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dst = self
+            .buf
+            .get_mut(self.len..end)
+            .filter(|_| end < NUMERIC_MAX);
+        dst.ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// The size of a socket address type, as `socklen_t` (all of them fit).
 pub const fn socklen_of<T>() -> socklen_t {
     size_of::<T>() as socklen_t
@@ -140,6 +180,27 @@ mod tests {
             };
             assert_eq!(raw.len() as usize, want);
         }
+    }
+
+    #[test]
+    fn numeric_addresses_end_with_nul() {
+        for s in [
+            "10.0.3.7",
+            "255.255.255.255",
+            "fd00::3:7",
+            "::ffff:10.0.3.7",
+        ] {
+            let text = Numeric::new(s.parse().unwrap());
+            // SAFETY: `Numeric` always holds a NUL within its buffer.
+            let c = unsafe { std::ffi::CStr::from_ptr(text.as_ptr()) };
+            assert_eq!(c.to_str().unwrap(), s);
+        }
+        let longest: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+            .parse()
+            .unwrap();
+        let text = Numeric::new(longest);
+        assert_eq!(text.buf[text.len], 0);
+        assert_eq!(text.len, longest.to_string().len());
     }
 
     #[test]

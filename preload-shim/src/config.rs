@@ -1,6 +1,7 @@
 //! The shim's settings, parsed once from the process environment (`BINDIP`, `BINDIP6`,
 //! `P2PLAB_NODE`, `P2PLAB_SHIM_LOG`). Parsing is pure and never allocates.
 
+use std::ffi::CStr;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Longest node name `uname` can carry (`nodename` is 65 bytes with its NUL).
@@ -20,10 +21,10 @@ impl Ips {
     }
 }
 
-/// The node name reported by `gethostname` and `uname`, stored inline.
+/// The node name reported by `gethostname` and `uname`, stored inline and NUL-terminated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeName {
-    bytes: [u8; NODE_MAX],
+    bytes: [u8; NODE_MAX + 1],
     len: usize,
 }
 
@@ -32,7 +33,7 @@ impl NodeName {
         if raw.is_empty() || raw.len() > NODE_MAX {
             return None;
         }
-        let mut bytes = [0; NODE_MAX];
+        let mut bytes = [0; NODE_MAX + 1];
         bytes.get_mut(..raw.len())?.copy_from_slice(raw);
         Some(Self {
             bytes,
@@ -42,6 +43,11 @@ impl NodeName {
 
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    /// The name as a C string (a NUL always follows it).
+    pub fn as_c_str(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.bytes).unwrap_or_default()
     }
 }
 
@@ -209,7 +215,9 @@ mod tests {
                 node: Some(name),
                 ..RawEnv::default()
             };
-            assert_eq!(Config::parse(raw).unwrap().node.unwrap().as_bytes(), name);
+            let node = Config::parse(raw).unwrap().node.unwrap();
+            assert_eq!(node.as_bytes(), name);
+            assert_eq!(node.as_c_str().to_bytes(), name);
         }
         let empty = RawEnv {
             node: Some(b""),

@@ -151,6 +151,29 @@ pub fn is_portless(ty: c_int, protocol: c_int) -> bool {
         || (ty == libc::SOCK_DGRAM && matches!(protocol, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6))
 }
 
+/// Whether a host name looked up is the node's own (`P2PLAB_NODE`): host names compare
+/// case-insensitively, and `node6.` (fully qualified, with its root dot) is `node6` too.
+pub fn is_own_name(node: &[u8], name: &[u8]) -> bool {
+    name.strip_suffix(b".")
+        .unwrap_or(name)
+        .eq_ignore_ascii_case(node)
+}
+
+/// What the node's own name resolves to in a lookup of `family`: its addresses of that
+/// family (IPv4 first for `AF_UNSPEC`; `BINDIP` for `AF_INET6` on a node without `BINDIP6`,
+/// which libc then maps or refuses per the caller's `AI_V4MAPPED`), possibly none. `None`
+/// leaves the lookup to libc: a family that is not IP, or a node without addresses.
+pub fn own_name_addresses(ips: &Ips, family: c_int) -> Option<[Option<IpAddr>; 2]> {
+    let (v4, v6) = (ips.v4.map(IpAddr::V4), ips.v6.map(IpAddr::V6));
+    match family {
+        _ if !ips.active() => None,
+        libc::AF_UNSPEC => Some([v4, v6]),
+        libc::AF_INET => Some([v4, None]),
+        libc::AF_INET6 => Some([v6.or(v4), None]),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +435,47 @@ mod tests {
                 Verdict::Keep
             );
         }
+    }
+
+    #[test]
+    fn the_node_name_matches_as_host_names_do() {
+        for name in ["node6", "NODE6", "Node6", "node6."] {
+            assert!(is_own_name(b"node6", name.as_bytes()), "{name}");
+        }
+        for name in ["node66", "node", "node6..", "node6.lab", "localhost", ""] {
+            assert!(!is_own_name(b"node6", name.as_bytes()), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_node_name_resolves_to_the_node_addresses_of_the_family_asked() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let (v4, v6) = (ip("10.0.3.7"), ip("fd00::3:7"));
+        assert_eq!(own_name_addresses(&both(), libc::AF_UNSPEC), Some([v4, v6]));
+        assert_eq!(own_name_addresses(&both(), libc::AF_INET), Some([v4, None]));
+        assert_eq!(
+            own_name_addresses(&both(), libc::AF_INET6),
+            Some([v6, None])
+        );
+        assert_eq!(
+            own_name_addresses(&v4only(), libc::AF_UNSPEC),
+            Some([v4, None])
+        );
+        // libc maps BINDIP for AF_INET6 when the caller asks for AI_V4MAPPED
+        assert_eq!(
+            own_name_addresses(&v4only(), libc::AF_INET6),
+            Some([v4, None])
+        );
+        let v6only = Ips {
+            v4: None,
+            v6: both().v6,
+        };
+        assert_eq!(
+            own_name_addresses(&v6only, libc::AF_INET),
+            Some([None, None])
+        );
+        assert_eq!(own_name_addresses(&both(), libc::AF_UNIX), None);
+        assert_eq!(own_name_addresses(&Ips::default(), libc::AF_INET), None);
     }
 
     #[test]

@@ -5,10 +5,11 @@
 use crate::addr::{self, Raw};
 use crate::config::{Config, RawEnv};
 use crate::decide::{self, Trigger, Verdict};
+use crate::fds::{Fresh, Table};
 use crate::log::Line;
 use libc::{
-    c_char, c_int, c_uint, c_void, ifaddrs, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t,
-    utsname,
+    addrinfo, c_char, c_int, c_uint, c_void, hostent, ifaddrs, mmsghdr, msghdr, size_t, sockaddr,
+    socklen_t, ssize_t, utsname,
 };
 use std::ffi::CStr;
 use std::fmt;
@@ -68,6 +69,9 @@ type SendtoFn = unsafe extern "C" fn(
 pub static BIND: Real<AddrFn> = unsafe { Real::new(c"bind") };
 // SAFETY: the type is the C prototype of connect(2).
 pub static CONNECT: Real<AddrFn> = unsafe { Real::new(c"connect") };
+// SAFETY: the type is the C prototype of socket(2).
+pub static SOCKET: Real<unsafe extern "C" fn(c_int, c_int, c_int) -> c_int> =
+    unsafe { Real::new(c"socket") };
 // SAFETY: the type is the C prototype of listen(2).
 pub static LISTEN: Real<unsafe extern "C" fn(c_int, c_int) -> c_int> =
     unsafe { Real::new(c"listen") };
@@ -89,6 +93,33 @@ pub static GETHOSTNAME: Real<unsafe extern "C" fn(*mut c_char, size_t) -> c_int>
 pub static UNAME: Real<unsafe extern "C" fn(*mut utsname) -> c_int> =
     unsafe { Real::new(c"uname") };
 
+/// getaddrinfo(3).
+pub type GetaddrinfoFn = unsafe extern "C" fn(
+    *const c_char,
+    *const c_char,
+    *const addrinfo,
+    *mut *mut addrinfo,
+) -> c_int;
+type GethostbynameRFn = unsafe extern "C" fn(
+    *const c_char,
+    *mut hostent,
+    *mut c_char,
+    size_t,
+    *mut *mut hostent,
+    *mut c_int,
+) -> c_int;
+
+// SAFETY: the type is the C prototype of getaddrinfo(3).
+pub static GETADDRINFO: Real<GetaddrinfoFn> = unsafe { Real::new(c"getaddrinfo") };
+// SAFETY: the type is the C prototype of gethostbyname(3).
+pub static GETHOSTBYNAME: Real<unsafe extern "C" fn(*const c_char) -> *mut hostent> =
+    unsafe { Real::new(c"gethostbyname") };
+// SAFETY: the type is the C prototype of gethostbyname2(3).
+pub static GETHOSTBYNAME2: Real<unsafe extern "C" fn(*const c_char, c_int) -> *mut hostent> =
+    unsafe { Real::new(c"gethostbyname2") };
+// SAFETY: the type is the C prototype of gethostbyname_r(3).
+pub static GETHOSTBYNAME_R: Real<GethostbynameRFn> = unsafe { Real::new(c"gethostbyname_r") };
+
 #[used]
 #[link_section = ".init_array"]
 static CONSTRUCTOR: extern "C" fn() = init;
@@ -99,6 +130,7 @@ extern "C" fn init() {
     let _ = panic::catch_unwind(|| {
         config();
         let _ = (
+            SOCKET.get(),
             BIND.get(),
             CONNECT.get(),
             LISTEN.get(),
@@ -110,6 +142,12 @@ extern "C" fn init() {
             GETIFADDRS.get(),
             GETHOSTNAME.get(),
             UNAME.get(),
+        );
+        let _ = (
+            GETADDRINFO.get(),
+            GETHOSTBYNAME.get(),
+            GETHOSTBYNAME2.get(),
+            GETHOSTBYNAME_R.get(),
         );
     });
 }
@@ -174,7 +212,13 @@ fn emit(args: fmt::Arguments<'_>) {
 /// Runs an interposed function's body; a panic becomes a failed call (errno `EIO`) instead
 /// of unwinding into C.
 pub fn guard<R: From<i8>>(body: impl FnOnce() -> R) -> R {
-    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| fail(libc::EIO))
+    guard_or(body, || fail(libc::EIO))
+}
+
+/// Runs an interposed function's body; a panic returns `failed()` instead of unwinding
+/// into C.
+pub fn guard_or<R>(body: impl FnOnce() -> R, failed: impl FnOnce() -> R) -> R {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| failed())
 }
 
 /// Sets errno and returns the C failure value.
@@ -195,17 +239,41 @@ pub fn bind_to(fd: c_int, asked: SocketAddr) -> Option<SocketAddr> {
     if !ips.active() {
         return None;
     }
+    // The program gives the socket its address itself.
+    FRESH.take(fd);
     let to = decide::bind(ips, asked, || v6only(fd))?;
     log(format_args!("bind fd {fd}: {asked} -> {to}"));
     Some(to)
 }
 
+/// The fresh sockets of this process, by descriptor number (below 65536; higher ones are
+/// always asked about).
+static FRESH: Table<{ 1 << 16 }> = Table::new();
+
+/// Records what `socket(domain, ty, protocol)` returned.
+pub fn created(fd: c_int, domain: c_int, ty: c_int, protocol: c_int) {
+    if fd >= 0 && config().ips.active() {
+        FRESH.set(fd, Fresh::of(domain, ty, protocol));
+    }
+}
+
 /// Before `trigger` gives socket `fd` a local address, binds it to the node's own address
-/// if it is still unbound; `Err(errno)` when that is impossible.
+/// if it is still unbound; `Err(errno)` when that is impossible. A socket fresh from
+/// `socket()` is bound at once (one system call); any other, or one whose bind fails, is
+/// asked for its address first.
 pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
     let ips = &config().ips;
     if !ips.active() {
         return Ok(());
+    }
+    if let Some(fresh) = FRESH.take(fd) {
+        let portless = || fresh.portless();
+        match decide::auto_bind(ips, fresh.local(), trigger, || v6only(fd), portless) {
+            Verdict::Keep => return Ok(()),
+            Verdict::Use(to) if bind_own(fd, trigger, to).is_ok() => return Ok(()),
+            // Not as fresh as remembered, or refused: the kernel's view decides.
+            Verdict::Use(_) | Verdict::Fail(_) => {}
+        }
     }
     let mut local = Raw::empty();
     let (ptr, len) = local.as_mut_parts();
@@ -224,24 +292,27 @@ pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
             ));
             Err(e)
         }
-        Verdict::Use(to) => {
-            if matches!(trigger, Trigger::Connect(_)) {
-                set_bind_address_no_port(fd);
-            }
-            let bind = BIND.get().ok_or(libc::ENOSYS)?;
-            let raw = Raw::from(to);
-            // SAFETY: `raw` holds a valid socket address of `raw.len()` bytes.
-            if unsafe { bind(fd, raw.as_ptr(), raw.len()) } != 0 {
-                let e = errno();
-                log(format_args!(
-                    "{trigger} on fd {fd}: binding {to} failed (errno {e})"
-                ));
-                return Err(e);
-            }
-            log(format_args!("{trigger} on fd {fd}: bound to {to} first"));
-            Ok(())
-        }
+        Verdict::Use(to) => bind_own(fd, trigger, to).inspect_err(|e| {
+            log(format_args!(
+                "{trigger} on fd {fd}: binding {to} failed (errno {e})"
+            ))
+        }),
     }
+}
+
+/// Binds `fd` to `to` for `trigger`; `Err(errno)` when the kernel refuses.
+fn bind_own(fd: c_int, trigger: Trigger, to: SocketAddr) -> Result<(), c_int> {
+    if matches!(trigger, Trigger::Connect(_)) {
+        set_bind_address_no_port(fd);
+    }
+    let bind = BIND.get().ok_or(libc::ENOSYS)?;
+    let raw = Raw::from(to);
+    // SAFETY: `raw` holds a valid socket address of `raw.len()` bytes.
+    if unsafe { bind(fd, raw.as_ptr(), raw.len()) } != 0 {
+        return Err(errno());
+    }
+    log(format_args!("{trigger} on fd {fd}: bound to {to} first"));
+    Ok(())
 }
 
 /// Runs `call` once socket `fd` is bound for `trigger` (if any), or fails instead when it
@@ -300,6 +371,218 @@ pub unsafe fn copy_node_name(node: &[u8], name: *mut c_char, len: size_t) -> c_i
         *name.add(node.len()) = 0;
     }
     0
+}
+
+/// When `name` is the node's own name (see [`decide::is_own_name`]), what a lookup of
+/// `family` resolves instead: the node's addresses as numeric strings (`None` when the
+/// lookup is left to libc; no address when the node has none of that family).
+///
+/// # Safety
+/// `name` is null or a NUL-terminated string.
+pub unsafe fn own_name(name: *const c_char, family: c_int) -> Option<[Option<addr::Numeric>; 2]> {
+    let cfg = config();
+    let node = cfg.node.as_ref()?;
+    // SAFETY: `name` is null or NUL-terminated, per the contract.
+    let name = unsafe { name.as_ref().map(|n| CStr::from_ptr(n)) }?;
+    if !decide::is_own_name(node.as_bytes(), name.to_bytes()) {
+        return None;
+    }
+    let ips = decide::own_name_addresses(&cfg.ips, family)?;
+    log(format_args!(
+        "lookup of the node's own name {name:?}: {ips:?}"
+    ));
+    Some(ips.map(|ip| ip.map(addr::Numeric::new)))
+}
+
+/// `getaddrinfo` of the node's own name: each of its addresses resolved by the real
+/// `getaddrinfo` as a numeric host, with the caller's service and hints, the lists chained
+/// (glibc's `freeaddrinfo` frees entry by entry, so the caller frees the chain as one list);
+/// a canonical name asked for is the node's. `None` when the name is not the node's own, or
+/// the caller asked for numeric hosts only.
+///
+/// # Safety
+/// As getaddrinfo(3).
+pub unsafe fn getaddrinfo_own(
+    real: GetaddrinfoFn,
+    name: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> Option<c_int> {
+    // SAFETY: per getaddrinfo(3), `hints` is null or a valid `addrinfo`; null means
+    // AF_UNSPEC and no flags, which zeroes say.
+    let mut numeric: addrinfo = unsafe { hints.as_ref().copied().unwrap_or(std::mem::zeroed()) };
+    if numeric.ai_flags & libc::AI_NUMERICHOST != 0 || res.is_null() {
+        return None; // the caller refuses names: libc says so
+    }
+    // SAFETY: `name` is null or NUL-terminated, per getaddrinfo(3).
+    let ips = unsafe { own_name(name, numeric.ai_family) }?;
+    numeric.ai_flags |= libc::AI_NUMERICHOST;
+    numeric.ai_canonname = std::ptr::null_mut();
+    numeric.ai_addr = std::ptr::null_mut();
+    numeric.ai_next = std::ptr::null_mut();
+    let mut head: *mut addrinfo = std::ptr::null_mut();
+    let mut tail: *mut *mut addrinfo = &mut head;
+    let mut error = libc::EAI_NONAME;
+    for ip in ips.iter().flatten() {
+        let mut list = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated numeric host, the caller's service, valid hints.
+        match unsafe { real(ip.as_ptr(), service, &numeric, &mut list) } {
+            // SAFETY: `list` is libc's fresh list, its canonical name libc's allocation;
+            // `tail` points to the last link of the list built so far (or to `head`), and
+            // walking its `ai_next` links reaches the end of the list just returned.
+            0 => unsafe {
+                // Only the first entry of the whole list carries the canonical name.
+                if !head.is_null() {
+                    if let Some(entry) = list.as_mut() {
+                        libc::free(entry.ai_canonname.cast());
+                        entry.ai_canonname = std::ptr::null_mut();
+                    }
+                }
+                *tail = list;
+                while let Some(entry) = (*tail).as_mut() {
+                    tail = &mut entry.ai_next;
+                }
+            },
+            rc if error == libc::EAI_NONAME => error = rc,
+            _ => {}
+        }
+    }
+    if head.is_null() {
+        return Some(error);
+    }
+    // SAFETY: `head` is the first entry of the list just built.
+    let first = unsafe { &mut *head };
+    if numeric.ai_flags & libc::AI_CANONNAME != 0 {
+        if let Some(node) = config().node.as_ref() {
+            // SAFETY: the old name is libc's own allocation (or null); the new one is made
+            // with libc's allocator, so that freeaddrinfo frees it.
+            unsafe { first.ai_canonname = replace_with_copy(first.ai_canonname, node.as_bytes()) };
+        }
+    }
+    // SAFETY: `res` is non-null and writable per getaddrinfo(3).
+    unsafe { *res = head };
+    Some(0)
+}
+
+/// Frees `old` with libc's `free` and returns a `malloc`ed, NUL-terminated copy of `text`
+/// (`old` itself when out of memory).
+///
+/// # Safety
+/// `old` is null or allocated by libc's `malloc`.
+unsafe fn replace_with_copy(old: *mut c_char, text: &[u8]) -> *mut c_char {
+    // SAFETY: malloc has no preconditions.
+    let new = unsafe { libc::malloc(text.len() + 1) }.cast::<c_char>();
+    if new.is_null() {
+        return old;
+    }
+    // SAFETY: `new` holds `text.len() + 1` bytes; `old` is libc's, per the contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), new.cast::<u8>(), text.len());
+        *new.add(text.len()) = 0;
+        libc::free(old.cast());
+    }
+    new
+}
+
+/// The numeric host a `gethostbyname` family lookup of `family` resolves instead of `name`:
+/// `Some(None)` when the node has no address of that family (the lookup fails with
+/// `HOST_NOT_FOUND`), `None` when libc resolves `name` itself.
+///
+/// # Safety
+/// `name` is null or a NUL-terminated string.
+pub unsafe fn hostent_own(name: *const c_char, family: c_int) -> Option<Option<addr::Numeric>> {
+    // SAFETY: per the contract.
+    let [first, _] = unsafe { own_name(name, family) }?;
+    Some(first)
+}
+
+/// `h_errno` of a name without an address (netdb.h).
+pub const HOST_NOT_FOUND: c_int = 1;
+
+/// `gethostbyname2(name, family)` for the node's own name; `None` for another name.
+///
+/// # Safety
+/// As gethostbyname2(3).
+pub unsafe fn gethostbyname_own(name: *const c_char, family: c_int) -> Option<*mut hostent> {
+    // SAFETY: per the contract.
+    let numeric = unsafe { hostent_own(name, family) }?;
+    Some(match (numeric, GETHOSTBYNAME2.get()) {
+        // SAFETY: a NUL-terminated numeric host.
+        (Some(ip), Some(real)) => named(unsafe { real(ip.as_ptr(), family) }),
+        _ => {
+            host_not_found();
+            std::ptr::null_mut()
+        }
+    })
+}
+
+/// The caller's buffers of a `gethostbyname_r` call.
+#[derive(Clone, Copy)]
+pub struct HostentBufs {
+    pub ret: *mut hostent,
+    pub buf: *mut c_char,
+    pub len: size_t,
+    pub result: *mut *mut hostent,
+    pub h_errnop: *mut c_int,
+}
+
+/// `gethostbyname_r(name, ...)` for the node's own name; `None` for another name.
+///
+/// # Safety
+/// As gethostbyname_r(3).
+pub unsafe fn gethostbyname_r_own(name: *const c_char, out: HostentBufs) -> Option<c_int> {
+    // SAFETY: per the contract.
+    let numeric = unsafe { hostent_own(name, libc::AF_INET) }?;
+    let HostentBufs {
+        ret,
+        buf,
+        len,
+        result,
+        h_errnop,
+    } = out;
+    Some(match (numeric, GETHOSTBYNAME_R.get()) {
+        (Some(ip), Some(real)) => {
+            // SAFETY: a NUL-terminated numeric host, the caller's buffers.
+            let rc = unsafe { real(ip.as_ptr(), ret, buf, len, result, h_errnop) };
+            // SAFETY: per gethostbyname_r(3), `result` is writable and readable.
+            if let Some(result) = unsafe { result.as_mut() } {
+                *result = named(*result);
+            }
+            rc
+        }
+        _ => {
+            // SAFETY: per gethostbyname_r(3), both are writable (or null).
+            unsafe {
+                if let Some(result) = result.as_mut() {
+                    *result = std::ptr::null_mut();
+                }
+                if let Some(h_errnop) = h_errnop.as_mut() {
+                    *h_errnop = HOST_NOT_FOUND;
+                }
+            }
+            libc::ENOENT
+        }
+    })
+}
+
+/// A host entry of the node's own name, found by its numeric address: its official name is
+/// the node's (a string of the shim's own, alive for the whole process).
+fn named(entry: *mut hostent) -> *mut hostent {
+    // SAFETY: `entry` is null or a host entry libc just filled, ours to write.
+    if let (Some(entry), Some(node)) = (unsafe { entry.as_mut() }, config().node.as_ref()) {
+        entry.h_name = node.as_c_str().as_ptr().cast_mut();
+    }
+    entry
+}
+
+/// Sets `h_errno` for a failed `gethostbyname`.
+pub fn host_not_found() {
+    extern "C" {
+        fn __h_errno_location() -> *mut c_int;
+    }
+    // SAFETY: glibc's __h_errno_location returns this thread's h_errno slot.
+    unsafe { *__h_errno_location() = HOST_NOT_FOUND };
 }
 
 /// Replaces `uname`'s node name.

@@ -4,12 +4,29 @@
 
 use crate::addr::{self, Raw};
 use crate::decide::Trigger;
-use crate::ffi::{self, config, fail, guard};
+use crate::ffi::{self, config, fail, guard, guard_or};
 use crate::iflist;
 use libc::{
-    c_char, c_int, c_uint, c_void, ifaddrs, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t,
-    utsname,
+    addrinfo, c_char, c_int, c_uint, c_void, hostent, ifaddrs, mmsghdr, msghdr, size_t, sockaddr,
+    socklen_t, ssize_t, utsname,
 };
+
+/// `socket`: remembered, so that its first `connect` needs no `getsockname`.
+///
+/// # Safety
+/// As socket(2).
+#[no_mangle]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::SOCKET.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: the caller's own arguments.
+        let fd = unsafe { real(domain, ty, protocol) };
+        ffi::created(fd, domain, ty, protocol);
+        fd
+    })
+}
 
 /// `bind`: a wildcard address becomes the node's own.
 ///
@@ -194,5 +211,111 @@ pub unsafe extern "C" fn uname(buf: *mut utsname) -> c_int {
             ffi::set_nodename(buf, node.as_bytes());
         }
         rc
+    })
+}
+
+/// `getaddrinfo`: the node's own name (`P2PLAB_NODE`) resolves to its addresses.
+///
+/// # Safety
+/// As getaddrinfo(3).
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo(
+    name: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::GETADDRINFO.get() else {
+            return libc::EAI_SYSTEM;
+        };
+        // SAFETY: the caller's own arguments, valid per getaddrinfo(3).
+        unsafe {
+            ffi::getaddrinfo_own(real, name, service, hints, res)
+                .unwrap_or_else(|| real(name, service, hints, res))
+        }
+    })
+}
+
+/// `gethostbyname`: the node's own name resolves to `BINDIP`.
+///
+/// # Safety
+/// As gethostbyname(3).
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+    guard_or(
+        || {
+            // SAFETY: the caller's own argument, valid per gethostbyname(3).
+            let own = unsafe { ffi::gethostbyname_own(name, libc::AF_INET) };
+            own.or_else(|| {
+                ffi::GETHOSTBYNAME.get().map(|real| {
+                    // SAFETY: the caller's own argument.
+                    unsafe { real(name) }
+                })
+            })
+            .unwrap_or(std::ptr::null_mut())
+        },
+        || {
+            ffi::host_not_found();
+            std::ptr::null_mut()
+        },
+    )
+}
+
+/// `gethostbyname2`: the node's own name resolves to its address of `family`.
+///
+/// # Safety
+/// As gethostbyname2(3).
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, family: c_int) -> *mut hostent {
+    guard_or(
+        || {
+            // SAFETY: the caller's own arguments, valid per gethostbyname2(3).
+            let own = unsafe { ffi::gethostbyname_own(name, family) };
+            own.or_else(|| {
+                ffi::GETHOSTBYNAME2.get().map(|real| {
+                    // SAFETY: the caller's own arguments.
+                    unsafe { real(name, family) }
+                })
+            })
+            .unwrap_or(std::ptr::null_mut())
+        },
+        || {
+            ffi::host_not_found();
+            std::ptr::null_mut()
+        },
+    )
+}
+
+/// `gethostbyname_r`: as `gethostbyname`, into the caller's buffers.
+///
+/// # Safety
+/// As gethostbyname_r(3).
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    len: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    guard(|| {
+        let out = ffi::HostentBufs {
+            ret,
+            buf,
+            len,
+            result,
+            h_errnop,
+        };
+        // SAFETY: the caller's own arguments, valid per gethostbyname_r(3).
+        let own = unsafe { ffi::gethostbyname_r_own(name, out) };
+        own.or_else(|| {
+            ffi::GETHOSTBYNAME_R.get().map(|real| {
+                // SAFETY: the caller's own arguments.
+                unsafe { real(name, ret, buf, len, result, h_errnop) }
+            })
+        })
+        .unwrap_or(libc::ENOSYS)
     })
 }

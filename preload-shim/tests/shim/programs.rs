@@ -346,6 +346,134 @@ fn node_sees_only_its_own_identity() {
     assert_eq!(uname.trim(), "peer-7");
 }
 
+/// TCP client in C: `socket` then `connect` to ADDR PORT, printing its own address and
+/// port; with a third argument PORT2, a `dup` of the socket is bound to `0.0.0.0:PORT2`
+/// first (and closed), behind the socket's own descriptor.
+const C_CLIENT: &str = r#"
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
+    inet_pton(AF_INET, argv[1], &peer.sin_addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (argc > 3) {
+        struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[3]))};
+        int d = dup(s);
+        if (bind(d, (struct sockaddr *)&any, sizeof any)) { perror("bind"); return 1; }
+        close(d);
+    }
+    if (connect(s, (struct sockaddr *)&peer, sizeof peer)) { perror("connect"); return 1; }
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    char ip[INET_ADDRSTRLEN];
+    getsockname(s, (struct sockaddr *)&me, &len);
+    printf("%s %d\n", inet_ntop(AF_INET, &me.sin_addr, ip, sizeof ip), ntohs(me.sin_port));
+    return 0;
+}
+"#;
+
+#[test]
+fn a_fresh_socket_connects_with_one_bind_and_no_getsockname() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    let dir = tempfile::tempdir().unwrap();
+    let client = gcc(dir.path(), "client", C_CLIENT, &[]);
+    let server = Running::start(&mut python("10.0.0.1", SERVER, &["9300", "2"]));
+    wait_listening(9300);
+    let trace = dir.path().join("trace");
+    let strace = |args: &[&str]| {
+        let out = stdout_of(
+            Command::new("strace")
+                .args(["-f", "-qq", "-e", "trace=%network", "-o"])
+                .arg(&trace)
+                .arg("-E")
+                .arg(format!("LD_PRELOAD={}", netns::shim().display()))
+                .args(["-E", "BINDIP=10.0.0.2", "--"])
+                .arg(&client)
+                .args(args),
+        );
+        let calls = std::fs::read_to_string(&trace).unwrap();
+        // the calls the shim adds between the program's socket and its connect
+        let added: Vec<String> = calls
+            .lines()
+            .skip_while(|l| !l.contains(" socket(AF_INET,"))
+            .skip(1)
+            .take_while(|l| !l.contains(" connect("))
+            .map(|l| {
+                l.split_once(' ')
+                    .map_or(l, |(_pid, call)| call.trim())
+                    .to_string()
+            })
+            .collect();
+        (out, added, calls)
+    };
+    let (out, added, calls) = strace(&["10.0.0.1", "9300"]);
+    assert!(out.starts_with("10.0.0.2 "), "{out}");
+    let names: Vec<&str> = added.iter().map(|l| l.split('(').next().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["setsockopt", "bind"],
+        "only IP_BIND_ADDRESS_NO_PORT and the bind itself:\n{calls}"
+    );
+    assert!(added[1].contains("10.0.0.2"), "{calls}");
+    // a socket bound through a duplicate keeps the program's own port
+    let (out, _, calls) = strace(&["10.0.0.1", "9300", "9301"]);
+    assert_eq!(out.trim(), "10.0.0.2 9301", "{calls}");
+    assert_eq!(lines(&server.finish().stdout), ["10.0.0.2", "10.0.0.2"]);
+}
+
+/// Resolves the host's own name (as `gethostname` gives it) and `localhost`, through
+/// `getaddrinfo` (port and socket type kept), `gethostbyname` and `gethostbyname_r`.
+const RESOLVE_OWN_NAME: &str = r#"
+import socket
+name = socket.gethostname()
+for host in (name, "localhost"):
+    found = socket.getaddrinfo(host, 80, socket.AF_INET, socket.SOCK_STREAM)
+    by_name = socket.gethostbyname(host), socket.gethostbyname_ex(host)[0::2]
+    print(host, sorted({a[4] for a in found}), *by_name)
+"#;
+
+#[test]
+fn the_node_name_resolves_to_the_node_address() {
+    netns::enter(&["10.0.3.7/8", "fd00::3:7/64"]);
+    let node = |cmd: &mut Command| -> String { stdout_of(cmd.env("P2PLAB_NODE", "node6")) };
+    let out = node(&mut python("10.0.3.7", RESOLVE_OWN_NAME, &[]));
+    assert_eq!(
+        lines(out.as_bytes()),
+        [
+            "node6 [('10.0.3.7', 80)] 10.0.3.7 ('node6', ['10.0.3.7'])",
+            "localhost [('127.0.0.1', 80)] 127.0.0.1 ('localhost', ['127.0.0.1'])"
+        ]
+    );
+    // getent: gethostbyname2 (hosts) and getaddrinfo (ahosts), any case, with BINDIP6 too
+    let hosts = node(&mut wrapped("10.0.3.7", "getent", &["hosts", "NODE6"]));
+    assert_eq!(
+        hosts.split_whitespace().collect::<Vec<_>>(),
+        ["10.0.3.7", "node6"]
+    );
+    let ahosts =
+        node(wrapped("10.0.3.7", "getent", &["ahosts", "node6"]).env("BINDIP6", "fd00::3:7"));
+    let addrs: BTreeSet<&str> = ahosts
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(addrs, BTreeSet::from(["10.0.3.7", "fd00::3:7"]), "{ahosts}");
+    assert!(
+        ahosts.starts_with("10.0.3.7 ") && ahosts.contains(" node6\n"),
+        "{ahosts}"
+    );
+    // other names are libc's, as before
+    assert_eq!(
+        node(&mut wrapped("10.0.3.7", "getent", &["hosts", "localhost"])),
+        stdout_of(Command::new("getent").args(["hosts", "localhost"]))
+    );
+    // without the shim, nothing knows the name
+    let unwrapped = run(Command::new("getent").args(["hosts", "node6"]));
+    assert!(!unwrapped.status.success());
+}
+
 #[test]
 fn aria2c_swarm_with_opentracker() {
     netns::enter(&["10.0.0.1/8", "10.0.0.2/8", "10.0.0.3/8"]);
