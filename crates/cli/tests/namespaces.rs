@@ -2,8 +2,9 @@
 //! name and the same addresses side by side, with one state directory base for both.
 //! `status` in one lists only its own networks, `down` in one leaves the other's addresses,
 //! qdiscs, rules and delay engine exactly as they were (the other's nodes still ping each
-//! other through its engine, and its own `down` then removes everything), and runs of one
-//! experiment in two namespaces at once both finish and leave nothing behind.
+//! other through its engine, and its own `down` then removes everything, its namespace's
+//! state directory included), and runs of one experiment in two namespaces at once both
+//! finish and leave nothing behind.
 
 mod common;
 
@@ -148,6 +149,18 @@ fn networks_of_one_name_and_range_in_two_namespaces_never_meet() {
     ok(twins.p2plab(0, &["down", "twin"]));
     assert_eq!(twins.snapshot(0), before[0]);
     no_state_left(twins.base.path());
+    // each namespace's directory went with its last network (engine logs included)
+    assert_eq!(left_in(twins.base.path()), [".lock"]);
+}
+
+/// The names of the entries of directory `dir`, sorted.
+fn left_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -185,4 +198,5 @@ fn runs_of_one_experiment_in_two_namespaces_both_finish() {
     }
     no_state_left(state.path());
     no_cgroups_left("twin-run");
+    assert_eq!(left_in(state.path()), [".lock"]);
 }

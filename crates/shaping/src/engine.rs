@@ -211,11 +211,12 @@ pub(crate) fn reload(pid: u32, name: &str) {
     }
 }
 
-/// Stops the engine if `pid` is still our engine for `name`.
-pub(crate) fn stop_engine(pid: u32, name: &str) {
+/// Stops the engine if `pid` is still our engine for `name`; whether it was running (else
+/// it had ended by itself, and its log says why).
+pub(crate) fn stop_engine(pid: u32, name: &str) -> bool {
     let ours = || is_engine(pid, name);
     if !ours() {
-        return;
+        return false;
     }
     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
     let start = Instant::now();
@@ -225,6 +226,7 @@ pub(crate) fn stop_engine(pid: u32, name: &str) {
     if ours() {
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
     }
+    true
 }
 
 /// Whether the engine of `state` (if it has one) is running.

@@ -4,13 +4,15 @@
 //! renamed, so a reader sees the old state or the new one, never half of one. It lists
 //! every kernel object the network has (or is about to have), which is what `down`
 //! removes. Slots and shared qdiscs are decided under the lock, a `flock` on `.lock` in the
-//! same directory.
+//! base directory (below).
 //!
 //! Networks live in network namespaces, so the run directory is one per namespace:
 //! `/run/p2plab/netns-<id>/` (the base is `P2PLAB_RUN_DIR` when set), where `<id>` is the
 //! namespace's cookie (unique while the machine is up; Linux 5.14 and later) or else its
 //! inode number. Every command sees, changes and takes down only the networks of the
 //! namespace it runs in; two namespaces may hold networks of the same name and addresses.
+//! A namespace's directory goes when its last network does (unless a delay engine that
+//! ended by itself left its log there).
 
 use crate::error::Error;
 use crate::firewall::QueueRules;
@@ -79,12 +81,22 @@ impl State {
     }
 }
 
+/// The directory holding every network namespace's run directory, and the lock.
+fn base_dir() -> PathBuf {
+    std::env::var_os("P2PLAB_RUN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| DEFAULT_RUN_DIR.into())
+}
+
 /// The directory holding the state files of this network namespace's networks.
 pub fn run_dir() -> PathBuf {
-    let base = std::env::var_os("P2PLAB_RUN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| DEFAULT_RUN_DIR.into());
-    netns_run_dir(&base)
+    netns_run_dir(&base_dir())
+}
+
+/// Removes this network namespace's run directory once nothing is left in it (a network,
+/// a run record, an engine log kept for its failure): `rmdir` refuses while anything is.
+pub(crate) fn remove_run_dir_if_empty() {
+    let _ = std::fs::remove_dir(run_dir());
 }
 
 /// The run directory under `base` of the network namespace of the calling thread.
@@ -189,10 +201,11 @@ pub(crate) fn remove(name: &str) -> Result<(), Error> {
     }
 }
 
-/// Holds the p2plab lock of this network namespace (slots and shared qdiscs are decided
-/// under it) until the returned file is dropped.
+/// Holds the p2plab lock (slots and shared qdiscs are decided under it, and run
+/// directories made and removed) until the returned file is dropped. One for every
+/// namespace under the base directory, so that it never goes away with a run directory.
 pub(crate) fn lock() -> Result<std::fs::File, Error> {
-    let dir = run_dir();
+    let dir = base_dir();
     let p = dir.join(".lock");
     let err = |e: std::io::Error| Error::State(p.clone(), e.to_string());
     std::fs::create_dir_all(&dir).map_err(err)?;

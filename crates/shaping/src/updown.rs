@@ -7,13 +7,13 @@
 //! cleans up after an `up` killed half-way.
 
 use crate::backend::{is_net_admin, pick_backend, Shaping};
-use crate::engine::{start_engine, stop_engine, EngineBinary};
+use crate::engine::{engine_log, start_engine, stop_engine, EngineBinary};
 use crate::error::Error;
 use crate::firewall::QueueRules;
 use crate::objects::{objects, pair_classes, Layout};
 use crate::packet_size::add_packet_size;
 use crate::routes::{remote_routes, RemoteNodes};
-use crate::state::{load, lock, networks, remove, save, State};
+use crate::state::{load, lock, networks, remove, remove_run_dir_if_empty, save, State};
 use netctl::probe::Backend;
 use netctl::{Host, Object, Op, Parent, QdiscKind};
 use std::collections::HashSet;
@@ -286,9 +286,10 @@ pub fn teardown_list(objects: &[Object]) -> Vec<Object> {
 }
 
 fn teardown(host: &mut Host, state: &State) -> Result<(), Error> {
-    if let Some(pid) = state.engine_pid {
-        stop_engine(pid, &state.name);
-    }
+    // an engine that had ended by itself keeps its log (it says why), and so the directory
+    let engine_ended = state
+        .engine_pid
+        .is_some_and(|pid| !stop_engine(pid, &state.name));
     if let Some(r) = &state.rules {
         r.remove().map_err(Error::Rules)?;
     }
@@ -300,7 +301,12 @@ fn teardown(host: &mut Host, state: &State) -> Result<(), Error> {
             host.apply(&[Object::clsact(&d)], Op::Delete)?;
         }
     }
-    remove(&state.name)
+    remove(&state.name)?;
+    if !engine_ended {
+        let _ = std::fs::remove_file(engine_log(&state.name));
+    }
+    remove_run_dir_if_empty();
+    Ok(())
 }
 
 /// Takes network `name` down. `Ok(false)` if it was not up (down is idempotent).
