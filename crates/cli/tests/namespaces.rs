@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{in_netns, no_cgroups_left, no_state_left, only_dir, succeeded};
+use common::{entries, in_netns, no_cgroups_left, no_state_left, only_dir, succeeded};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -155,12 +155,10 @@ fn networks_of_one_name_and_range_in_two_namespaces_never_meet() {
 
 /// The names of the entries of directory `dir`, sorted.
 fn left_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    let names = entries(dir)
+        .into_iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_owned()));
+    names.map(|n| n.to_string_lossy().into_owned()).collect()
 }
 
 #[test]

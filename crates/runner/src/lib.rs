@@ -232,7 +232,7 @@ const UNFINISHED: &str =
     "unfinished: p2plab was killed or the machine stopped before the run ended (its rows so far are kept)";
 
 /// What `run.json` says of a run of `exp` begun at `started` with `backend`, before it has
-/// run: no duration, no end, no host load yet.
+/// run: unfinished, no duration, no host load yet.
 fn run_info(exp: &Experiment, started: SystemTime, backend: Backend) -> RunInfo {
     RunInfo {
         name: exp.name.clone(),
@@ -254,7 +254,7 @@ fn run_info(exp: &Experiment, started: SystemTime, backend: Backend) -> RunInfo 
         ),
         p2plab_version: env!("CARGO_PKG_VERSION").into(),
         seed: exp.seed,
-        stopped: String::new(),
+        stopped: UNFINISHED.into(),
         experiment: experiment_json(exp),
         command_line: std::env::args().collect(),
         // As planned: run-time changes (events) are in the experiment.
@@ -289,10 +289,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let dir = result_dir(&args.results, &name)?;
     // A run.json from the start, replaced at the end: a run whose controller died (kill -9,
     // a crash of the machine) still leaves a result directory that reads.
-    let begun = RunInfo {
-        stopped: UNFINISHED.into(),
-        ..run_info(&exp, started, backend)
-    };
+    let begun = run_info(&exp, started, backend);
     results::write_run(&dir, &begun).map_err(|e| Error::Io {
         what: format!("cannot write {}", e.path.display()),
         error: e.error,
@@ -345,11 +342,12 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let outcome = launch::run(&exp, &launch_opts, &mut net)?;
     drop(teardown);
 
+    // What was known at the start, with the end.
     let run = RunInfo {
         duration_s: outcome.duration_s,
         stopped: outcome.stop.to_string(),
         host_cpu: outcome.host_cpu,
-        ..run_info(&exp, started, backend)
+        ..begun
     };
     let mut lost = outcome.lost;
     if let Err(e) = results::write_run(&dir, &run) {

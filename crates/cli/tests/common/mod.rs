@@ -113,10 +113,6 @@ pub fn no_cgroups_left(name: &str) {
 
 /// Checks that no network state file is left in `state`.
 pub fn no_state_left(state: &Path) {
-    let entries = |dir: &Path| -> Vec<PathBuf> {
-        let dir = std::fs::read_dir(dir).into_iter().flatten().flatten();
-        dir.map(|e| e.path()).collect()
-    };
     // the base, and the run directory of each network namespace in it
     let left: Vec<PathBuf> = entries(state)
         .into_iter()
@@ -124,6 +120,14 @@ pub fn no_state_left(state: &Path) {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert!(left.is_empty(), "state files left: {left:?}");
+}
+
+/// The entries of directory `dir` (none when it does not exist), sorted.
+pub fn entries(dir: &Path) -> Vec<PathBuf> {
+    let dir = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let mut paths: Vec<PathBuf> = dir.map(|e| e.path()).collect();
+    paths.sort();
+    paths
 }
 
 /// Writes the experiment `yaml` as `file` in `work`, runs the shell `command` (which
