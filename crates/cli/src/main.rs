@@ -1,6 +1,7 @@
 //! The `p2plab` binary: parses the command line with clap and calls the library crates.
 //! Each command group lives in its own module; nothing here does the work itself.
 
+mod agent;
 mod change;
 mod doctor;
 mod down;
@@ -10,6 +11,7 @@ mod output;
 mod report;
 mod run;
 mod status;
+mod sweep;
 mod topo;
 mod up;
 mod wrap;
@@ -30,6 +32,7 @@ enum Command {
     Check(topo::CheckArgs),
     Plan(topo::PlanArgs),
     Run(run::RunArgs),
+    Sweep(sweep::SweepArgs),
     Report(report::ReportArgs),
     Wrap(wrap::WrapArgs),
     Completions(CompletionsArgs),
@@ -40,6 +43,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     #[command(hide = true)]
     Engine(engine::EngineArgs),
+    #[command(hide = true)]
+    Agent(agent::AgentArgs),
 }
 
 /// Print a shell completion script.
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Command::Check(args) => topo::check(&args),
         Command::Plan(args) => topo::plan(&args),
         Command::Run(args) => run::run(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
         Command::Report(args) => report::run(&args),
         Command::Wrap(args) => wrap::run(args),
         Command::Up(args) => up::up(&args),
@@ -64,6 +70,7 @@ fn main() -> ExitCode {
         Command::Change(args) => change::change(&args),
         Command::Doctor(args) => doctor::doctor(&args),
         Command::Engine(args) => engine::engine(&args),
+        Command::Agent(args) => agent::agent(&args),
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "p2plab", &mut script);

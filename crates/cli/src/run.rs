@@ -27,6 +27,55 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long)]
     pub quiet: bool,
+    /// Run over the hosts of this inventory (YAML) instead of this machine alone.
+    #[arg(long, value_name = "INVENTORY")]
+    pub hosts: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// The options of a run over several hosts.
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// Accept and record the host key of a host not yet in known_hosts (a changed key is
+    /// still refused).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// The largest clock offset a host may have from this machine.
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub max_clock_offset: std::time::Duration,
+}
+
+impl ClusterArgs {
+    /// The controller's arguments for `experiment` over `inventory`'s first `hosts` hosts
+    /// (all of them: `None`), with results under `results`.
+    pub fn run_args(
+        &self,
+        target: &Target,
+        results: PathBuf,
+        hosts: Option<usize>,
+    ) -> cluster::controller::RunArgs {
+        cluster::controller::RunArgs {
+            experiment: target.experiment.clone(),
+            inventory: target.inventory.clone(),
+            shaping: target.shaping.name().to_string(),
+            results,
+            shim: target.shim.clone(),
+            quiet: target.quiet,
+            accept_new_host_keys: self.accept_new_host_keys,
+            max_clock_offset: self.max_clock_offset,
+            hosts,
+        }
+    }
+}
+
+/// What a cluster run runs, where, and how it shows it.
+pub struct Target {
+    pub experiment: PathBuf,
+    pub inventory: PathBuf,
+    pub shaping: crate::up::ShapingArg,
+    pub shim: Option<PathBuf>,
+    pub quiet: bool,
 }
 
 /// A run ended by a stop signal: `p2plab` exits with 128 + the signal's number, as a shell
@@ -45,7 +94,23 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+impl Interrupted {
+    pub fn new(signal: i32, message: String) -> Interrupted {
+        Interrupted { signal, message }
+    }
+}
+
 pub fn run(args: &RunArgs) -> Result<()> {
+    if let Some(inventory) = &args.hosts {
+        let target = Target {
+            experiment: args.experiment.clone(),
+            inventory: inventory.clone(),
+            shaping: args.shaping,
+            shim: args.shim.clone(),
+            quiet: args.quiet,
+        };
+        return run_cluster(&args.cluster.run_args(&target, args.results.clone(), None));
+    }
     let done = runner::run(&runner::RunArgs {
         experiment: args.experiment.clone(),
         shaping: args.shaping.choice(),
@@ -113,4 +178,51 @@ pub fn run(args: &RunArgs) -> Result<()> {
         }
         Ok(()) => Err(lost),
     }
+}
+
+/// A run over several hosts: like one host's, with the failed hosts named.
+fn run_cluster(args: &cluster::controller::RunArgs) -> Result<()> {
+    let done = cluster::controller::run(args).map_err(|e| match e {
+        cluster::controller::Error::Interrupted(signal) => anyhow::Error::new(Interrupted {
+            signal,
+            message: e.to_string(),
+        }),
+        cluster::controller::Error::Input(d) => crate::exit::bad_input(d.to_string()),
+        e => e.into(),
+    })?;
+    let report_line = done
+        .report
+        .as_ref()
+        .map_or(String::new(), |r| format!("report:  {}\n", r.display()));
+    crate::output::emit(&format!(
+        "{}\nresults: {}\n{report_line}",
+        done.summary.trim_end(),
+        done.dir.display(),
+    ))?;
+    let see = done.report.as_ref().unwrap_or(&done.dir).display();
+    if let Some(signal) = done.interrupted {
+        return Err(anyhow::Error::new(Interrupted {
+            signal,
+            message: format!(
+                "the run was interrupted by {}; its results are in {}",
+                launch::signals::name(signal),
+                done.dir.display()
+            ),
+        }));
+    }
+    if !done.failed_hosts.is_empty() {
+        return Err(anyhow::anyhow!(
+            "{} host(s) failed: {}; see {see}",
+            done.failed_hosts.len(),
+            done.failed_hosts.join("; ")
+        ));
+    }
+    if done.totals.failed > 0 {
+        return Err(anyhow::anyhow!(
+            "{} of {} processes failed (did not start, exited with a non-zero code or were killed by a signal p2plab did not send); see {see}",
+            done.totals.failed,
+            done.totals.processes,
+        ));
+    }
+    Ok(())
 }

@@ -59,6 +59,15 @@ impl ShapingArg {
             ShapingArg::Nfqueue => Shaping::Force(Backend::Nfqueue),
         }
     }
+
+    /// The value as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShapingArg::Auto => "auto",
+            ShapingArg::Netem => "netem",
+            ShapingArg::Nfqueue => "nfqueue",
+        }
+    }
 }
 
 pub fn up(args: &UpArgs) -> Result<()> {

@@ -5,4 +5,7 @@
 //! (`protocol`) over a [`link::Link`], whatever carries it (SSH, or a local process's
 //! pipes for tests and the orchestration benchmark).
 
+pub mod agent;
+pub mod controller;
 pub mod link;
+pub mod protocol;

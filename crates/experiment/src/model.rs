@@ -15,6 +15,8 @@ pub struct Experiment {
     pub file: PathBuf,
     /// The topology file, or `None` when the topology is inline.
     pub topology_file: Option<PathBuf>,
+    /// The scenario file, if the experiment names one.
+    pub scenario_file: Option<PathBuf>,
     pub plan: Plan,
     pub seed: u64,
     pub roles: Vec<Role>,
@@ -26,6 +28,8 @@ pub struct Experiment {
     pub events: Vec<Event>,
     pub stop: StopRule,
     pub on_failure: FailurePolicy,
+    /// Cluster mode: go on without a lost host's nodes, or stop the run (the default).
+    pub on_host_failure: FailurePolicy,
 }
 
 #[derive(Debug)]

@@ -21,6 +21,8 @@ pub struct RawExperiment {
     pub events: Vec<RawEvent>,
     pub scenario: Option<String>,
     pub on_failure: Option<FailurePolicy>,
+    /// Cluster mode: what a lost host does to the run.
+    pub on_host_failure: Option<FailurePolicy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -28,7 +30,8 @@ pub struct RawExperiment {
 pub enum FailurePolicy {
     /// Record the failure and go on with the run.
     Continue,
-    /// Stop the whole run at the first process that fails to start.
+    /// Stop the whole run at the first failure (a process that fails to start, or, for
+    /// `on_host_failure`, a host lost).
     Abort,
 }
 

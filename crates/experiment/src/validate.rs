@@ -386,10 +386,13 @@ pub fn build(
             }
         }
     }
-    if let Some(rel) = &raw.scenario {
-        let path = file.parent().unwrap_or(Path::new(".")).join(rel);
+    let scenario_file = raw
+        .scenario
+        .as_ref()
+        .map(|rel| file.parent().unwrap_or(Path::new(".")).join(rel));
+    if let Some(path) = &scenario_file {
         match std::fs::read_to_string(&path) {
-            Ok(text) => match scenario::parse(&plan, &path, &text) {
+            Ok(text) => match scenario::parse(&plan, path, &text) {
                 Ok(found) => events.extend(found),
                 Err(errs) => c.errors.extend(errs),
             },
@@ -439,6 +442,7 @@ pub fn build(
         name,
         file: file.to_path_buf(),
         topology_file,
+        scenario_file,
         plan,
         seed,
         roles,
@@ -451,6 +455,7 @@ pub fn build(
             metric,
         },
         on_failure: raw.on_failure.unwrap_or(FailurePolicy::Continue),
+        on_host_failure: raw.on_host_failure.unwrap_or(FailurePolicy::Abort),
     };
     // A program named through placeholders, checked as its first node will run it.
     for (r, role) in experiment.roles.iter().enumerate() {

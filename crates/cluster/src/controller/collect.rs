@@ -1,0 +1,361 @@
+//! The run as the controller follows it, from the start to the last host's `done`: every
+//! start, end and metric sample the agents report, written to the one result directory as
+//! they come (each row with its host); the experiment's stop rule, decided here for every
+//! host at once (a host's own processes ending says nothing about the others'); lost
+//! hosts, whose processes are recorded failed, then the run goes on or stops as the
+//! experiment's `on_host_failure` says; and the stop, sent to every host, after which
+//! their last rows and `done` are gathered.
+//!
+//! The stop rule counts as the one-host scheduler does: a role is done when every start
+//! the schedule planned for it was reported (ended, or failed to start) and none of its
+//! processes runs; `exited: [roles]` waits for those roles, a rule without roles or metric
+//! for every role, a metric for every node of its role (on hosts not lost).
+
+use super::agents::{Agents, Event};
+use crate::protocol::{FromAgent, ToAgent};
+use experiment::{Experiment, FailurePolicy};
+use results::{HostCpu, Loss, MetricSample, Process, Status, Writer};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// How long the controller waits between looks at the stop rule.
+const TICK: Duration = Duration::from_millis(50);
+/// How long hosts get to stop, tear down and say `done` after the stop.
+const STOPPING: Duration = Duration::from_secs(60);
+
+/// What a host said at its end.
+#[derive(Debug, Clone)]
+pub struct HostEnd {
+    pub stop: String,
+    pub duration_s: f64,
+    pub host_cpu: Option<HostCpu>,
+    pub lost: String,
+}
+
+/// What a run left, once followed to its end.
+pub struct Collected {
+    /// As they were written to `processes.csv`.
+    pub rows: Vec<Process>,
+    pub metrics: Vec<MetricSample>,
+    /// What `processes.csv` and `metrics.csv` lost.
+    pub lost: Vec<Loss>,
+    /// What each host said at its end, if it did.
+    pub ends: Vec<Option<HostEnd>>,
+    /// Why each host failed, if it did.
+    pub failures: Vec<Option<String>>,
+}
+
+/// The run followed from the start.
+pub struct Collect<'a> {
+    exp: &'a Experiment,
+    names: &'a [String],
+    /// The host of each node.
+    host_of: Vec<usize>,
+    /// The role each node runs, if any.
+    role_of: Vec<Option<usize>>,
+    planned_by_role: Vec<usize>,
+    reported_by_role: Vec<usize>,
+    running_by_role: Vec<usize>,
+    /// Each running node's pid and start time.
+    running: HashMap<usize, (u32, f64)>,
+    /// The nodes whose planned start was reported.
+    reported: Vec<bool>,
+    stop_metric: Vec<f64>,
+    rows: Vec<Process>,
+    metrics: Vec<MetricSample>,
+    out: Writer,
+    ends: Vec<Option<HostEnd>>,
+    failures: Vec<Option<String>>,
+    t0: Instant,
+    progress: launch::progress::Progress,
+}
+
+impl<'a> Collect<'a> {
+    /// Follows `exp` placed as `placed` (nodes per host) on hosts `names`, time 0 being
+    /// `t0`, writing rows to `out`.
+    pub fn new(
+        exp: &'a Experiment,
+        names: &'a [String],
+        placed: &[Vec<usize>],
+        out: Writer,
+        t0: Instant,
+        quiet: bool,
+    ) -> Self {
+        let n = exp.plan.link.nodes.len();
+        let mut host_of = vec![0; n];
+        for (h, nodes) in placed.iter().enumerate() {
+            for &node in nodes {
+                host_of[node] = h;
+            }
+        }
+        let mut planned_by_role = vec![0; exp.roles.len()];
+        let mut role_of = vec![None; n];
+        for s in &exp.starts {
+            planned_by_role[s.role] += 1;
+            role_of[s.node] = Some(s.role);
+        }
+        Collect {
+            exp,
+            names,
+            host_of,
+            role_of,
+            planned_by_role,
+            reported_by_role: vec![0; exp.roles.len()],
+            running_by_role: vec![0; exp.roles.len()],
+            running: HashMap::new(),
+            reported: vec![false; n],
+            stop_metric: vec![f64::NEG_INFINITY; n],
+            rows: Vec::with_capacity(exp.starts.len()),
+            metrics: Vec::new(),
+            out,
+            ends: vec![None; names.len()],
+            failures: vec![None; names.len()],
+            t0,
+            progress: launch::progress::Progress::new(exp.starts.len(), quiet),
+        }
+    }
+
+    /// Follows the run until its stop rule (or `interrupted` says a stop signal came), then
+    /// stops every host and gathers their ends; why the run stopped.
+    pub fn run(&mut self, agents: &mut Agents, interrupted: &dyn Fn() -> Option<String>) -> String {
+        let reason = loop {
+            if let Some(why) = interrupted() {
+                break why;
+            }
+            if let Some(why) = self.stop_rule() {
+                break why;
+            }
+            if let Some(event) = agents.next(TICK) {
+                if let Some(why) = self.event(event) {
+                    break why;
+                }
+            }
+            self.progress_update();
+        };
+        agents.broadcast(&ToAgent::Stop {
+            reason: reason.clone(),
+        });
+        let waiting: Vec<usize> = agents
+            .alive()
+            .into_iter()
+            .filter(|&h| self.ends[h].is_none())
+            .collect();
+        let answers = agents.gather(
+            &waiting,
+            STOPPING,
+            |_, m| match m {
+                FromAgent::Done { .. } => Ok(m),
+                m => Err(m),
+            },
+            |h, m| {
+                self.message(h, m);
+            },
+        );
+        for (&h, answer) in waiting.iter().zip(answers) {
+            match answer {
+                Ok(m) => {
+                    self.message(h, m);
+                }
+                Err(why) => self.fail(h, why),
+            }
+        }
+        self.out.flush();
+        self.progress.finish();
+        reason
+    }
+
+    /// What the run left.
+    pub fn finish(self) -> Collected {
+        Collected {
+            rows: self.rows,
+            metrics: self.metrics,
+            lost: self.out.finish(),
+            ends: self.ends,
+            failures: self.failures,
+        }
+    }
+
+    /// Takes in one event; a reason to stop the run, if it gives one.
+    fn event(&mut self, event: Event) -> Option<String> {
+        match event {
+            Event::Message(h, m) => self.message(h, m),
+            Event::Lost(h, why) => {
+                self.fail(h, why.clone());
+                self.host_failure(h, &why)
+            }
+        }
+    }
+
+    /// Takes in what host `h` said; a reason to stop the run, if it gives one.
+    fn message(&mut self, h: usize, m: FromAgent) -> Option<String> {
+        match m {
+            FromAgent::Started { node, pid, at_s } => {
+                if let Some(role) = self.role_of[node] {
+                    self.running.insert(node, (pid, at_s));
+                    self.running_by_role[role] += 1;
+                }
+            }
+            FromAgent::Ended { mut row } => {
+                let node = self.exp.plan.link.node_by_name(&row.node);
+                if let Some(node) = node {
+                    self.end(node);
+                }
+                row.host = Some(self.names[h].clone());
+                let failed_start = row.status == Status::FailedToStart;
+                self.record(row);
+                if failed_start && self.exp.on_failure == FailurePolicy::Abort {
+                    return Some(format!(
+                        "a process failed to start on {} (on_failure: abort)",
+                        self.names[h]
+                    ));
+                }
+            }
+            FromAgent::Sample { sample } => {
+                if let Some(m) = &self.exp.stop.metric {
+                    if sample.name == m.name && sample.role == self.exp.roles[m.role].name {
+                        if let Some(node) = self.exp.plan.link.node_by_name(&sample.node) {
+                            self.stop_metric[node] = self.stop_metric[node].max(sample.value);
+                        }
+                    }
+                }
+                self.out.metric(&sample);
+                self.metrics.push(sample);
+            }
+            FromAgent::Done {
+                stop,
+                duration_s,
+                host_cpu,
+                lost,
+            } => {
+                self.ends[h] = Some(HostEnd {
+                    stop,
+                    duration_s,
+                    host_cpu,
+                    lost,
+                });
+            }
+            FromAgent::Failed { error } => {
+                self.fail(h, error.clone());
+                return self.host_failure(h, &error);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Node `node`'s process (or its start) was reported ended.
+    fn end(&mut self, node: usize) {
+        let Some(role) = self.role_of[node] else {
+            return;
+        };
+        if self.running.remove(&node).is_some() {
+            self.running_by_role[role] -= 1;
+        }
+        if !self.reported[node] {
+            self.reported[node] = true;
+            self.reported_by_role[role] += 1;
+        }
+    }
+
+    fn record(&mut self, row: Process) {
+        self.out.process(&row);
+        self.rows.push(row);
+    }
+
+    /// Host `h` failed for `why`: recorded, and every process of it that was running or
+    /// still to start is recorded failed (`killed`, or `failed_to_start`).
+    fn fail(&mut self, h: usize, why: String) {
+        if self.failures[h].is_some() {
+            return;
+        }
+        self.failures[h] = Some(why);
+        let now = self.t0.elapsed().as_secs_f64();
+        let starts: Vec<(usize, usize, u64)> = self
+            .exp
+            .starts
+            .iter()
+            .filter(|s| self.host_of[s.node] == h && (!self.reported[s.node] || self.running.contains_key(&s.node)))
+            .map(|s| (s.node, s.role, s.at_us))
+            .collect();
+        for (node, role, at_us) in starts {
+            let running = self.running.get(&node).copied();
+            self.end(node);
+            let n = &self.exp.plan.link.nodes[node];
+            let planned = at_us as f64 / 1e6;
+            self.record(Process {
+                node: n.name.clone(),
+                role: self.exp.roles[role].name.clone(),
+                group: self.exp.plan.link.groups[n.group].name.clone(),
+                ip: n.ip.to_string(),
+                pid: running.map(|r| r.0),
+                planned_s: Some(planned),
+                start_s: running.map_or(planned, |r| r.1),
+                end_s: running.map(|_| now),
+                status: if running.is_some() {
+                    Status::Killed
+                } else {
+                    Status::FailedToStart
+                },
+                exit_code: None,
+                signal: None,
+                cpu_user_s: None,
+                cpu_sys_s: None,
+                peak_rss_kb: None,
+                bytes_sent: None,
+                bytes_received: None,
+                host: Some(self.names[h].clone()),
+            });
+        }
+    }
+
+    /// What a failure of host `h` does to the run: a reason to stop it, under
+    /// `on_host_failure: abort`.
+    fn host_failure(&self, h: usize, why: &str) -> Option<String> {
+        (self.exp.on_host_failure == FailurePolicy::Abort).then(|| {
+            format!(
+                "host {} failed ({why}) and on_host_failure is abort",
+                self.names[h]
+            )
+        })
+    }
+
+    /// Whether the stop rule ends the run now, and why.
+    fn stop_rule(&self) -> Option<String> {
+        let stop = &self.exp.stop;
+        let done = |r: &usize| {
+            self.reported_by_role[*r] >= self.planned_by_role[*r] && self.running_by_role[*r] == 0
+        };
+        if !stop.exited.is_empty() {
+            if stop.exited.iter().all(done) {
+                return Some(launch::StopReason::RolesExited.to_string());
+            }
+        } else if stop.metric.is_none() && (0..self.exp.roles.len()).all(|r| done(&r)) {
+            return Some(launch::StopReason::AllExited.to_string());
+        }
+        if let Some(m) = &stop.metric {
+            let nodes = &self.exp.roles[m.role].nodes;
+            if nodes.iter().all(|&node| {
+                self.failures[self.host_of[node]].is_some() || self.stop_metric[node] >= m.at_least
+            }) {
+                return Some(launch::StopReason::MetricReached.to_string());
+            }
+        }
+        (self.t0.elapsed() >= Duration::from_micros(stop.after_us))
+            .then(|| launch::StopReason::DurationCap.to_string())
+    }
+
+    fn progress_update(&mut self) {
+        let failed = self
+            .rows
+            .iter()
+            .filter(|r| r.completion_s().is_none() && r.status != Status::Stopped)
+            .count();
+        let counts = launch::progress::Counts {
+            started: self.rows.len() + self.running.len(),
+            running: self.running.len(),
+            done: self.rows.len() - failed,
+            failed,
+        };
+        self.progress.update(self.t0.elapsed(), counts);
+    }
+}

@@ -1,0 +1,63 @@
+//! `p2plab down --hosts INVENTORY NAME`: cleans every host of a cluster run after any
+//! crash, `kill -9` of the controller included. On each host (all at once), as root, the
+//! controller's own `p2plab` (copied if the host lacks it) runs `p2plab down NAME`, which
+//! ends the run's processes (its cgroups) and removes exactly what its network's state
+//! file lists; an agent still alive stops by itself when its controller's channel closes.
+//! Each host's results stay in its run directory.
+
+use super::deploy::{as_root, WORK_DIR};
+use crate::inventory::HostEntry;
+use crate::ssh::{Session, SshConfig};
+
+/// What `down` did on each host: its output, or why it could not.
+pub fn down(hosts: &[HostEntry], ssh: &SshConfig, name: &str) -> Vec<Result<String, String>> {
+    let targets: Vec<(String, String)> = hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.address.clone()))
+        .collect();
+    let p2plab = std::env::current_exe();
+    let sessions = crate::ssh::connect_all(&targets, ssh);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = sessions
+            .into_iter()
+            .zip(hosts)
+            .map(|(session, host)| {
+                let p2plab = &p2plab;
+                scope.spawn(move || {
+                    let session = session.map_err(|e| e.to_string())?;
+                    let p2plab = p2plab
+                        .as_ref()
+                        .map_err(|e| format!("cannot find the p2plab binary: {e}"))?;
+                    down_one(&session, host, p2plab, name)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err("the thread panicked".into())))
+            .collect()
+    })
+}
+
+fn down_one(
+    session: &Session,
+    host: &HostEntry,
+    p2plab: &std::path::Path,
+    name: &str,
+) -> Result<String, String> {
+    let sudo = as_root(session, host)?;
+    let (bin, _) = session
+        .install(p2plab, &format!("{WORK_DIR}/bin"))
+        .map_err(|e| e.to_string())?;
+    let out = session
+        .exec(&format!("{sudo}{bin} down '{}'", name.replace('\'', "")))
+        .map_err(|e| e.to_string())?;
+    if out.status != 0 {
+        return Err(format!(
+            "`p2plab down {name}` failed ({}): {}",
+            out.status,
+            out.stderr.trim()
+        ));
+    }
+    Ok(out.stdout.trim().to_string())
+}
