@@ -5,4 +5,6 @@
 //! (`protocol`) over a [`link::Link`], whatever carries it (SSH, or a local process's
 //! pipes for tests and the orchestration benchmark).
 
+pub mod inventory;
 pub mod link;
+pub mod placement;
