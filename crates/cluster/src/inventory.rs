@@ -1005,4 +1005,80 @@ extra: 1
             ["192.0.2.7".parse::<IpAddr>().unwrap()]
         );
     }
+
+    #[test]
+    fn the_batch_scripts_write_inventories_that_load() {
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../cluster");
+        for (script, scheduler) in [
+            ("slurm.sbatch", "SLURM_JOB_NODELIST"),
+            ("oar.sh", "OAR_NODEFILE"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let nodefile = dir.path().join("nodes");
+            std::fs::write(&nodefile, "node-a\nnode-a\nnode-b\n").unwrap();
+            let job = [
+                ("SLURM_JOB_NODELIST", "node-[a-b]"),
+                ("OAR_NODEFILE", nodefile.to_str().unwrap()),
+            ];
+            // The stubs (`scontrol`, and a `p2plab` that says how it was called) are made by
+            // the shell that runs the script, so that no thread of this test process holds
+            // them open for writing when they run.
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(
+                    r#"mkdir stubs &&
+                    printf '#!/bin/sh\nprintf "node-a\\nnode-b\\n"\n' > stubs/scontrol &&
+                    printf '#!/bin/sh\necho "$@" > called\n' > stubs/p2plab &&
+                    chmod +x stubs/scontrol stubs/p2plab &&
+                    PATH="$PWD/stubs:$PATH" exec bash "$0" exp.yaml --quiet"#,
+                )
+                .arg(scripts.join(script))
+                .current_dir(dir.path())
+                .envs([
+                    ("SLURM_SUBMIT_DIR", dir.path().as_os_str()),
+                    ("OAR_WORKDIR", dir.path().as_os_str()),
+                ])
+                .envs(job)
+                .envs([
+                    ("SLURM_JOB_ID", "7"),
+                    ("OAR_JOB_ID", "7"),
+                    ("P2PLAB_DEV", "ib0"),
+                    ("P2PLAB_PLACEMENT", "by_group"),
+                    ("P2PLAB_SSH_IDENTITY", "/keys/id"),
+                ])
+                .env_remove("P2PLAB_SSH_USER")
+                .env_remove("P2PLAB_KNOWN_HOSTS")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{script}: {out:?}");
+            let called = std::fs::read_to_string(dir.path().join("called")).unwrap();
+            assert_eq!(called, "run exp.yaml --hosts p2plab-hosts-7.yaml --quiet\n");
+            // Only this scheduler's job, so that the inventory must name it.
+            let mut fake = Fake::new(
+                &job.iter()
+                    .copied()
+                    .filter(|(k, _)| *k == scheduler)
+                    .collect::<Vec<_>>(),
+            );
+            fake.output = Ok("node-a\nnode-b\n".into());
+            let inventory = fake
+                .load_file(&dir.path().join("p2plab-hosts-7.yaml"))
+                .unwrap_or_else(|d| panic!("{script}: {d}"));
+            assert_eq!(
+                inventory.hosts,
+                [
+                    host("node-a", "node-a", [10, 9, 0, 1], "ib0", None),
+                    host("node-b", "node-b", [10, 9, 0, 2], "ib0", None),
+                ],
+                "{script}"
+            );
+            assert_eq!(inventory.placement, Placement::ByGroup, "{script}");
+            assert_eq!(
+                inventory.ssh.identity_file,
+                Some("/keys/id".into()),
+                "{script}"
+            );
+            assert_eq!(inventory.ssh.user, "root", "{script}");
+        }
+    }
 }
