@@ -7,5 +7,7 @@
 
 pub mod agent;
 pub mod controller;
+pub mod inventory;
 pub mod link;
+pub mod placement;
 pub mod protocol;

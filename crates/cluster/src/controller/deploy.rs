@@ -1,8 +1,8 @@
 //! Getting every host ready to talk: one SSH session per host (at most 64 handshakes in
 //! flight), root or passwordless sudo checked, `p2plab` and the shim copied into the
 //! host's cache (content-addressed, skipped when already there), the experiment's files
-//! (a mirror of their absolute paths) and the files roles use copied into the run's own
-//! directory on the host, then the agent started on one exec channel. One thread per host;
+//! (a mirror of their absolute paths) copied into the run's own directory on the host,
+//! with what the prepare commands made, then the agent started on one exec channel. One thread per host;
 //! each session is used by its thread alone.
 
 use crate::inventory::HostEntry;
@@ -22,9 +22,10 @@ pub struct Payload {
     pub shim: PathBuf,
     /// The experiment's files (absolute), mirrored under the run's `input/`.
     pub inputs: Vec<PathBuf>,
-    /// The controller's result directory and the files in it that roles use (relative).
+    /// The controller's result directory and what the prepare commands made in it
+    /// (relative), all of which every host gets in its own.
     pub results: PathBuf,
-    pub role_files: Vec<PathBuf>,
+    pub prepared: Vec<PathBuf>,
     /// `<name>-<time>`, the result directory's name.
     pub run_id: String,
 }
@@ -120,7 +121,7 @@ fn deploy_one(
         session.upload(file, &mirrored(&input, file)).map_err(err)?;
     }
     let results = format!("{run_dir}/results");
-    for file in &payload.role_files {
+    for file in &payload.prepared {
         session
             .upload(
                 &payload.results.join(file),

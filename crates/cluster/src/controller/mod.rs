@@ -132,6 +132,16 @@ fn inputs(exp: &Experiment) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// What the prepare commands made in the result directory `dir` (its entries but `logs/`).
+fn prepared(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let entries = std::fs::read_dir(dir).map_err(io(format!("cannot list {}", dir.display())))?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .map(|e| PathBuf::from(e.file_name()))
+        .filter(|name| name.as_os_str() != "logs")
+        .collect())
+}
+
 /// Runs `args`' experiment over its inventory's hosts; see the module comment.
 pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let exp = experiment::load(&args.experiment).map_err(Error::Input)?;
@@ -158,7 +168,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         shim,
         inputs: inputs(&exp)?,
         results: dir.clone(),
-        role_files: exp.roles.iter().flat_map(|r| r.files.clone()).collect(),
+        prepared: prepared(&dir)?,
         run_id: dir
             .file_name()
             .map_or(name.clone(), |n| n.to_string_lossy().into_owned()),
