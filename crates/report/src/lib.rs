@@ -20,6 +20,11 @@
 //! - The host's *load* is the busy share of all its CPUs together over the run, mean and
 //!   maximum, and the seconds it was at least 90 % busy (*saturated*). Lag and load are the
 //!   first signs that a machine hosts too many peers for its figures to hold.
+//! - A run over several machines adds a row per *host*: its processes (the rows of
+//!   `processes.csv` naming it) and how they ended, its *folding ratio* (the nodes placed
+//!   on it), how busy its CPUs were (mean and max), the median and Jain's index of its
+//!   processes' completion times, its clock offset (its clock minus the controller's) and
+//!   why it was lost, if it was. A run on one host has no such rows.
 //! - Statistics, and which interpolation rule percentiles use: see [`stats`].
 
 pub mod analysis;
