@@ -1,5 +1,6 @@
 //! Reads the result directory of one `p2plab run`, computes completion-time and fairness
-//! statistics, and renders them as text, JSON or a self-contained `report.html`.
+//! statistics, and renders them as text, JSON or a self-contained `report.html`; and
+//! compares the runs of a virtualization-ratio sweep ([`sweep`]).
 //!
 //! The result directory it reads (`run.json`, `processes.csv`, `metrics.csv`, `logs/`) and
 //! its format are the `results` crate's; the report reads that directory and nothing else.
@@ -31,9 +32,11 @@ pub mod analysis;
 mod charts;
 mod html;
 pub mod stats;
+pub mod sweep;
 mod text;
 
 pub use analysis::{analyse, Analysis};
+pub use sweep::{sweep, write_sweep, Sweep, SweepRun, Thresholds};
 
 use results::Results;
 use std::path::{Path, PathBuf};
@@ -47,6 +50,10 @@ pub enum Error {
     Draw { chart: String, message: String },
     #[error(transparent)]
     Write(#[from] results::WriteError),
+    #[error("a sweep needs at least one run: give at least one ratio")]
+    NoRuns,
+    #[error("{0}")]
+    Thresholds(String),
 }
 
 /// The summary a person reads in a terminal.

@@ -166,7 +166,7 @@ pub(crate) fn fairness_row(f: &Fairness) -> Vec<String> {
 
 /// Appends a table: each column as wide as its widest cell, the first `left` columns
 /// aligned left, the others right.
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
+pub(crate) fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

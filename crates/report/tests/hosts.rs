@@ -2,6 +2,9 @@
 //! row per host (processes, folding ratio, CPU busy, median completion, Jain's index,
 //! clock offset, why it was lost); a run on one host has none.
 
+mod common;
+use common::results_of;
+
 /// Two hosts in `run.json`: `h1` with its CPU recorded, `h2` lost during the run.
 const RUN: &str = r#"{"name": "spread", "started_unix": 0, "duration_s": 12, "topology": "t.yaml",
  "backend": "nfqueue", "kernel": "6.1", "p2plab_version": "0", "seed": 1, "experiment": null,
@@ -24,20 +27,6 @@ b-2,p,b,10.0.1.2,,0,1,,failed_to_start,,,,,,,,h2
 c-1,p,c,10.0.2.1,6,0,0,5,exited,0,,,,,,,h3
 d-1,p,d,10.0.3.1,7,0,0,5,exited,0,,,,,,,
 ";
-
-/// A result directory of `run` and `processes`, and no metric sample, read.
-fn results_of(run: &str, processes: &str) -> (tempfile::TempDir, results::Results) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("run.json"), run).unwrap();
-    std::fs::write(tmp.path().join("processes.csv"), processes).unwrap();
-    std::fs::write(
-        tmp.path().join("metrics.csv"),
-        "time_s,node,role,name,value\n",
-    )
-    .unwrap();
-    let results = results::load(tmp.path()).unwrap();
-    (tmp, results)
-}
 
 #[test]
 fn a_run_over_hosts_reports_a_row_per_host_and_one_on_one_host_none() {
