@@ -1,10 +1,11 @@
 //! The statistics of one run: counts and completion times per group, fairness of
 //! co-located identical processes (same role and group), what metrics were recorded, and
-//! the signs of an overloaded host: how late processes started, how busy its CPUs were.
+//! the signs of an overloaded host: how late processes started, how busy its CPUs were;
+//! and, for a run over several machines, the same per host.
 //! Groups and roles keep the order in which `processes.csv` first names them.
 
 use crate::stats::{self, Distribution};
-use results::{HostCpu, Process, Results, RunInfo, Status};
+use results::{HostCpu, HostRun, Process, Results, RunInfo, Status};
 use serde::Serialize;
 
 /// Everything the report states, in the shape `p2plab report --format json` prints.
@@ -24,6 +25,34 @@ pub struct Analysis {
     pub start_lag_s: Option<Distribution>,
     /// How busy the host's CPUs were, when recorded.
     pub host_cpu: Option<HostLoad>,
+    /// One entry per host of a run over several machines (absent on one host).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostSummary>,
+}
+
+/// One host of a run over several machines: what it ran, how busy it was and how its
+/// processes fared. The hosts of `run.json` in its order, then any other host that
+/// `processes.csv` names (a run that ended before `run.json` listed its hosts), whose
+/// address, nodes and clock offset are then unknown.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSummary {
+    pub host: String,
+    pub address: Option<String>,
+    /// The nodes placed on the host: its folding ratio.
+    pub nodes: Option<usize>,
+    /// How the host's processes (`processes.csv`'s rows naming it) ended.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Completion times (s) of its processes that exited with code 0.
+    pub completion_s: Option<Distribution>,
+    /// Jain's index and CV of those completion times.
+    pub fairness: Option<Spread>,
+    /// How busy its CPUs were, when recorded.
+    pub cpu: Option<HostLoad>,
+    /// The host's clock minus the controller's (ms).
+    pub clock_offset_ms: Option<f64>,
+    /// Why the host was lost during the run, if it was.
+    pub failure: Option<String>,
 }
 
 /// How busy the host's CPUs were over the run: the first sign, with start lag, that a
@@ -195,7 +224,46 @@ pub fn analyse(results: &Results) -> Analysis {
         metrics,
         start_lag_s: stats::describe(&lags(processes).iter().map(|l| l.1).collect::<Vec<_>>()),
         host_cpu: results.run.host_cpu.as_ref().map(HostLoad::of),
+        hosts: hosts(results),
     }
+}
+
+/// The hosts of `run.json`, then the other hosts `processes.csv` names, with their
+/// processes.
+fn hosts(results: &Results) -> Vec<HostSummary> {
+    let by_host = group_by(results.processes.iter().filter(|p| p.host.is_some()), |p| {
+        p.host.clone().unwrap_or_default()
+    });
+    let members = |name: &str| {
+        by_host
+            .iter()
+            .find(|(host, _)| host == name)
+            .map_or(&[][..], |(_, m)| &m[..])
+    };
+    let summary = |host: &str, run: Option<&HostRun>| {
+        let members = members(host);
+        let done = completions(members);
+        HostSummary {
+            host: host.to_string(),
+            address: run.map(|h| h.address.clone()),
+            nodes: run.map(|h| h.nodes),
+            counts: Counts::of(members.iter().copied()),
+            completion_s: stats::describe(&done),
+            fairness: Spread::of(&done),
+            cpu: run.and_then(|h| h.host_cpu.as_ref()).map(HostLoad::of),
+            clock_offset_ms: run.map(|h| h.clock_offset_ms),
+            failure: run.and_then(|h| h.failure.clone()),
+        }
+    };
+    let listed = &results.run.hosts;
+    let others = by_host
+        .iter()
+        .filter(|(host, _)| !listed.iter().any(|h| &h.name == host));
+    listed
+        .iter()
+        .map(|h| summary(&h.name, Some(h)))
+        .chain(others.map(|(host, _)| summary(host, None)))
+        .collect()
 }
 
 /// `(planned_s, lag)` of every process whose planned start is known.
@@ -287,6 +355,7 @@ e3,leech,east,10.0.0.3,6,0,9,exited,0,,3,0,,,
                 command_line: vec![],
                 resolved_topology: serde_json::Value::Null,
                 host_cpu: None,
+                hosts: vec![],
             },
             processes: rows(PROCESSES),
             metrics: rows(METRICS),

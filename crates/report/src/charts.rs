@@ -1,9 +1,11 @@
 //! The report's SVG charts, drawn with `plotters` into strings: completion-time CDF per
 //! group, per-process timeline, one chart per metric (a line per node for a few nodes,
 //! percentile bands across nodes beyond that), the host's CPU busy share over time and
-//! each process's start lag against its planned start.
+//! each process's start lag against its planned start; and the sweep's (completion-time
+//! CDF per ratio, drift against the ratio).
 
 use crate::stats;
+use crate::sweep::{RatioSummary, Sweep};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -93,7 +95,6 @@ pub(crate) fn completion_cdf(groups: &[(String, Vec<f64>)]) -> Result<String, St
     shown.truncate(MAX_LINES);
     shown.sort_unstable();
     let shown: Vec<&(String, Vec<f64>)> = shown.into_iter().map(|i| &groups[i]).collect();
-    let x_end = axis_end(shown.iter().flat_map(|g| g.1.iter().copied()));
     let caption = if shown.len() < total {
         format!(
             "Completion time CDF ({} largest of {total} groups)",
@@ -102,26 +103,139 @@ pub(crate) fn completion_cdf(groups: &[(String, Vec<f64>)]) -> Result<String, St
     } else {
         "Completion time CDF".to_string()
     };
+    let lines: Vec<CdfLine<'_>> = shown
+        .iter()
+        .map(|(group, times)| CdfLine {
+            label: format!("{group} (n={})", times.len()),
+            times,
+            total: times.len(),
+        })
+        .collect();
     svg(420, |root| {
-        let mut chart = plot(root, caption, 50, 0.0..x_end, 0.0..1.0)?;
+        cdf(root, caption, "fraction of completed processes", &lines)
+    })
+}
+
+/// One step line of a CDF chart: each of `times` counts as one of `total`, so that the
+/// line ends below 1 when some of the `total` have no time.
+struct CdfLine<'a> {
+    label: String,
+    times: &'a [f64],
+    total: usize,
+}
+
+/// Empirical CDFs of completion times on `root`, one step line per [`CdfLine`].
+fn cdf(root: &Area<'_>, caption: String, y_desc: &str, lines: &[CdfLine<'_>]) -> Drawn {
+    let x_end = axis_end(lines.iter().flat_map(|l| l.times.iter().copied()));
+    let mut chart = plot(root, caption, 50, 0.0..x_end, 0.0..1.0)?;
+    chart
+        .configure_mesh()
+        .x_desc("completion time (s)")
+        .y_desc(y_desc)
+        .draw()?;
+    for (i, line) in lines.iter().enumerate() {
+        let share = line.times.len() as f64 / line.total.max(1) as f64;
+        let mut points = vec![(0.0, 0.0)];
+        for (x, fraction) in stats::ecdf(line.times) {
+            let below = points.last().map_or(0.0, |p| p.1);
+            points.extend([(x, below), (x, fraction * share)]);
+        }
+        points.push((x_end, points.last().map_or(0.0, |p| p.1)));
+        chart
+            .draw_series(LineSeries::new(points, color(i).stroke_width(2)))?
+            .label(line.label.as_str())
+            .legend(legend(color(i)));
+    }
+    legend_box(&mut chart, SeriesLabelPosition::LowerRight)
+}
+
+/// The sweep's two charts, one above the other: the completion-time CDF of each ratio,
+/// and the KS distance and the median shift against the ratio, with their thresholds and
+/// the virtualization ratio.
+pub(crate) fn sweep(s: &Sweep) -> Result<String, String> {
+    let lines: Vec<CdfLine<'_>> = s
+        .ratios
+        .iter()
+        .map(|r| CdfLine {
+            label: format!(
+                "ratio {} ({}/{} completed)",
+                r.ratio, r.completed, r.processes
+            ),
+            times: &r.completion_times_s,
+            total: r.processes,
+        })
+        .collect();
+    let x_end = axis_end(s.ratios.iter().map(|r| f64::from(r.ratio)));
+    let t = &s.thresholds;
+    let distances = |value: fn(&RatioSummary) -> Option<f64>| -> Vec<(f64, f64)> {
+        s.ratios
+            .iter()
+            .filter_map(|r| Some((f64::from(r.ratio), value(r)?)))
+            .collect()
+    };
+    let ks = distances(|r| r.ks_distance);
+    let shift = distances(|r| r.median_shift.map(f64::abs));
+    let y_end = axis_end(
+        ks.iter()
+            .chain(&shift)
+            .map(|p| p.1)
+            .chain([t.max_ks, t.max_median_shift]),
+    );
+    svg(780, |root| {
+        let (top, bottom) = root.split_vertically(420);
+        cdf(
+            &top,
+            "Completion time CDF per ratio (nodes per host)".into(),
+            "fraction of processes completed",
+            &lines,
+        )?;
+        let caption = format!(
+            "Drift from ratio {}: KS distance and median shift",
+            s.baseline
+        );
+        let mut chart = plot(&bottom, caption, 50, 0.0..x_end, 0.0..y_end)?;
         chart
             .configure_mesh()
-            .x_desc("completion time (s)")
-            .y_desc("fraction of completed processes")
+            .x_desc("ratio (nodes per host)")
+            .y_desc("distance, |median shift|")
             .draw()?;
-        for (i, (group, times)) in shown.iter().enumerate() {
-            let mut points = vec![(0.0, 0.0)];
-            for (x, fraction) in stats::ecdf(times) {
-                let below = points.last().map_or(0.0, |p| p.1);
-                points.extend([(x, below), (x, fraction)]);
-            }
-            points.push((x_end, 1.0));
+        let (blue, orange) = (RGBColor(31, 119, 180), RGBColor(255, 127, 14));
+        for (c, label, points, threshold, limit) in [
+            (blue, "KS distance", &ks, "max KS", t.max_ks),
+            (
+                orange,
+                "|median shift|",
+                &shift,
+                "max median shift",
+                t.max_median_shift,
+            ),
+        ] {
             chart
-                .draw_series(LineSeries::new(points, color(i).stroke_width(2)))?
-                .label(format!("{group} (n={})", times.len()))
-                .legend(legend(color(i)));
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
+                .label(label)
+                .legend(legend(c));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, limit), (x_end, limit)],
+                    6,
+                    4,
+                    c.mix(0.7).stroke_width(1),
+                ))?
+                .label(format!("{threshold} ({limit})"))
+                .legend(legend(c));
         }
-        legend_box(&mut chart, SeriesLabelPosition::LowerRight)
+        if let Some(r) = s.virtualization_ratio {
+            let green = RGBColor(44, 160, 44);
+            chart
+                .draw_series(LineSeries::new(
+                    [(f64::from(r), 0.0), (f64::from(r), y_end)],
+                    green.stroke_width(2),
+                ))?
+                .label(format!("virtualization ratio {r}"))
+                .legend(legend(green));
+        }
+        legend_box(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 

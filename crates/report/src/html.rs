@@ -1,10 +1,11 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no JavaScript) with the
-//! summary, the charts, the fairness table, the host's load and the start lag, and the
-//! processes with links to their logs.
+//! summary, the hosts of a run over several machines, the charts, the fairness table, the
+//! host's load and the start lag, and the processes (with their host, when they have one)
+//! with links to their logs.
 
 use crate::analysis::{completions, group_by, lags, Analysis};
 use crate::charts;
-use crate::text::{fairness_row, figure, group_row, host_lines};
+use crate::text::{fairness_row, figure, group_row, host_lines, host_row, HOST_COLUMNS};
 use crate::Error;
 use results::{Process, Results, Status};
 use std::fmt::Write;
@@ -137,6 +138,27 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
     for line in host_lines(a) {
         let _ = writeln!(out, "<p>{}</p>", esc(&line));
     }
+    if !a.hosts.is_empty() {
+        out.push_str(
+            "<h2>Hosts</h2>\n<p>The machines of the run. Nodes: how many were placed on the \
+             host (its folding ratio); Jain's index over its processes' completion times; \
+             clock offset: the host's clock minus the controller's, which the schedule \
+             corrects for.</p>\n",
+        );
+        let mut columns = HOST_COLUMNS.map(|c| c.1).to_vec();
+        columns.push("lost");
+        head(&mut out, &columns);
+        for h in &a.hosts {
+            let mut cells = host_row(h);
+            cells.push(h.failure.clone().unwrap_or_default());
+            escaped_row(
+                &mut out,
+                if h.failure.is_some() { "failed" } else { "" },
+                &cells,
+            );
+        }
+        out.push_str("</table>\n");
+    }
 
     out.push_str("<h2>Completion times</h2>\n");
     let by_group: Vec<(String, Vec<f64>)> = group_by(&results.processes, |p| p.group.clone())
@@ -233,28 +255,31 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
     Ok(out)
 }
 
+/// A table of `processes`, with a column for their host when one of them has one.
 fn process_table(out: &mut String, processes: &[&Process]) {
-    head(
-        out,
-        &[
-            "node",
-            "role",
-            "group",
-            "ip",
-            "status",
-            "exit code",
-            "signal",
-            "planned (s)",
-            "start (s)",
-            "end (s)",
-            "completion (s)",
-            "CPU (s)",
-            "peak RSS (kB)",
-            "sent (B)",
-            "received (B)",
-            "logs",
-        ],
-    );
+    let hosts = processes.iter().any(|p| p.host.is_some());
+    let mut columns = vec![
+        "node",
+        "role",
+        "group",
+        "ip",
+        "status",
+        "exit code",
+        "signal",
+        "planned (s)",
+        "start (s)",
+        "end (s)",
+        "completion (s)",
+        "CPU (s)",
+        "peak RSS (kB)",
+        "sent (B)",
+        "received (B)",
+        "logs",
+    ];
+    if hosts {
+        columns.insert(1, "host");
+    }
+    head(out, &columns);
     let opt = |x: Option<String>| x.unwrap_or_else(|| "-".into());
     for p in processes {
         let status = match p.status {
@@ -265,28 +290,28 @@ fn process_table(out: &mut String, processes: &[&Process]) {
             Status::Running => "running",
         };
         let node = esc(&p.node);
-        row(
-            out,
-            if p.failed() { "failed" } else { "" },
-            &[
-                node.clone(),
-                esc(&p.role),
-                esc(&p.group),
-                esc(&p.ip),
-                status.to_string(),
-                opt(p.exit_code.map(|c| c.to_string())),
-                opt(p.signal.map(|s| s.to_string())),
-                figure(p.planned_s, 2),
-                format!("{:.2}", p.start_s),
-                figure(p.end_s, 2),
-                figure(p.completion_s(), 2),
-                figure(p.cpu_s(), 2),
-                opt(p.peak_rss_kb.map(|k| k.to_string())),
-                opt(p.bytes_sent.map(|b| b.to_string())),
-                opt(p.bytes_received.map(|b| b.to_string())),
-                format!("<a href=\"logs/{node}.out\">out</a> <a href=\"logs/{node}.err\">err</a>"),
-            ],
-        );
+        let mut cells = vec![
+            node.clone(),
+            esc(&p.role),
+            esc(&p.group),
+            esc(&p.ip),
+            status.to_string(),
+            opt(p.exit_code.map(|c| c.to_string())),
+            opt(p.signal.map(|s| s.to_string())),
+            figure(p.planned_s, 2),
+            format!("{:.2}", p.start_s),
+            figure(p.end_s, 2),
+            figure(p.completion_s(), 2),
+            figure(p.cpu_s(), 2),
+            opt(p.peak_rss_kb.map(|k| k.to_string())),
+            opt(p.bytes_sent.map(|b| b.to_string())),
+            opt(p.bytes_received.map(|b| b.to_string())),
+            format!("<a href=\"logs/{node}.out\">out</a> <a href=\"logs/{node}.err\">err</a>"),
+        ];
+        if hosts {
+            cells.insert(1, p.host.as_deref().map_or_else(|| "-".into(), esc));
+        }
+        row(out, if p.failed() { "failed" } else { "" }, &cells);
     }
     out.push_str("</table>\n");
 }

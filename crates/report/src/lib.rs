@@ -1,5 +1,6 @@
 //! Reads the result directory of one `p2plab run`, computes completion-time and fairness
-//! statistics, and renders them as text, JSON or a self-contained `report.html`.
+//! statistics, and renders them as text, JSON or a self-contained `report.html`; and
+//! compares the runs of a virtualization-ratio sweep ([`sweep`]).
 //!
 //! The result directory it reads (`run.json`, `processes.csv`, `metrics.csv`, `logs/`) and
 //! its format are the `results` crate's; the report reads that directory and nothing else.
@@ -20,15 +21,22 @@
 //! - The host's *load* is the busy share of all its CPUs together over the run, mean and
 //!   maximum, and the seconds it was at least 90 % busy (*saturated*). Lag and load are the
 //!   first signs that a machine hosts too many peers for its figures to hold.
+//! - A run over several machines adds a row per *host*: its processes (the rows of
+//!   `processes.csv` naming it) and how they ended, its *folding ratio* (the nodes placed
+//!   on it), how busy its CPUs were (mean and max), the median and Jain's index of its
+//!   processes' completion times, its clock offset (its clock minus the controller's) and
+//!   why it was lost, if it was. A run on one host has no such rows.
 //! - Statistics, and which interpolation rule percentiles use: see [`stats`].
 
 pub mod analysis;
 mod charts;
 mod html;
 pub mod stats;
+pub mod sweep;
 mod text;
 
 pub use analysis::{analyse, Analysis};
+pub use sweep::{sweep, write_sweep, Sweep, SweepRun, Thresholds};
 
 use results::Results;
 use std::path::{Path, PathBuf};
@@ -42,6 +50,10 @@ pub enum Error {
     Draw { chart: String, message: String },
     #[error(transparent)]
     Write(#[from] results::WriteError),
+    #[error("a sweep needs at least one run: give at least one ratio")]
+    NoRuns,
+    #[error("{0}")]
+    Thresholds(String),
 }
 
 /// The summary a person reads in a terminal.

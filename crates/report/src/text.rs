@@ -1,7 +1,7 @@
 //! The terminal summary: run line, totals, the start lag and the host's load, a table per
-//! group and the fairness table.
+//! group, a table per host (of a run over several machines) and the fairness table.
 
-use crate::analysis::{Analysis, Counts, Fairness, SATURATED};
+use crate::analysis::{Analysis, Counts, Fairness, HostSummary, SATURATED};
 use crate::stats::Distribution;
 use std::fmt::Write;
 
@@ -54,6 +54,16 @@ pub(crate) fn render(a: &Analysis) -> String {
         &groups,
         1,
     );
+    if !a.hosts.is_empty() {
+        out.push_str("\nper host (nodes: placed on it, its folding ratio; jain: of its completion times; offset: its clock minus the controller's):\n");
+        let rows: Vec<Vec<String>> = a.hosts.iter().map(host_row).collect();
+        table(&mut out, &HOST_COLUMNS.map(|c| c.0), &rows, 2);
+        for h in &a.hosts {
+            if let Some(failure) = &h.failure {
+                let _ = writeln!(out, "host {} was lost: {failure}", h.host);
+            }
+        }
+    }
     out.push_str("\nfairness of co-located identical processes (same role and group):\n");
     let fairness: Vec<Vec<String>> = a.fairness.iter().map(fairness_row).collect();
     table(
@@ -106,6 +116,40 @@ pub(crate) fn group_row(name: &str, c: &Counts, d: Option<&Distribution>) -> Vec
     cells
 }
 
+/// The columns of the per-host table: in the text, and in the HTML page.
+pub(crate) const HOST_COLUMNS: [(&str, &str); 11] = [
+    ("host", "host"),
+    ("address", "address"),
+    ("nodes", "nodes (folding ratio)"),
+    ("processes", "processes"),
+    ("exited_ok", "exited ok"),
+    ("failed", "failed"),
+    ("cpu_mean", "CPU busy (mean)"),
+    ("cpu_max", "CPU busy (max)"),
+    ("median_s", "median completion (s)"),
+    ("jain", "Jain (completion)"),
+    ("offset_ms", "clock offset (ms)"),
+];
+
+/// A per-host row, in the order of [`HOST_COLUMNS`]: `-` where unknown.
+pub(crate) fn host_row(h: &HostSummary) -> Vec<String> {
+    let percent = |x: Option<f64>| x.map_or_else(|| "-".into(), |x| format!("{:.0}%", x * 100.0));
+    let c = &h.counts;
+    vec![
+        h.host.clone(),
+        h.address.clone().unwrap_or_else(|| "-".into()),
+        h.nodes.map_or_else(|| "-".into(), |n| n.to_string()),
+        c.processes.to_string(),
+        c.exited_ok.to_string(),
+        c.failed.to_string(),
+        percent(h.cpu.as_ref().map(|c| c.mean_busy)),
+        percent(h.cpu.as_ref().map(|c| c.max_busy)),
+        figure(h.completion_s.as_ref().map(|d| d.p50), 2),
+        figure(h.fairness.as_ref().and_then(|s| s.jain), 3),
+        figure(h.clock_offset_ms, 1),
+    ]
+}
+
 /// A fairness row: role, group, processes, then n, Jain's index and CV of the completion
 /// times and of the CPU times.
 pub(crate) fn fairness_row(f: &Fairness) -> Vec<String> {
@@ -122,7 +166,7 @@ pub(crate) fn fairness_row(f: &Fairness) -> Vec<String> {
 
 /// Appends a table: each column as wide as its widest cell, the first `left` columns
 /// aligned left, the others right.
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
+pub(crate) fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: usize) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -1,6 +1,9 @@
 //! A run that recorded its planned starts and the host's CPU: the text, the JSON and the
 //! HTML page state the start lag and the host's load.
 
+mod common;
+use common::results_of;
+
 const RUN: &str = r#"{"name": "r", "started_unix": 0, "duration_s": 4, "topology": "t.yaml",
  "backend": "none", "kernel": "k", "p2plab_version": "0", "seed": 1, "experiment": null,
  "command_line": ["p2plab", "run", "e.yaml"], "resolved_topology": {"nodes": 3},
@@ -12,23 +15,9 @@ a-2,p,a,10.0.0.2,2,1,1,3,exited,0,,,,,,
 a-3,p,a,10.0.0.3,3,2,2.25,3,exited,0,,,,,,
 ";
 
-/// A result directory of [`RUN`], `processes` and no metric sample, read.
-fn results_of(processes: &str) -> (tempfile::TempDir, results::Results) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("run.json"), RUN).unwrap();
-    std::fs::write(tmp.path().join("processes.csv"), processes).unwrap();
-    std::fs::write(
-        tmp.path().join("metrics.csv"),
-        "time_s,node,role,name,value\n",
-    )
-    .unwrap();
-    let results = results::load(tmp.path()).unwrap();
-    (tmp, results)
-}
-
 #[test]
 fn text_json_and_html_show_the_start_lag_and_the_hosts_load() {
-    let (_tmp, results) = results_of(PROCESSES);
+    let (_tmp, results) = results_of(RUN, PROCESSES);
     let analysis = report::analyse(&results);
 
     let text = report::text(&analysis);
@@ -69,7 +58,7 @@ fn many_start_lags_are_drawn_as_the_median_and_largest_of_each_few() {
             planned + 0.001 * f64::from(i % 7)
         );
     }
-    let (_tmp, results) = results_of(&processes);
+    let (_tmp, results) = results_of(RUN, &processes);
     let html = report::html(&results, &report::analyse(&results)).unwrap();
     // 700 starts in bins of 3: one line each for the median and the largest lag.
     for label in ["largest of each 3 starts", "median of each 3 starts"] {

@@ -24,12 +24,23 @@
 //!   sample over the interval that ends at its `time_s` (about one a second, and one at the
 //!   end), `mean_busy` over the whole run. `command_line`, `resolved_topology` and
 //!   `host_cpu` are absent from older results (read as empty, `null` and none).
+//!
+//!   A run over several machines (`p2plab run --hosts`) adds `"hosts": [{"name": str,
+//!   "address": str, "nodes": usize, "backend": "netem"|"nfqueue"|"none", "kernel": str,
+//!   "clock_offset_ms": f64, "host_cpu": <as above> | null, "failure": str | null}]`, one
+//!   per host in the inventory's order: its name and the address the controller reached
+//!   it at, the nodes placed on it (its folding ratio), its backend and kernel, its clock
+//!   minus the controller's as measured before the run, how busy its CPUs were, and why
+//!   it was lost during the run, if it was. On one host, and in older results, `hosts` is
+//!   absent (read as empty).
 //! - `processes.csv`, with this header row (columns may come in any order):
-//!   `node,role,group,ip,pid,planned_s,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received`.
+//!   `node,role,group,ip,pid,planned_s,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received,host`.
 //!   Times are seconds since the run started. `planned_s` is when the schedule said the
 //!   process should start (its role's `start`, jitter included, or the time of the `start`
 //!   event that started it), so `start_s - planned_s` is its start lag; older results have
-//!   no `planned_s` column, and read without it. `status` is one of
+//!   no `planned_s` column, and read without it. `host` is the name of the host (in
+//!   `run.json`'s `hosts`) the process ran on: empty on one host, and absent from older
+//!   results (read as empty). `status` is one of
 //!   `exited|stopped|killed|failed_to_start|running`: `stopped` when a signal p2plab sent
 //!   ended the process (a stop rule, a `stop` or `kill` event, a stop signal to the run),
 //!   `killed` when a signal p2plab did not send did (a crash). Empty fields mean "not
@@ -55,5 +66,5 @@ mod rows;
 mod write;
 
 pub use read::{load, ReadError, Results};
-pub use rows::{Backend, HostCpu, MetricSample, Process, RunInfo, Status};
+pub use rows::{Backend, HostCpu, HostRun, MetricSample, Process, RunInfo, Status};
 pub use write::{describe_losses, write_atomically, write_run, Loss, WriteError, Writer};

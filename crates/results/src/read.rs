@@ -263,9 +263,10 @@ fn check_process(p: &Process) -> Result<(), RowProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Backend;
 
-    /// `run.json` as results written before the command line, the resolved topology and
-    /// the host's CPU were recorded.
+    /// `run.json` as results written before the command line, the resolved topology, the
+    /// host's CPU and the hosts of a run over several machines were recorded.
     const OLD_RUN: &str = r#"{"name": "old", "started_unix": 1.0, "duration_s": 2.0,
         "topology": "t.yaml", "backend": "netem", "kernel": "6.1", "p2plab_version": "0.1.0",
         "seed": 1, "experiment": null}"#;
@@ -283,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn older_results_without_planned_starts_or_host_records_read() {
+    fn older_results_without_planned_starts_host_records_or_hosts_read() {
         let dir = dir_with(
             OLD_RUN,
             "node,role,group,ip,pid,start_s,end_s,status,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n\
@@ -296,22 +297,27 @@ mod tests {
         assert!(r.run.command_line.is_empty());
         assert_eq!(r.run.resolved_topology, serde_json::Value::Null);
         assert_eq!(r.run.host_cpu, None);
+        assert_eq!(r.processes[0].host, None);
+        assert!(r.run.hosts.is_empty());
     }
 
     #[test]
-    fn planned_starts_and_host_records_read_in_any_column_order() {
+    fn planned_starts_host_records_and_hosts_read_in_any_column_order() {
         let run = r#"{"name": "new", "started_unix": 1.0, "duration_s": 2.0,
             "topology": "inline", "backend": "nfqueue", "kernel": "6.1",
             "p2plab_version": "0.1.0", "seed": 1, "experiment": null,
             "command_line": ["p2plab", "run", "e.yaml"],
             "resolved_topology": {"groups": [{"name": "a", "first_ip": "10.0.0.1"}]},
             "host_cpu": {"cpus": 4, "mean_busy": 0.5, "max_busy": 0.75,
-                         "samples": [[1.0, 0.25], [1.5, 0.75]]}}"#;
+                         "samples": [[1.0, 0.25], [1.5, 0.75]]},
+            "hosts": [{"name": "h1", "address": "172.31.9.11", "nodes": 2,
+                       "backend": "nfqueue", "kernel": "6.1", "clock_offset_ms": -1.5,
+                       "host_cpu": null, "failure": "the agent's channel closed"}]}"#;
         let dir = dir_with(
             run,
-            "status,start_s,planned_s,node,role,group,ip,pid,end_s,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n\
-             exited,2.25,2,a-1,peer,a,10.0.0.1,7,3,0,,,,,,\n\
-             exited,1,,a-2,peer,a,10.0.0.2,8,3,0,,,,,,\n",
+            "status,start_s,host,planned_s,node,role,group,ip,pid,end_s,exit_code,signal,cpu_user_s,cpu_sys_s,peak_rss_kb,bytes_sent,bytes_received\n\
+             exited,2.25,h1,2,a-1,peer,a,10.0.0.1,7,3,0,,,,,,\n\
+             exited,1,,,a-2,peer,a,10.0.0.2,8,3,0,,,,,,\n",
         );
         let r = load(dir.path()).unwrap();
         assert_eq!(r.processes[0].planned_s, Some(2.0));
@@ -322,6 +328,15 @@ mod tests {
         let cpu = r.run.host_cpu.unwrap();
         assert_eq!((cpu.cpus, cpu.mean_busy, cpu.max_busy), (4, 0.5, 0.75));
         assert_eq!(cpu.samples, [(1.0, 0.25), (1.5, 0.75)]);
+        assert_eq!(r.processes[0].host.as_deref(), Some("h1"));
+        assert_eq!(r.processes[1].host, None);
+        let h = &r.run.hosts[0];
+        assert_eq!(
+            (h.name.as_str(), h.nodes, h.backend),
+            ("h1", 2, Backend::Nfqueue)
+        );
+        assert_eq!((h.clock_offset_ms, h.host_cpu.as_ref()), (-1.5, None));
+        assert_eq!(h.failure.as_deref(), Some("the agent's channel closed"));
     }
 
     #[test]

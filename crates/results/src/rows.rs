@@ -30,6 +30,34 @@ pub struct RunInfo {
     /// `/proc/stat` cannot be read).
     #[serde(default)]
     pub host_cpu: Option<HostCpu>,
+    /// The hosts of a run over several machines, in the inventory's order (empty, and
+    /// absent from `run.json`, on one host).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostRun>,
+}
+
+/// One host of a run over several machines: where it is, what it ran and how it went.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct HostRun {
+    /// The host's name in the inventory (`processes.csv`'s `host` column names it).
+    pub name: String,
+    /// The address the controller reached it at.
+    pub address: String,
+    /// The nodes placed on it: its folding ratio.
+    pub nodes: usize,
+    /// The shaping backend it used.
+    pub backend: Backend,
+    /// Its kernel release.
+    pub kernel: String,
+    /// The host's clock minus the controller's, in milliseconds, as measured before the
+    /// run (the schedule corrects for it).
+    pub clock_offset_ms: f64,
+    /// How busy its CPUs were during the run, when measured.
+    #[serde(default)]
+    pub host_cpu: Option<HostCpu>,
+    /// Why the host was lost during the run, if it was.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// How busy the whole host (every CPU, every process, p2plab's and others') was during a
@@ -105,6 +133,10 @@ pub struct Process {
     pub peak_rss_kb: Option<u64>,
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
+    /// The name of the host the process ran on, in a run over several machines; empty on
+    /// one host, and in older results.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 impl Process {
@@ -164,8 +196,9 @@ pub(crate) const PROCESS_COLUMNS: &[&str] = &[
     "peak_rss_kb",
     "bytes_sent",
     "bytes_received",
+    "host",
 ];
 /// The columns of `processes.csv` that older results lack: reading does without them.
-pub(crate) const LATER_PROCESS_COLUMNS: &[&str] = &["planned_s"];
+pub(crate) const LATER_PROCESS_COLUMNS: &[&str] = &["planned_s", "host"];
 /// The columns of `metrics.csv`, in the order they are written.
 pub(crate) const METRIC_COLUMNS: &[&str] = &["time_s", "node", "role", "name", "value"];

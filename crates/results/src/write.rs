@@ -307,6 +307,7 @@ mod tests {
                 max_busy: 0.5,
                 samples: vec![(1.0, 0.5), (2.0, 0.0)],
             }),
+            hosts: vec![],
         }
     }
 
@@ -328,6 +329,7 @@ mod tests {
             peak_rss_kb: None,
             bytes_sent: Some(10),
             bytes_received: Some(20),
+            host: None,
         }
     }
 
@@ -361,6 +363,49 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 3, "no temporary file is left: {names:?}");
+    }
+
+    #[test]
+    fn a_run_over_hosts_reads_back_and_a_run_on_one_host_names_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::create(dir.path()).unwrap();
+        w.process(&process("a-1", 2.0));
+        w.process(&Process {
+            host: Some("h2".into()),
+            ..process("a-2", 3.0)
+        });
+        assert!(w.finish().is_empty());
+        write_run(dir.path(), &run_info()).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("processes.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].ends_with(",bytes_received,host"), "{csv}");
+        assert!(
+            lines[1].ends_with(",10,20,"),
+            "one host: empty `host`: {csv}"
+        );
+        assert!(lines[2].ends_with(",10,20,h2"), "{csv}");
+        let json = std::fs::read_to_string(dir.path().join("run.json")).unwrap();
+        assert!(!json.contains("\"hosts\""), "one host: no `hosts`: {json}");
+
+        let host = crate::HostRun {
+            name: "h2".into(),
+            address: "172.31.9.12".into(),
+            nodes: 40,
+            backend: Backend::Netem,
+            kernel: "6.12".into(),
+            clock_offset_ms: 0.25,
+            host_cpu: run_info().host_cpu,
+            failure: None,
+        };
+        let run = RunInfo {
+            hosts: vec![host.clone()],
+            ..run_info()
+        };
+        write_run(dir.path(), &run).unwrap();
+        let back = crate::load(dir.path()).unwrap();
+        assert_eq!(back.run.hosts, [host]);
+        let hosts: Vec<Option<&str>> = back.processes.iter().map(|p| p.host.as_deref()).collect();
+        assert_eq!(hosts, [None, Some("h2")]);
     }
 
     /// A file's bytes, shared by the disk and the test.

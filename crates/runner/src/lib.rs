@@ -260,6 +260,8 @@ fn run_info(exp: &Experiment, started: SystemTime, backend: Backend) -> RunInfo 
         // As planned: run-time changes (events) are in the experiment.
         resolved_topology: topology::resolved_json(&exp.plan),
         host_cpu: None,
+        // One host: a run over several machines records its hosts.
+        hosts: Vec::new(),
     }
 }
 

@@ -212,6 +212,8 @@ impl<H: Host> Scheduler<'_, H> {
                 .then(|| bytes.0.saturating_sub(p.bytes_at_start.0)),
             bytes_received: (measured && !self.bytes.is_empty())
                 .then(|| bytes.1.saturating_sub(p.bytes_at_start.1)),
+            // One host: a run over several machines names the host of each row.
+            host: None,
         }
     }
 
