@@ -117,7 +117,7 @@ pub enum Error {
     Io { what: String, error: std::io::Error },
     #[error("interrupted by {} before the processes started; nothing is left running", launch::signals::name(*.0))]
     Interrupted(i32),
-    #[error("the share names node {index}, but the topology has {nodes} nodes (0 to {})", .nodes - 1)]
+    #[error("the share names node {index}, but the topology has {nodes} nodes (numbered from 0): send this host a share of the experiment's topology")]
     NoSuchNode { index: usize, nodes: usize },
     #[error(
         "only {} free for the results in {}; a run of {processes} processes needs {} ({} and {} per process): free some space or choose another place with --results DIR",
@@ -634,6 +634,34 @@ stop: {{after: 1m}}
             "{e}"
         );
         assert!(!results.exists(), "nothing is made");
+    }
+
+    #[test]
+    fn a_share_naming_a_node_the_topology_lacks_is_refused_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = experiment(dir.path(), "swarm");
+        let args = RunArgs {
+            experiment: exp.file.clone(),
+            shaping: Shaping::Auto,
+            dev: "lo".into(),
+            results: dir.path().join("results"),
+            shim: Some(dir.path().join("no-shim.so")),
+            quiet: true,
+            share: Some(Share {
+                local: vec![1, 2],
+                routes: vec![],
+            }),
+            results_dir: None,
+            run_prepare: true,
+            stop_rule_elsewhere: false,
+        };
+        let e = check(&exp, &args).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the share names node 2, but the topology has 2 nodes (numbered from 0): send this host a share of the experiment's topology"
+        );
+        assert_eq!(local_processes(&exp, Some(&[1])), 1);
+        assert_eq!(local_processes(&exp, None), 2);
     }
 
     #[test]
