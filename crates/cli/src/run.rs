@@ -118,6 +118,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         results: args.results.clone(),
         shim: args.shim.clone(),
         quiet: args.quiet,
+        share: None,
+        results_dir: None,
+        run_prepare: true,
+        stop_rule_elsewhere: false,
     })
     .map_err(|e| match e {
         runner::Error::Interrupted(signal) => anyhow::Error::new(Interrupted {

@@ -11,5 +11,7 @@ pub mod spawn;
 pub mod tail;
 pub mod wrap;
 
-pub use schedule::{run, Network, Options, Outcome, RunError, StopReason};
+pub use schedule::{
+    prepare, Network, Observer, Options, Outcome, Prepared, RunError, Start, StopReason,
+};
 pub use signals::Stop;

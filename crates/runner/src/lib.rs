@@ -6,17 +6,24 @@
 //! as the run goes (launch), `run.json` and `report.html` at the end, atomically. A file
 //! that cannot be written (a full disk, an I/O error) does not end the run: the summary,
 //! computed from what is in memory, is still given, with what was lost and why.
+//!
+//! A run has two phases: [`prepare`] does every check and every set-up (network up, result
+//! directory, cgroups, run record, node directories and files, prepare commands) and
+//! [`Prepared::run`] runs the schedule from its time 0 ([`Start`]) and tears down (as does
+//! dropping a [`Prepared`] that never ran). [`run`] is both at once. In cluster mode an
+//! agent runs its host's [`Share`] of the nodes this way, in a result directory the
+//! controller chose and filled, by the controller's clock and stop decision.
 
 mod network;
 mod record;
 
 use experiment::Experiment;
-use results::{Backend as ReportBackend, Loss, Results, RunInfo};
+use results::{Backend as ReportBackend, HostCpu, Loss, Results, RunInfo};
 use shaping::{Backend, Network, Shaping, UpOptions};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub use launch::StopReason;
+pub use launch::{Observer, Start, Stop, StopReason};
 pub use record::end as end_run;
 
 /// What to run and how.
@@ -29,6 +36,26 @@ pub struct RunArgs {
     pub results: PathBuf,
     pub shim: Option<PathBuf>,
     pub quiet: bool,
+    /// This host's share of the nodes (cluster mode); `None`: every node runs here.
+    pub share: Option<Share>,
+    /// The result directory itself (made if absent), instead of `results/<name>-<time>`.
+    pub results_dir: Option<PathBuf>,
+    /// Whether the experiment's prepare commands run here; not when the controller ran
+    /// them once and put the files the roles use in `results_dir` before.
+    pub run_prepare: bool,
+    /// The experiment's stop rule is decided elsewhere (by the controller): this host's
+    /// run ends at the duration cap, a stop signal, a network failure or a
+    /// [`Stop::request`], never because its own processes exited or reached a metric.
+    pub stop_rule_elsewhere: bool,
+}
+
+/// The nodes a cluster host runs, and how it reaches the others.
+#[derive(Clone, Debug)]
+pub struct Share {
+    /// This host's nodes: indices into the plan's nodes.
+    pub local: Vec<usize>,
+    /// Every other node, on the host it is reached through.
+    pub routes: Vec<shaping::RemoteNodes>,
 }
 
 /// Free space a run needs for its results before it starts: this much, and
@@ -53,6 +80,10 @@ pub struct Done {
     /// `report.html`, unless it could not be written.
     pub report: Option<PathBuf>,
     pub stop: StopReason,
+    /// From time 0 to the end of the stop.
+    pub duration_s: f64,
+    /// How busy the host was, when `/proc/stat` could be read.
+    pub host_cpu: Option<HostCpu>,
     /// The report's text summary.
     pub summary: String,
     /// How the run's processes ended (the report's counts).
@@ -86,6 +117,8 @@ pub enum Error {
     Io { what: String, error: std::io::Error },
     #[error("interrupted by {} before the processes started; nothing is left running", launch::signals::name(*.0))]
     Interrupted(i32),
+    #[error("the share names node {index}, but the topology has {nodes} nodes (numbered from 0): send this host a share of the experiment's topology")]
+    NoSuchNode { index: usize, nodes: usize },
     #[error(
         "only {} free for the results in {}; a run of {processes} processes needs {} ({} and {} per process): free some space or choose another place with --results DIR",
         mib(*free), dir.display(), mib(*needed), mib(FREE_MIN), kib(FREE_PER_PROCESS)
@@ -134,9 +167,23 @@ pub fn load(path: &Path) -> Result<Experiment, topology::Diagnostics> {
     })
 }
 
-/// Everything about this machine that can be refused before it is touched (the experiment
-/// itself is checked by `load`).
+/// The processes of `exp` that run here: the starts of the `local` nodes (of every node
+/// without a share).
+fn local_processes(exp: &Experiment, local: Option<&[usize]>) -> usize {
+    exp.starts
+        .iter()
+        .filter(|s| local.is_none_or(|l| l.contains(&s.node)))
+        .count()
+}
+
+/// Everything about this machine (and the share) that can be refused before it is touched
+/// (the experiment itself is checked by `load`).
 fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
+    let nodes = exp.plan.link.nodes.len();
+    let local = args.share.as_ref().map(|s| &s.local[..]);
+    if let Some(&index) = local.into_iter().flatten().find(|&&i| i >= nodes) {
+        return Err(Error::NoSuchNode { index, nodes });
+    }
     let shim = launch::wrap::find_shim(args.shim.as_deref()).map_err(Error::Shim)?;
     if !shaping::is_net_admin() {
         return Err(shaping::Error::NotAdmin.into());
@@ -145,7 +192,8 @@ fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
     if Network::open(&name).is_ok() || record::exists(&name) {
         return Err(Error::AlreadyUp(name));
     }
-    free_space(&args.results, exp.starts.len())?;
+    let results = args.results_dir.as_ref().unwrap_or(&args.results);
+    free_space(results, local_processes(exp, local))?;
     Ok(shim)
 }
 
@@ -212,8 +260,12 @@ fn result_dir(parent: &Path, name: &str) -> Result<PathBuf, Error> {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .replace(':', "-");
-    let dir = parent.join(format!("{name}-{stamp}"));
-    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    make_dir(&parent.join(format!("{name}-{stamp}")))
+}
+
+/// Directory `dir`, made if absent, as an absolute path.
+fn make_dir(dir: &Path) -> Result<PathBuf, Error> {
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
     // Absolute, since every process runs in its own node directory.
     dir.canonicalize()
         .map_err(io(format!("cannot resolve {}", dir.display())))
@@ -265,20 +317,79 @@ fn run_info(exp: &Experiment, started: SystemTime, backend: Backend) -> RunInfo 
     }
 }
 
-/// Runs the experiment of `args`; see the module comment.
+/// Runs the experiment of `args` on this host, start to finish; see the module comment.
 pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let exp = load(&args.experiment).map_err(Error::Experiment)?;
+    prepare(args, exp)?.run(Start::Now, None)
+}
+
+/// A run set up and not begun: its network is up, its result directory, cgroups, run
+/// record and node directories are made, its prepare commands ran. Dropped without
+/// running, it tears everything down.
+pub struct Prepared {
+    exp: Experiment,
+    backend: Backend,
+    /// `run.json` as written at the start.
+    begun: RunInfo,
+    setup: Setup,
+    network: Network,
+    launch: launch::Prepared,
+    /// Last: dropped after everything that uses what it removes.
+    teardown: Teardown,
+}
+
+/// What the scheduler is given at both phases.
+struct Setup {
+    dir: PathBuf,
+    shim: PathBuf,
+    stop: Stop,
+    cgroups: Option<cgroup::RunGroup>,
+    local: Option<Vec<usize>>,
+    quiet: bool,
+    stop_rule_elsewhere: bool,
+}
+
+impl Setup {
+    /// The scheduler's options.
+    fn options<'a>(
+        &'a self,
+        run_prepare: bool,
+        start: Start,
+        observer: Option<&'a dyn Observer>,
+    ) -> launch::Options<'a> {
+        launch::Options {
+            run_dir: self.dir.clone(),
+            shim: self.shim.clone(),
+            cgroups: self.cgroups.as_ref(),
+            quiet: self.quiet,
+            stop: &self.stop,
+            local: self.local.as_deref(),
+            run_prepare,
+            stop_rule_elsewhere: self.stop_rule_elsewhere,
+            start,
+            observer,
+        }
+    }
+}
+
+/// Checks everything, then sets up the run of `exp` as `args` say (see [`Prepared`]).
+/// The stop signals are taken over from here on.
+pub fn prepare(args: &RunArgs, exp: Experiment) -> Result<Prepared, Error> {
     let shim = check(&exp, args)?;
-    let stop = launch::Stop::install().map_err(io("cannot take over the stop signals"))?;
+    let stop = Stop::install().map_err(io("cannot take over the stop signals"))?;
     let name = network_name(&exp);
     let started = SystemTime::now();
 
+    let (local, routes) = match &args.share {
+        Some(share) => (Some(share.local.clone()), share.routes.clone()),
+        None => (None, vec![]),
+    };
     let opts = UpOptions {
         name: name.clone(),
         dev: args.dev.clone(),
         shaping: args.shaping,
-        local: None,
-        routes: vec![],
+        local: local.clone(),
+        routes,
         engine: Default::default(),
     };
     let network = Network::up(exp.plan.link.clone(), &opts)?;
@@ -288,7 +399,10 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         cgroups: None,
     };
     // Made once the network is up, so that a refused backend leaves no empty directory.
-    let dir = result_dir(&args.results, &name)?;
+    let dir = match &args.results_dir {
+        Some(dir) => make_dir(dir)?,
+        None => result_dir(&args.results, &name)?,
+    };
     // A run.json from the start, replaced at the end: a run whose controller died (kill -9,
     // a crash of the machine) still leaves a result directory that reads.
     let begun = run_info(&exp, started, backend);
@@ -333,56 +447,109 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         return Err(Error::Interrupted(sig));
     }
 
-    let mut net = network::Shaped { network };
-    let launch_opts = launch::Options {
-        run_dir: dir.clone(),
-        shim,
-        cgroups: cgroups.as_ref(),
-        quiet: args.quiet,
-        stop: &stop,
-    };
-    let outcome = launch::run(&exp, &launch_opts, &mut net)?;
-    drop(teardown);
-
-    // What was known at the start, with the end.
-    let run = RunInfo {
-        duration_s: outcome.duration_s,
-        stopped: outcome.stop.to_string(),
-        host_cpu: outcome.host_cpu,
-        ..begun
-    };
-    let mut lost = outcome.lost;
-    if let Err(e) = results::write_run(&dir, &run) {
-        lost.push(Loss {
-            file: "run.json".into(),
-            what: "still says the run is unfinished (its end could not be written)".into(),
-            error: e.error,
-        });
-    }
-    // From memory: what the files hold may be less.
-    let results = Results {
-        dir: dir.clone(),
-        run,
-        processes: outcome.processes,
-        metrics: outcome.metrics,
-    };
-    let analysis = report::analyse(&results);
-    let report_path = match report::write_page(&results, &analysis) {
-        Ok(path) => Some(path),
-        Err(report::Error::Write(e)) => {
-            lost.push(not_written("report.html", e.error));
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Done {
+    let setup = Setup {
         dir,
-        report: report_path,
-        stop: outcome.stop,
-        summary: report::text(&analysis),
-        totals: analysis.totals,
-        lost: results::describe_losses(&lost),
+        shim,
+        stop,
+        cgroups,
+        local,
+        quiet: args.quiet,
+        stop_rule_elsewhere: args.stop_rule_elsewhere,
+    };
+    let launch = launch::prepare(&exp, &setup.options(args.run_prepare, Start::Now, None))?;
+    Ok(Prepared {
+        exp,
+        backend,
+        begun,
+        setup,
+        network,
+        launch,
+        teardown,
     })
+}
+
+impl Prepared {
+    /// The result directory.
+    pub fn dir(&self) -> &Path {
+        &self.setup.dir
+    }
+
+    /// The backend the network uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// How many processes the schedule starts on this host.
+    pub fn processes(&self) -> usize {
+        local_processes(&self.exp, self.setup.local.as_deref())
+    }
+
+    /// The run's stop signals; [`Stop::request`] on it (or a clone) ends the run gracefully.
+    pub fn stop(&self) -> &Stop {
+        &self.setup.stop
+    }
+
+    /// Runs the schedule from `start` (a wait for it is cut short by a stop signal or
+    /// request), showing its processes and samples to `observer` as they come; tears
+    /// everything down, then writes `run.json` and the report.
+    pub fn run(self, start: Start, observer: Option<&dyn Observer>) -> Result<Done, Error> {
+        let Prepared {
+            exp,
+            begun,
+            setup,
+            network,
+            launch,
+            teardown,
+            ..
+        } = self;
+        let mut net = network::Shaped { network };
+        // the prepare commands ran at prepare
+        let outcome = launch.run(&exp, &setup.options(false, start, observer), &mut net);
+        let dir = setup.dir;
+        drop(teardown);
+
+        // What was known at the start, with the end.
+        let run = RunInfo {
+            duration_s: outcome.duration_s,
+            stopped: outcome.stop.to_string(),
+            host_cpu: outcome.host_cpu.clone(),
+            ..begun
+        };
+        let mut lost = outcome.lost;
+        if let Err(e) = results::write_run(&dir, &run) {
+            lost.push(Loss {
+                file: "run.json".into(),
+                what: "still says the run is unfinished (its end could not be written)".into(),
+                error: e.error,
+            });
+        }
+        // From memory: what the files hold may be less.
+        let results = Results {
+            dir: dir.clone(),
+            run,
+            processes: outcome.processes,
+            metrics: outcome.metrics,
+        };
+        let analysis = report::analyse(&results);
+        let report_path = match report::write_page(&results, &analysis) {
+            Ok(path) => Some(path),
+            Err(report::Error::Write(e)) => {
+                lost.push(not_written("report.html", e.error));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Done {
+            dir,
+            report: report_path,
+            stop: outcome.stop,
+            duration_s: outcome.duration_s,
+            host_cpu: outcome.host_cpu,
+            summary: report::text(&analysis),
+            totals: analysis.totals,
+            lost: results::describe_losses(&lost),
+        })
+    }
 }
 
 /// The loss of a whole file, not written for `error`.
@@ -469,6 +636,34 @@ stop: {{after: 1m}}
             "{e}"
         );
         assert!(!results.exists(), "nothing is made");
+    }
+
+    #[test]
+    fn a_share_naming_a_node_the_topology_lacks_is_refused_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = experiment(dir.path(), "swarm");
+        let args = RunArgs {
+            experiment: exp.file.clone(),
+            shaping: Shaping::Auto,
+            dev: "lo".into(),
+            results: dir.path().join("results"),
+            shim: Some(dir.path().join("no-shim.so")),
+            quiet: true,
+            share: Some(Share {
+                local: vec![1, 2],
+                routes: vec![],
+            }),
+            results_dir: None,
+            run_prepare: true,
+            stop_rule_elsewhere: false,
+        };
+        let e = check(&exp, &args).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the share names node 2, but the topology has 2 nodes (numbered from 0): send this host a share of the experiment's topology"
+        );
+        assert_eq!(local_processes(&exp, Some(&[1])), 1);
+        assert_eq!(local_processes(&exp, None), 2);
     }
 
     #[test]

@@ -12,6 +12,18 @@
 //! drops every packet (`pfifo limit 0`, grafted with `tc qdisc replace`), so nothing is
 //! created outside the network's IFB trees and `down` needs nothing more; restore grafts
 //! the node's own leaf back, with the current parameters.
+//!
+//! On a cluster host (the state holds only some nodes) every host makes every change, and
+//! each does what its own objects need. Every host's model changes (its delay engine holds
+//! packets from any node for `L(s) + G(a,b) + L(d)`). A node's classes and leaves, and so
+//! its rates, `L(v)`, `p(v)` and its cut, are on its own host only. A pair's `G(a,b)` and
+//! `q(a,b)` (netem) are in the pair stages of the hosts with nodes of group a. A node is
+//! cut off by its own host alone: every packet it sends passes its upload class there and
+//! every packet to it its download class there, wherever the other end is, so its two
+//! dropping leaves cut all its traffic; another host has nothing to do (its nodes' packets
+//! to the cut node leave as usual and are dropped on arrival, as on one host, where they
+//! pass the sender's upload class first too) and records nothing (`State::cut` lists this
+//! host's cut nodes).
 
 use crate::backend::is_net_admin;
 use crate::engine::{self, start_engine, EngineBinary};
@@ -113,7 +125,8 @@ fn change_steps(state: &mut State, change: &NetChange) -> Result<Steps, Error> {
         NetChange::Cut(nodes) | NetChange::Restore(nodes) => {
             let cut = matches!(change, NetChange::Cut(_));
             for &i in nodes {
-                if state.cut.contains(&i) == cut {
+                // a node of another host: cut there (see the module comment)
+                if state.cut.contains(&i) == cut || !state.local.contains(&i) {
                     continue; // already so
                 }
                 if cut {
@@ -260,16 +273,22 @@ mod tests {
     use crate::objects::{objects, pair_classes, Layout};
     use topology::{LinkChange, LinkModel};
 
+    /// The state of a network on one host, every node on `lo`.
     fn state(backend: Backend, model: LinkModel) -> State {
         let local: Vec<usize> = (0..model.nodes.len()).collect();
+        state_on(backend, model, "lo", local)
+    }
+
+    /// The state of a network with the `local` nodes on this host, on `dev`.
+    fn state_on(backend: Backend, model: LinkModel, dev: &str, local: Vec<usize>) -> State {
         let layout = Layout {
-            dev: "lo".into(),
+            dev: dev.into(),
             slot: 0,
             backend,
         };
         State {
             name: "t".into(),
-            dev: "lo".into(),
+            dev: dev.into(),
             backend,
             slot: 0,
             objects: objects(&model, &local, &layout),
@@ -420,16 +439,7 @@ mod tests {
     fn netem_group_delays_change_on_every_device_traffic_leaves_by() {
         let mut m = LinkModel::uniform(2, 2, 128_000, 2_000_000, 0);
         m.set_group_delay_us(0, 1, 10_000);
-        let local: Vec<usize> = vec![0, 1];
-        let layout = Layout {
-            dev: "eth0".into(),
-            slot: 0,
-            backend: Backend::Netem,
-        };
-        let mut s = state(Backend::Netem, m.clone());
-        s.dev = "eth0".into();
-        s.objects = objects(&m, &local, &layout);
-        s.local = local;
+        let mut s = state_on(Backend::Netem, m, "eth0", vec![0, 1]);
         let change = NetChange::SetDelay {
             from: 0,
             to: 1,
@@ -487,5 +497,77 @@ mod tests {
             change_steps(&mut s, &NetChange::Cut(vec![5])),
             Err(Error::OutOfRange(_))
         ));
+    }
+
+    /// Two hosts, A with a-1 and b-1 and B with a-2 and b-2 (netem, on eth0, G(0,1) =
+    /// 10 ms): each change made on both, as every agent of a cluster run makes it.
+    #[test]
+    fn on_two_hosts_each_changes_only_what_it_holds() {
+        let mut m = LinkModel::uniform(2, 2, 128_000, 2_000_000, 0);
+        m.set_group_delay_us(0, 1, 10_000);
+        let mut a = state_on(Backend::Netem, m.clone(), "eth0", vec![0, 2]);
+        let mut b = state_on(Backend::Netem, m, "eth0", vec![1, 3]);
+        let mut on_both = |change: NetChange| {
+            let on_a = commands(&change_steps(&mut a, &change).unwrap());
+            let on_b = commands(&change_steps(&mut b, &change).unwrap());
+            (on_a, on_b)
+        };
+        // a-2 is cut (and restored) by its host alone: its classes are there, and every
+        // packet to or from it passes them
+        for (change, leaf) in [
+            (NetChange::Cut(vec![1]), "handle 1003: pfifo limit 0"),
+            (
+                NetChange::Restore(vec![1]),
+                "handle 4: netem limit 100 delay 0us",
+            ),
+        ] {
+            let (on_a, on_b) = on_both(change);
+            assert!(on_a.is_empty(), "{on_a:?}");
+            assert_eq!(
+                on_b,
+                ["p2p0u0", "p2p0d0"]
+                    .map(|ifb| format!("tc qdisc replace dev {ifb} parent 1:3 {leaf}"))
+            );
+        }
+        // b-1's link: its leaves on A; B's model follows
+        let link = LinkChange {
+            latency_us: Some(20_000),
+            ..LinkChange::default()
+        };
+        let (on_a, on_b) = on_both(NetChange::SetLink {
+            nodes: vec![2],
+            link,
+        });
+        assert_eq!(
+            on_a,
+            [
+                "tc qdisc change dev p2p0u1 parent 1:2 handle 3: netem limit 100 delay 20000us",
+                "tc qdisc change dev p2p0d1 parent 1:2 handle 3: netem limit 103 delay 20000us",
+            ]
+        );
+        assert!(on_b.is_empty(), "{on_b:?}");
+        // G(0,1): in the pair stages of both, each has a node of group 0
+        let (on_a, on_b) = on_both(NetChange::SetDelay {
+            from: 0,
+            to: 1,
+            delay_us: Some(30_000),
+            loss: None,
+        });
+        for on in [on_a, on_b] {
+            assert_eq!(
+                on,
+                [
+                    "tc qdisc change dev eth0 parent 1:1 handle 2: netem limit 100000 delay 30000us",
+                    "tc qdisc change dev lo parent 1:1 handle 2: netem limit 100000 delay 30000us",
+                ]
+            );
+        }
+        // a cut of both hosts' nodes: each records its own
+        on_both(NetChange::Cut(vec![0, 1, 3]));
+        assert_eq!((&a.cut[..], &b.cut[..]), (&[0][..], &[1, 3][..]));
+        for s in [&a, &b] {
+            assert_eq!(s.model.nodes[2].latency_us, 20_000);
+            assert_eq!(s.model.group_delay_us(0, 1), 30_000);
+        }
     }
 }

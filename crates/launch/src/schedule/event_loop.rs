@@ -22,7 +22,7 @@ impl<H: Host> Scheduler<'_, H> {
     pub(super) fn schedule(&mut self, net: &mut dyn Network) -> StopReason {
         let exp = self.exp;
         let mut pending_by_role = vec![0usize; exp.roles.len()];
-        for s in &exp.starts {
+        for s in exp.starts.iter().filter(|s| self.here[s.node]) {
             pending_by_role[s.role] += 1;
         }
         let (mut next_start, mut next_event) = (0, 0);
@@ -30,8 +30,8 @@ impl<H: Host> Scheduler<'_, H> {
         let mut last_watch = self.host.now();
         loop {
             let now = self.host.now();
-            if let Some(sig) = self.opts.stop.signal() {
-                return StopReason::Interrupted(sig);
+            if let Some(reason) = self.asked_to_stop() {
+                return reason;
             }
             let first_due = next_start;
             while exp
@@ -39,11 +39,16 @@ impl<H: Host> Scheduler<'_, H> {
                 .get(next_start)
                 .is_some_and(|s| s.at_us <= now.as_micros() as u64)
             {
-                pending_by_role[exp.starts[next_start].role] -= 1;
+                let s = &exp.starts[next_start];
+                if self.here[s.node] {
+                    pending_by_role[s.role] -= 1;
+                }
                 next_start += 1;
             }
+            // other hosts start the other nodes
             let due: Vec<(usize, usize, u64)> = exp.starts[first_due..next_start]
                 .iter()
+                .filter(|s| self.here[s.node])
                 .map(|s| (s.role, s.node, s.at_us))
                 .collect();
             if !due.is_empty() {
@@ -97,6 +102,10 @@ impl<H: Host> Scheduler<'_, H> {
         match &ev.action {
             Action::Process(ProcessAction::Start, nodes) => {
                 for &node in nodes {
+                    // another host's node is started there
+                    if !self.here[node] {
+                        continue;
+                    }
                     if let Some(role) = self.exp.roles_of(node).next() {
                         let _ = self.start_all(&[(role, node, ev.at_us)]);
                     }
@@ -200,6 +209,9 @@ impl<H: Host> Scheduler<'_, H> {
                 value: s.value,
             };
             self.out.metric(&sample);
+            if let Some(o) = self.opts.observer {
+                o.sample(&sample);
+            }
             self.metrics.push(sample);
         }
         self.out.flush();

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Spawner threads for a large batch of starts, and the batch size that uses them.
 const SPAWNERS: usize = 4;
@@ -68,9 +68,13 @@ pub(super) trait Host {
     fn cpu_ticks(&self) -> Option<Ticks>;
     /// Ends whatever is left in the run's cgroups.
     fn kill_all(&mut self);
-    /// Time since the run began.
+    /// Time since the run began (its time 0).
     fn now(&self) -> Duration;
     fn sleep(&mut self, d: Duration);
+    /// The host's clock.
+    fn wall(&self) -> SystemTime;
+    /// The run begins (began) at `t0` of the host's clock, which is not in the future.
+    fn begin_at(&mut self, t0: SystemTime);
 }
 
 /// This host.
@@ -85,7 +89,7 @@ pub(super) struct System<'a> {
 }
 
 impl<'a> System<'a> {
-    /// The run begins now.
+    /// The run begins now (see [`Host::begin_at`]).
     pub fn new(shim: &Path, groups: Vec<Option<NodeGroup>>, cgroups: Option<&'a RunGroup>) -> Self {
         let system = System {
             launcher: Launcher::new(shim),
@@ -182,5 +186,14 @@ impl Host for System<'_> {
 
     fn sleep(&mut self, d: Duration) {
         std::thread::sleep(d);
+    }
+
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn begin_at(&mut self, t0: SystemTime) {
+        let ago = SystemTime::now().duration_since(t0).unwrap_or_default();
+        self.t0 = Instant::now().checked_sub(ago).unwrap_or(self.t0);
     }
 }

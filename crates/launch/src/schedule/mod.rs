@@ -1,13 +1,19 @@
 //! The scheduler: running an experiment on this host. Prepare commands and files
-//! (`setup`), then start every node's process on schedule, carry out events (signals
-//! here, network changes through the [`Network`] the caller gives), follow metrics
-//! (`event_loop`), apply the stop rule and stop what is left, SIGTERM then the cgroup
-//! kill (`stop`), and return one record per process and every metric sample
+//! (`setup`, done by [`prepare`] before the run), then, from time 0 ([`Start`]: now, or a
+//! given time waited for), start every node's process on schedule, carry out events
+//! (signals here, network changes through the [`Network`] the caller gives), follow
+//! metrics (`event_loop`), apply the stop rule and stop what is left, SIGTERM then the
+//! cgroup kill (`stop`), and return one record per process and every metric sample
 //! (`records`), each written to the result directory as it comes (a process's row when it
-//! ends, samples as they are read, flushed every half second), with the host's CPU busy
-//! share sampled about once a second ([`crate::cpu`]). Single-threaded: one loop wakes for
-//! the next start, event or poll. Processes and time are reached through a `Host`, so that
-//! the loop can be driven without real processes.
+//! ends, samples as they are read, flushed every half second) and shown to the caller's
+//! [`Observer`], with the host's CPU busy share sampled about once a second
+//! ([`crate::cpu`]). Single-threaded: one loop wakes for the next start, event or poll.
+//! Processes and time are reached through a `Host`, so that the loop can be driven without
+//! real processes.
+//!
+//! In cluster mode a host runs a share of the nodes ([`Options::local`]: only their
+//! processes start here, events aimed at other nodes do nothing here) and the caller
+//! decides when the run ends ([`Options::stop_rule_elsewhere`], [`Stop::request`]).
 
 mod event_loop;
 mod host;
@@ -27,7 +33,7 @@ use host::{Host, System};
 use records::Proc;
 use results::{HostCpu, Loss, MetricSample, Process, Writer};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Longest sleep of the event loop, and of the wait for the last processes to end.
 const TICK: Duration = Duration::from_millis(20);
@@ -44,6 +50,29 @@ pub trait Network {
     fn failure(&mut self) -> Option<String>;
 }
 
+/// What a caller sees of a run as it goes (the cluster agent forwards it to its
+/// controller). Called from the scheduler's thread.
+pub trait Observer: Sync {
+    /// The process of node `node` started as `pid`, `at_s` seconds after time 0.
+    fn started(&self, node: usize, pid: u32, at_s: f64);
+    /// A process ended (or failed to start, or still ran when the run ended): its row, as
+    /// written to `processes.csv`.
+    fn ended(&self, row: &Process);
+    /// A metric sample was read, as written to `metrics.csv`.
+    fn sample(&self, sample: &MetricSample);
+}
+
+/// When time 0 of the schedule is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// As soon as the run is asked to begin.
+    Now,
+    /// At this time of the host's clock: the run waits for it (a stop signal or request
+    /// cuts the wait short); a time already past begins at once, late, and each process's
+    /// row shows the lag (`start_s` after `planned_s`).
+    At(SystemTime),
+}
+
 /// How to run.
 pub struct Options<'a> {
     /// The result directory; `logs/` and `nodes/` are made in it.
@@ -55,6 +84,33 @@ pub struct Options<'a> {
     pub quiet: bool,
     /// The stop signals, installed by the caller before it set anything up.
     pub stop: &'a Stop,
+    /// The nodes whose processes run on this host (indices into the plan's nodes); `None`:
+    /// every node. The starts of other nodes, and process events aimed at them, are
+    /// another host's; only these nodes get directories, logs and cgroups here.
+    pub local: Option<&'a [usize]>,
+    /// Whether the experiment's prepare commands run here (not when they ran once
+    /// elsewhere and their files were put in the result directory before).
+    pub run_prepare: bool,
+    /// The experiment's stop rule is decided elsewhere (cluster mode: by the controller,
+    /// over every host): processes exiting or a metric reached never end the run here;
+    /// the duration cap, a stop signal, a network failure or [`Stop::request`] do.
+    pub stop_rule_elsewhere: bool,
+    pub start: Start,
+    pub observer: Option<&'a dyn Observer>,
+}
+
+impl Options<'_> {
+    /// Whether each of `nodes` nodes runs its processes on this host.
+    fn here(&self, nodes: usize) -> Vec<bool> {
+        let Some(local) = self.local else {
+            return vec![true; nodes];
+        };
+        let mut here = vec![false; nodes];
+        for &i in local.iter().filter(|&&i| i < nodes) {
+            here[i] = true;
+        }
+        here
+    }
 }
 
 /// Why a run ended.
@@ -72,6 +128,8 @@ pub enum StopReason {
     Aborted(String),
     /// The emulated network failed: what followed would not have been measured on it.
     NetworkFailed(String),
+    /// The caller asked for the stop ([`Stop::request`]), for this reason.
+    Requested(String),
 }
 
 impl std::fmt::Display for StopReason {
@@ -84,6 +142,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Interrupted(sig) => write!(f, "interrupted by {}", signals::name(*sig)),
             StopReason::Aborted(why) => write!(f, "aborted: {why}"),
             StopReason::NetworkFailed(why) => write!(f, "the network failed: {why}"),
+            StopReason::Requested(why) => f.write_str(why),
         }
     }
 }
@@ -126,6 +185,8 @@ struct Scheduler<'a, H: Host> {
     exp: &'a Experiment,
     opts: &'a Options<'a>,
     host: H,
+    /// Whether each node runs its processes on this host.
+    here: Vec<bool>,
     procs: Vec<Proc>,
     /// Index in `procs` of each node's running process.
     running: Vec<Option<usize>>,
@@ -145,17 +206,28 @@ struct Scheduler<'a, H: Host> {
     cpu: Sampler,
 }
 
-/// Runs `exp` to its stop rule. Interrupted by a stop signal (see [`signals`]), it stops
-/// gracefully (hurried by a second one) and still returns every record.
-pub fn run(
-    exp: &Experiment,
-    opts: &Options<'_>,
-    net: &mut dyn Network,
-) -> Result<Outcome, RunError> {
+/// A run set up ([`prepare`]), not begun.
+pub struct Prepared {
+    groups: Vec<Option<cgroup::NodeGroup>>,
+    out: Writer,
+}
+
+/// Sets `exp` up as `opts` say: `logs/`, the prepare commands (if `opts.run_prepare`),
+/// each local node's cgroup, directory, empty logs and files, and the result tables.
+pub fn prepare(exp: &Experiment, opts: &Options<'_>) -> Result<Prepared, RunError> {
     let groups = setup::prepare(exp, opts)?;
     let out = Writer::create(&opts.run_dir)?;
-    let host = System::new(&opts.shim, groups, opts.cgroups);
-    Ok(Scheduler::new(exp, opts, host, out, net).run(net))
+    Ok(Prepared { groups, out })
+}
+
+impl Prepared {
+    /// Runs `exp`, set up with the same `opts`, to its stop rule. Interrupted by a stop
+    /// signal (see [`signals`]) or request, it stops gracefully (hurried by a second one)
+    /// and still returns every record.
+    pub fn run(self, exp: &Experiment, opts: &Options<'_>, net: &mut dyn Network) -> Outcome {
+        let host = System::new(&opts.shim, self.groups, opts.cgroups);
+        Scheduler::new(exp, opts, host, self.out, net).run(net)
+    }
 }
 
 impl<'a, H: Host> Scheduler<'a, H> {
@@ -167,14 +239,13 @@ impl<'a, H: Host> Scheduler<'a, H> {
         net: &mut dyn Network,
     ) -> Self {
         let n = exp.plan.link.nodes.len();
-        let mut cpu = Sampler::default();
-        if let Some(ticks) = host.cpu_ticks() {
-            cpu.add(host.now(), ticks);
-        }
+        let here = opts.here(n);
+        let local_starts = exp.starts.iter().filter(|s| here[s.node]).count();
         Scheduler {
             exp,
             opts,
             host,
+            here,
             procs: Vec::with_capacity(exp.starts.len()),
             running: vec![None; n],
             started: vec![false; n],
@@ -185,13 +256,16 @@ impl<'a, H: Host> Scheduler<'a, H> {
             rows: Vec::with_capacity(exp.starts.len()),
             metrics: Vec::new(),
             out,
-            progress: Progress::new(exp.starts.len(), opts.quiet),
-            cpu,
+            progress: Progress::new(local_starts, opts.quiet),
+            cpu: Sampler::default(),
         }
     }
 
-    /// Runs the schedule to its stop rule, stops what is left and returns the records.
+    /// Waits for time 0, runs the schedule to its stop rule, stops what is left and returns
+    /// the records.
     fn run(mut self, net: &mut dyn Network) -> Outcome {
+        self.wait_for_start();
+        self.sample_cpu();
         let stop = self.schedule(net);
         self.stop_left();
         self.poll(net);

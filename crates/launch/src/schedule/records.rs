@@ -72,6 +72,9 @@ impl<H: Host> Scheduler<'_, H> {
         };
         match started {
             Ok(pid) => {
+                if let Some(o) = self.opts.observer {
+                    o.started(node, pid, start.as_secs_f64());
+                }
                 p.pid = Some(pid);
                 p.status = Status::Running;
                 self.running[node] = Some(self.procs.len());
@@ -144,9 +147,12 @@ impl<H: Host> Scheduler<'_, H> {
         self.write(self.record(&self.procs[i]));
     }
 
-    /// Writes a process's row.
+    /// Writes a process's row (and shows it to the observer).
     fn write(&mut self, row: Process) {
         self.out.process(&row);
+        if let Some(o) = self.opts.observer {
+            o.ended(&row);
+        }
         self.rows.push(row);
     }
 

@@ -1,6 +1,7 @@
-//! Before the first start: the result directory's `logs/`, the prepare commands, and for
-//! every node of a role its cgroup, its working directory, its empty log files and the
-//! role's files linked into it; then, at each start, the [`Job`] that says what to start.
+//! Before the first start: the result directory's `logs/`, the prepare commands (unless
+//! they ran elsewhere), and for every node of a role that runs here its cgroup, its
+//! working directory, its empty log files and the role's files linked into it; then, at
+//! each start, the [`Job`] that says what to start.
 
 use super::host::Job;
 use super::{Options, RunError};
@@ -56,8 +57,9 @@ fn prepare_commands(exp: &Experiment, run_dir: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Makes `logs/`, runs the prepare commands and sets up every node of a role; returns
-/// each node's cgroup (`None` without cgroups, or for a node of no role).
+/// Makes `logs/`, runs the prepare commands (if `opts.run_prepare`) and sets up every node
+/// of a role that runs here; returns each node's cgroup (`None` without cgroups, or for a
+/// node of no role or not here).
 pub(super) fn prepare(
     exp: &Experiment,
     opts: &Options<'_>,
@@ -65,11 +67,15 @@ pub(super) fn prepare(
     let logs = opts.run_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(setup_err(&logs))?;
     let _ = crate::spawn::raise_nofile();
-    prepare_commands(exp, &opts.run_dir)?;
+    if opts.run_prepare {
+        prepare_commands(exp, &opts.run_dir)?;
+    }
 
-    let mut groups: Vec<Option<NodeGroup>> = (0..exp.plan.link.nodes.len()).map(|_| None).collect();
+    let n = exp.plan.link.nodes.len();
+    let here = opts.here(n);
+    let mut groups: Vec<Option<NodeGroup>> = (0..n).map(|_| None).collect();
     for role in &exp.roles {
-        for &node in &role.nodes {
+        for &node in role.nodes.iter().filter(|&&node| here[node]) {
             if let Some(run) = opts.cgroups {
                 let g = run
                     .node(

@@ -1,9 +1,10 @@
-//! Ending a run: the experiment's stop rule (its roles exited, or every process when it
-//! names none; its metric reached on every node of its role; its duration cap) and the
-//! stop of what is left (SIGTERM, a grace period, then the kill).
+//! Beginning and ending a run: the wait for time 0, the experiment's stop rule (its roles
+//! exited, or every process when it names none; its metric reached on every node of its
+//! role; its duration cap; only the cap when the rule is decided elsewhere), a stop signal
+//! or request, and the stop of what is left (SIGTERM, a grace period, then the kill).
 
 use super::host::Host;
-use super::{Scheduler, StopReason, TICK};
+use super::{Scheduler, Start, StopReason, TICK};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -11,6 +12,31 @@ use std::time::Duration;
 const GRACE: Duration = Duration::from_secs(2);
 
 impl<H: Host> Scheduler<'_, H> {
+    /// Waits for time 0 as `Options::start` says (a stop signal or request cuts the wait
+    /// short), then makes it the run's time 0.
+    pub(super) fn wait_for_start(&mut self) {
+        let Start::At(t0) = self.opts.start else {
+            return;
+        };
+        while !self.opts.stop.stopping() {
+            match t0.duration_since(self.host.wall()) {
+                Ok(left) if !left.is_zero() => self.host.sleep(left.min(TICK)),
+                _ => break,
+            }
+        }
+        // cut short, the run begins now
+        self.host.begin_at(t0.min(self.host.wall()));
+    }
+
+    /// Why the run must stop now that a stop signal or request arrived, if one did.
+    pub(super) fn asked_to_stop(&self) -> Option<StopReason> {
+        let stop = self.opts.stop;
+        stop.signal().map(StopReason::Interrupted).or_else(|| {
+            stop.requested()
+                .map(|why| StopReason::Requested(why.to_string()))
+        })
+    }
+
     /// Whether the stop rule ends the run at `now`: `pending_by_role` counts the starts
     /// still to come, `scheduled` says every start and event is behind us.
     pub(super) fn stop_rule(
@@ -20,6 +46,10 @@ impl<H: Host> Scheduler<'_, H> {
         now: Duration,
     ) -> Option<StopReason> {
         let stop = &self.exp.stop;
+        let cap = (now >= Duration::from_micros(stop.after_us)).then_some(StopReason::DurationCap);
+        if self.opts.stop_rule_elsewhere {
+            return cap;
+        }
         let done = |r: &usize| pending_by_role[*r] == 0 && self.running_by_role[*r] == 0;
         if !stop.exited.is_empty() {
             if stop.exited.iter().all(done) {
@@ -32,7 +62,7 @@ impl<H: Host> Scheduler<'_, H> {
         if self.metric_reached() {
             return Some(StopReason::MetricReached);
         }
-        (now >= Duration::from_micros(stop.after_us)).then_some(StopReason::DurationCap)
+        cap
     }
 
     /// Whether every node of the stop metric's role reported it at the level asked.

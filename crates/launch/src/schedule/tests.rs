@@ -3,22 +3,29 @@
 //! changes it is asked for. The tests check what the loop promises: starts and events in
 //! time order on their nodes, network changes with the nodes they name, each stop rule
 //! with its reason and the stop of what is left, and the process records as the host
-//! reported them.
+//! reported them; and for cluster mode, a share of the nodes, the caller's stop rule and
+//! requests, the observer, and a time 0 on the host's clock.
 
 use super::host::{Exit, Host, Job, Reaped};
-use super::{setup, Network, Options, Outcome, Scheduler, StopReason};
+use super::{setup, Network, Observer, Options, Outcome, Scheduler, Start, StopReason};
 use crate::cpu::Ticks;
 use crate::signals::Stop;
 use experiment::{Experiment, NetChange};
 use nix::sys::signal::Signal;
-use results::{Process, Status};
+use results::{MetricSample, Process, Status};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
+}
+
+/// The fake host's clock when the fake run is created (its virtual time 0).
+fn epoch() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
 /// How a node's process behaves.
@@ -48,6 +55,36 @@ struct Log {
     applied: Vec<(Duration, NetChange)>,
     /// `processes.csv` and `metrics.csv` as they were at the times asked for.
     files: Vec<(Duration, String, String)>,
+    /// What the observer was shown, in order.
+    observed: Vec<Seen>,
+}
+
+/// One call to the observer.
+#[derive(Debug)]
+enum Seen {
+    Started(usize, u32, f64),
+    /// The row's `Debug` text.
+    Ended(String),
+    Sample(String),
+}
+
+/// An observer that records what it is shown.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Seen>>);
+
+impl Observer for Recorder {
+    fn started(&self, node: usize, pid: u32, at_s: f64) {
+        self.0.lock().unwrap().push(Seen::Started(node, pid, at_s));
+    }
+    fn ended(&self, row: &Process) {
+        self.0.lock().unwrap().push(Seen::Ended(format!("{row:?}")));
+    }
+    fn sample(&self, sample: &MetricSample) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(Seen::Sample(format!("{sample:?}")));
+    }
 }
 
 struct FakeProc {
@@ -66,7 +103,11 @@ struct FakeHost {
     procs: Vec<FakeProc>,
     /// Stop signals that arrive at a given time.
     interrupts: Vec<(Duration, i32)>,
+    /// Stop requests made at a given time.
+    requests: Vec<(Duration, String)>,
     stop: Stop,
+    /// Time 0 of the run, on the host's clock (`epoch() + clock`).
+    t0: SystemTime,
     /// The result directory, and when to read its files.
     run_dir: std::path::PathBuf,
     peeks: Vec<Duration>,
@@ -80,14 +121,14 @@ impl FakeHost {
 
 impl Host for FakeHost {
     fn start(&mut self, jobs: &[Job<'_>]) -> Vec<(std::io::Result<u32>, Duration)> {
-        let now = self.clock.get();
+        let (now, since_t0) = (self.clock.get(), self.now());
         jobs.iter()
             .map(|job| {
                 let script = self.scripts.get(&job.node).cloned().unwrap_or_default();
                 if script.fails {
                     return (
                         Err(std::io::Error::other("no such program")),
-                        now + script.lags,
+                        since_t0 + script.lags,
                     );
                 }
                 std::fs::write(&job.stdout, script.output).unwrap();
@@ -105,7 +146,7 @@ impl Host for FakeHost {
                     .borrow_mut()
                     .starts
                     .push((now, job.name.to_string()));
-                (Ok(pid), now + script.lags)
+                (Ok(pid), since_t0 + script.lags)
             })
             .collect()
     }
@@ -154,7 +195,7 @@ impl Host for FakeHost {
     fn kill_all(&mut self) {}
 
     fn now(&self) -> Duration {
-        self.clock.get()
+        self.wall().duration_since(self.t0).unwrap()
     }
 
     fn sleep(&mut self, d: Duration) {
@@ -165,11 +206,24 @@ impl Host for FakeHost {
                 self.stop.arrived(sig);
             }
         }
+        for (at, why) in &self.requests {
+            if *at <= now && *at > now - d {
+                self.stop.request(why.clone());
+            }
+        }
         for &at in self.peeks.iter().filter(|&&at| at <= now && at > now - d) {
             let read = |f| std::fs::read_to_string(self.run_dir.join(f)).unwrap();
             let files = (at, read("processes.csv"), read("metrics.csv"));
             self.log.borrow_mut().files.push(files);
         }
+    }
+
+    fn wall(&self) -> SystemTime {
+        epoch() + self.clock.get()
+    }
+
+    fn begin_at(&mut self, t0: SystemTime) {
+        self.t0 = t0;
     }
 }
 
@@ -216,7 +270,12 @@ struct Run {
     scripts: HashMap<usize, Script>,
     fails_at: Option<Duration>,
     interrupts: Vec<(Duration, i32)>,
+    requests: Vec<(Duration, String)>,
     peeks: Vec<Duration>,
+    /// The nodes this host runs (by name); `None`: all.
+    local: Option<Vec<&'static str>>,
+    stop_rule_elsewhere: bool,
+    start: Start,
 }
 
 impl Run {
@@ -232,7 +291,11 @@ impl Run {
             scripts: HashMap::new(),
             fails_at: None,
             interrupts: Vec::new(),
+            requests: Vec::new(),
             peeks: Vec::new(),
+            local: None,
+            stop_rule_elsewhere: false,
+            start: Start::Now,
         }
     }
 
@@ -251,12 +314,22 @@ impl Run {
     fn drive(&mut self) -> (Outcome, Log) {
         let run_dir = self.dir.path().join("run");
         let stop = Stop::none();
+        let local: Option<Vec<usize>> = self
+            .local
+            .as_ref()
+            .map(|names| names.iter().map(|n| self.node(n)).collect());
+        let recorder = Recorder::default();
         let opts = Options {
             run_dir: run_dir.clone(),
             shim: "/nonexistent/libp2plab_shim.so".into(),
             cgroups: None,
             quiet: true,
             stop: &stop,
+            local: local.as_deref(),
+            run_prepare: true,
+            stop_rule_elsewhere: self.stop_rule_elsewhere,
+            start: self.start,
+            observer: Some(&recorder),
         };
         setup::prepare(&self.exp, &opts).unwrap();
         let out = results::Writer::create(&run_dir).unwrap();
@@ -276,7 +349,9 @@ impl Run {
             scripts: std::mem::take(&mut self.scripts),
             procs: Vec::new(),
             interrupts: std::mem::take(&mut self.interrupts),
+            requests: std::mem::take(&mut self.requests),
             stop: stop.clone(),
+            t0: epoch(),
             run_dir,
             peeks: std::mem::take(&mut self.peeks),
         };
@@ -288,7 +363,8 @@ impl Run {
         };
         let outcome = Scheduler::new(&self.exp, &opts, host, out, &mut net).run(&mut net);
         drop(net);
-        let log = Rc::try_unwrap(log).ok().unwrap().into_inner();
+        let mut log = Rc::try_unwrap(log).ok().unwrap().into_inner();
+        log.observed = recorder.0.into_inner().unwrap();
         (outcome, log)
     }
 }
@@ -729,9 +805,9 @@ events:
     assert!(cpu.samples.iter().all(|s| s.1 == 0.25), "{:?}", cpu.samples);
 }
 
-#[test]
-fn rows_and_samples_are_written_as_the_run_goes() {
-    let mut run = Run::new(
+/// a-1 prints a sample and exits at 1 s, a-2 runs until the end (5 s), b-1 fails to start.
+fn sample_exit_and_failure() -> Run {
+    Run::new(
         "roles:
   - {name: peer, nodes: 'a[1-2]', command: 'true'}
   - {name: gone, nodes: b-1, command: 'true'}
@@ -751,7 +827,12 @@ stop: {after: 5s}
             fails: true,
             ..Script::default()
         },
-    );
+    )
+}
+
+#[test]
+fn rows_and_samples_are_written_as_the_run_goes() {
+    let mut run = sample_exit_and_failure();
     run.peeks = vec![ms(3000)];
     let run_dir = run.dir.path().join("run");
     let (outcome, log) = run.drive();
@@ -777,4 +858,205 @@ stop: {after: 5s}
     assert_eq!(nodes, ["b-1", "a-1", "a-2"]);
     assert_eq!(row(&outcome, "a-2").status, Status::Stopped);
     assert_eq!(outcome.metrics.len(), 1);
+}
+
+#[test]
+fn a_share_runs_only_the_processes_of_its_nodes() {
+    let mut run = Run::new(
+        "roles:
+  - {name: peer, nodes: a, command: 'true', start: {at: 1s, every: 500ms}}
+  - {name: far, nodes: b, command: 'true'}
+stop: {after: 4s}
+events:
+  - {at: 2500ms, nodes: 'b-1', action: start}
+  - {at: 3s, nodes: '*', action: stop}
+",
+    );
+    run.local = Some(vec!["a-1", "a-3"]);
+    let run_dir = run.dir.path().join("run");
+    let (outcome, log) = run.drive();
+    // a-3 keeps its planned time: one schedule, whichever host a node is on
+    assert_eq!(
+        log.starts,
+        [(ms(1000), "a-1".to_string()), (ms(2000), "a-3".to_string())]
+    );
+    let rows: Vec<_> = outcome
+        .processes
+        .iter()
+        .map(|p| (p.node.as_str(), p.planned_s, p.status))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("a-1", Some(1.0), Status::Stopped),
+            ("a-3", Some(2.0), Status::Stopped)
+        ]
+    );
+    let signals: Vec<_> = log.signals.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert_eq!(
+        signals,
+        ["a-1", "a-3"],
+        "the stop event reached only local nodes"
+    );
+    let listing = |dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(run_dir.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listing("nodes"), ["a-1", "a-3"]);
+    assert_eq!(
+        listing("logs"),
+        ["a-1.err", "a-1.out", "a-3.err", "a-3.out"]
+    );
+    // role `far`, all elsewhere, does not keep the run going here
+    assert_eq!(outcome.stop, StopReason::AllExited);
+}
+
+#[test]
+fn with_the_stop_rule_elsewhere_only_a_request_or_the_cap_ends_the_run() {
+    let body = "roles:
+  - {name: peer, nodes: a-1, command: 'true', metrics: [{name: progress, regex: 'p=(\\d+)'}]}
+  - {name: seed, nodes: b-1, command: 'true'}
+stop: {exited: [peer], after: 10s}
+";
+    let peer = Script {
+        output: "p=100\n",
+        ..runs_for(500, 0)
+    };
+    // on its own, the run ends when the peer exits
+    let (outcome, _) = Run::new(body).script("a-1", peer.clone()).drive();
+    assert_eq!(outcome.stop, StopReason::RolesExited);
+    assert_eq!(
+        outcome.duration_s, 0.52,
+        "the seed stopped a tick after the peer"
+    );
+
+    let mut run = Run::new(body).script("a-1", peer.clone());
+    run.stop_rule_elsewhere = true;
+    run.requests = vec![(ms(3000), "every host is done".into())];
+    let (outcome, log) = run.drive();
+    assert_eq!(
+        outcome.stop,
+        StopReason::Requested("every host is done".into())
+    );
+    assert_eq!(outcome.stop.to_string(), "every host is done");
+    assert_eq!(
+        log.signals,
+        [(ms(3000), "b-1".to_string(), Signal::SIGTERM)],
+        "stopped gracefully, like a first stop signal"
+    );
+    let ended = |n| {
+        let p = row(&outcome, n);
+        (p.status, p.exit_code, p.signal, p.end_s)
+    };
+    assert_eq!(ended("a-1"), (Status::Exited, Some(0), None, Some(0.5)));
+    // SIGTERM at 3 s, reaped a tick later
+    assert_eq!(ended("b-1"), (Status::Stopped, None, Some(15), Some(3.02)));
+
+    // the duration cap still holds
+    let mut run = Run::new(body).script("a-1", peer);
+    run.stop_rule_elsewhere = true;
+    let (outcome, _) = run.drive();
+    assert_eq!(outcome.stop, StopReason::DurationCap);
+    assert_eq!(outcome.duration_s, 10.02);
+}
+
+#[test]
+fn a_stop_request_gives_the_grace_period_and_a_second_one_skips_it() {
+    for (requests, killed_at) in [(1, 3000), (2, 1000)] {
+        let mut run = stubborn("1m");
+        run.stop_rule_elsewhere = true;
+        run.requests = (0..requests).map(|_| (ms(1000), "asked".into())).collect();
+        let (outcome, log) = run.drive();
+        assert_eq!(outcome.stop, StopReason::Requested("asked".into()));
+        let kill = log.signals.iter().find(|s| s.2 == Signal::SIGKILL).unwrap();
+        assert_eq!(kill.0, ms(killed_at), "after {requests} requests");
+        let p = row(&outcome, "b-1");
+        assert_eq!((p.status, p.signal), (Status::Stopped, Some(9)));
+    }
+}
+
+#[test]
+fn the_observer_sees_every_start_end_and_sample_once() {
+    let mut run = sample_exit_and_failure();
+    let (outcome, log) = run.drive();
+    let started: Vec<(usize, u32, f64)> = log
+        .observed
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Started(node, pid, at) => Some((*node, *pid, *at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [(run.node("a-1"), 100, 0.0), (run.node("a-2"), 101, 0.0)],
+        "a failed start is not started"
+    );
+    let texts = |f: &dyn Fn(&Seen) -> Option<String>| -> Vec<String> {
+        log.observed.iter().filter_map(f).collect()
+    };
+    let ended = texts(&|s| match s {
+        Seen::Ended(row) => Some(row.clone()),
+        _ => None,
+    });
+    let rows: Vec<String> = outcome.processes.iter().map(|p| format!("{p:?}")).collect();
+    assert_eq!(ended, rows, "every row, as written, once");
+    assert_eq!(rows.len(), 3);
+    let samples = texts(&|s| match s {
+        Seen::Sample(m) => Some(m.clone()),
+        _ => None,
+    });
+    let metrics: Vec<String> = outcome.metrics.iter().map(|m| format!("{m:?}")).collect();
+    assert_eq!(samples, metrics);
+    assert_eq!(metrics.len(), 1);
+}
+
+#[test]
+fn a_start_time_ahead_is_waited_for_and_one_past_is_not() {
+    let body = "roles:
+  - {name: peer, nodes: a, command: 'true', start: {at: 0s, every: 1s}}
+stop: {after: 5s}
+";
+    let started = |start: Start| {
+        let mut run = Run::new(body);
+        run.start = start;
+        let (outcome, log) = run.drive();
+        let mut rows: Vec<(String, Option<f64>, f64)> = outcome
+            .processes
+            .iter()
+            .map(|p| (p.node.clone(), p.planned_s, p.start_s))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let at: Vec<u128> = log.starts.iter().map(|s| s.0.as_millis()).collect();
+        (at, rows, outcome.duration_s)
+    };
+    // 2 s ahead: nothing starts before then, and the run keeps its own times; 1.5 s
+    // past: what was due starts at once, late, the rest on time
+    for (t0, at, start_s) in [
+        (epoch() + ms(2000), [2000, 3000, 4000], [0.0, 1.0, 2.0]),
+        (epoch() - ms(1500), [0, 0, 500], [1.5, 1.5, 2.0]),
+    ] {
+        let (started_at, rows, duration) = started(Start::At(t0));
+        assert_eq!(started_at, at);
+        let want: Vec<(String, Option<f64>, f64)> = ["a-1", "a-2", "a-3"]
+            .into_iter()
+            .zip([0.0, 1.0, 2.0])
+            .zip(start_s)
+            .map(|((node, planned), start)| (node.to_string(), Some(planned), start))
+            .collect();
+        assert_eq!(rows, want);
+        assert_eq!(duration, 5.02);
+    }
+    // a stop request cuts the wait short: nothing starts
+    let mut run = Run::new(body);
+    run.start = Start::At(epoch() + ms(60_000));
+    run.requests = vec![(ms(500), "abort".into())];
+    let (outcome, log) = run.drive();
+    assert_eq!(outcome.stop, StopReason::Requested("abort".into()));
+    assert!(log.starts.is_empty() && outcome.processes.is_empty());
+    assert!(outcome.duration_s < 0.1, "{}", outcome.duration_s);
 }
