@@ -62,15 +62,7 @@ impl launch::Observer for Reporter {
 /// gone; the process's exit status (0: the run ended and was torn down).
 pub fn serve(input: impl BufRead + Send + 'static, output: impl Write + Send + 'static) -> i32 {
     let out = Out(Arc::new(Mutex::new(Box::new(output))));
-    let stop = match launch::Stop::install() {
-        Ok(s) => s,
-        Err(e) => {
-            out.send(&FromAgent::Failed {
-                error: format!("cannot take over the stop signals: {e}"),
-            });
-            return 1;
-        }
-    };
+    let stop = RunStop::default();
     let (tx, rx) = channel();
     let heard = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
@@ -89,12 +81,31 @@ pub fn serve(input: impl BufRead + Send + 'static, output: impl Write + Send + '
     status
 }
 
+/// The stop of the run set up here, once it is (runner takes the stop signals over when it
+/// sets up): how a stop or the controller's loss reaches a run under way, while the main
+/// thread is busy running it.
+#[derive(Clone, Default)]
+struct RunStop(Arc<Mutex<Option<runner::Stop>>>);
+
+impl RunStop {
+    fn set(&self, stop: runner::Stop) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
+    }
+
+    /// Asks the run, if there is one, to stop for `reason`.
+    fn request(&self, reason: String) {
+        if let Some(stop) = &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            stop.request(reason);
+        }
+    }
+}
+
 /// Reads the controller's lines; a stop or the controller's loss also reaches a run under
-/// way (the main thread is busy running it) through `stop`.
+/// way through `stop`.
 fn spawn_reader(
     input: impl BufRead + Send + 'static,
     tx: Sender<Heard>,
-    stop: launch::Stop,
+    stop: RunStop,
     heard: Arc<AtomicU64>,
     t0: Instant,
 ) {
@@ -129,7 +140,7 @@ fn spawn_reader(
 fn spawn_ticker(
     out: Out,
     tx: Sender<Heard>,
-    stop: launch::Stop,
+    stop: RunStop,
     heard: Arc<AtomicU64>,
     t0: Instant,
     over: Arc<AtomicBool>,
@@ -138,7 +149,9 @@ fn spawn_ticker(
         while !over.load(Ordering::SeqCst) {
             std::thread::sleep(HEARTBEAT);
             out.send(&FromAgent::Heartbeat);
-            let quiet = t0.elapsed() - Duration::from_millis(heard.load(Ordering::SeqCst));
+            let quiet = t0
+                .elapsed()
+                .saturating_sub(Duration::from_millis(heard.load(Ordering::SeqCst)));
             if quiet >= SILENCE {
                 let why = format!(
                     "no word from the controller for {} s",
@@ -155,7 +168,7 @@ fn spawn_ticker(
 /// The main thread's state: who this host is and what it has set up.
 struct Agent {
     out: Out,
-    stop: launch::Stop,
+    stop: RunStop,
     host: String,
     /// The job preflight checked, until it is set up.
     checked: Option<Job>,
@@ -200,9 +213,10 @@ impl Agent {
                     self.out.send(&FromAgent::Preflight { backend, problems });
                     self.checked = Some(job);
                 }
-                ToAgent::Setup { job } => match setup(&job, &self.stop) {
+                ToAgent::Setup { job } => match setup(&job) {
                     Ok(p) => {
                         self.checked = None;
+                        self.stop.set(p.stop().clone());
                         self.out.send(&FromAgent::Ready {
                             processes: p.processes(),
                             backend: p.backend().to_string(),
@@ -287,7 +301,7 @@ fn run_args(job: &Job) -> Result<runner::RunArgs, String> {
         results: PathBuf::from(&job.results_dir),
         results_dir: Some(PathBuf::from(&job.results_dir)),
         run_prepare: false,
-        caller_stops: true,
+        stop_rule_elsewhere: true,
         shim: Some(PathBuf::from(&job.shim)),
         quiet: true,
         share: Some(runner::Share {
@@ -306,10 +320,10 @@ fn run_args(job: &Job) -> Result<runner::RunArgs, String> {
 }
 
 /// Sets `job` up: the experiment read here, then `runner`'s checks and set-up.
-fn setup(job: &Job, stop: &launch::Stop) -> Result<runner::Prepared, String> {
+fn setup(job: &Job) -> Result<runner::Prepared, String> {
     let args = run_args(job)?;
     let exp = runner::load(&args.experiment).map_err(|d| d.to_string())?;
-    runner::prepare(&args, exp, stop).map_err(|e| e.to_string())
+    runner::prepare(&args, exp).map_err(|e| e.to_string())
 }
 
 /// What would stop `job` on this host, and the backend it would use; changes nothing.
@@ -342,7 +356,7 @@ fn preflight(job: &Job) -> (Option<String>, Vec<String>) {
     };
     match runner::load(&args.experiment) {
         Ok(exp) => {
-            problems.extend(runner::refusals(&args, &exp));
+            problems.extend(runner::refusal(&exp, &args));
             problems.extend(addresses_taken(&exp, &job.local));
         }
         Err(d) => problems.extend(d.to_string().lines().map(str::to_string)),

@@ -4,7 +4,7 @@
 
 mod cpu;
 pub mod elf;
-mod progress;
+pub mod progress;
 pub mod schedule;
 pub mod signals;
 pub mod spawn;
@@ -12,6 +12,6 @@ pub mod tail;
 pub mod wrap;
 
 pub use schedule::{
-    prepare, Network, Observer, Options, Outcome, Prepared, RunError, Start, StopReason,
+    prepare, prepare_commands, Network, Observer, Options, Outcome, Prepared, RunError, Start, StopReason,
 };
 pub use signals::Stop;

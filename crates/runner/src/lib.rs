@@ -145,7 +145,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 /// The network name of an experiment: its name, as a network name may be spelled.
-fn network_name(exp: &Experiment) -> String {
+pub fn network_name(exp: &Experiment) -> String {
     exp.name
         .chars()
         .map(|c| {
@@ -195,6 +195,12 @@ fn check(exp: &Experiment, args: &RunArgs) -> Result<PathBuf, Error> {
     let results = args.results_dir.as_ref().unwrap_or(&args.results);
     free_space(results, local_processes(exp, local))?;
     Ok(shim)
+}
+
+/// What `prepare` would refuse about this machine for `exp` run as `args` say, in one line
+/// (the agent's preflight asks before anything is set up); `None`: nothing.
+pub fn refusal(exp: &Experiment, args: &RunArgs) -> Option<String> {
+    check(exp, args).err().map(|e| e.to_string())
 }
 
 /// Refuses a run whose results would not fit: less than [`free_space_needed`] available
@@ -256,7 +262,7 @@ impl Drop for Teardown {
 }
 
 /// `results/<name>-<UTC time>`, made.
-fn result_dir(parent: &Path, name: &str) -> Result<PathBuf, Error> {
+pub fn result_dir(parent: &Path, name: &str) -> Result<PathBuf, Error> {
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .replace(':', "-");
@@ -271,7 +277,7 @@ fn make_dir(dir: &Path) -> Result<PathBuf, Error> {
         .map_err(io(format!("cannot resolve {}", dir.display())))
 }
 
-fn experiment_json(exp: &Experiment) -> serde_json::Value {
+pub fn experiment_json(exp: &Experiment) -> serde_json::Value {
     std::fs::read_to_string(&exp.file)
         .ok()
         .and_then(|t| serde_yaml_ng::from_str::<serde_json::Value>(&t).ok())

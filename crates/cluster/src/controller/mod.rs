@@ -95,6 +95,8 @@ pub enum Error {
     Interrupted(i32),
     #[error(transparent)]
     Report(#[from] report::Error),
+    #[error(transparent)]
+    Results(#[from] results::WriteError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {

@@ -20,6 +20,8 @@ mod host;
 mod records;
 mod setup;
 mod stop;
+
+pub use setup::prepare_commands;
 #[cfg(test)]
 mod tests;
 

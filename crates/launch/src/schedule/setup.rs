@@ -31,8 +31,11 @@ fn place_file(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
 }
 
-/// Runs the prepare commands, in the run directory, each to completion.
-fn prepare_commands(exp: &Experiment, run_dir: &Path) -> Result<(), RunError> {
+/// Runs the prepare commands, in the run directory, each to completion, each one's output
+/// in `logs/prepare-<i>.log` (a cluster run's controller runs them itself, once).
+pub fn prepare_commands(exp: &Experiment, run_dir: &Path) -> Result<(), RunError> {
+    let logs = run_dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(setup_err(&logs))?;
     for (i, argv) in exp.prepare_commands(run_dir).iter().enumerate() {
         let log = run_dir.join("logs").join(format!("prepare-{i}.log"));
         let out = std::fs::File::create(&log).map_err(setup_err(&log))?;
