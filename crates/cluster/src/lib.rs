@@ -6,3 +6,4 @@
 //! pipes for tests and the orchestration benchmark).
 
 pub mod link;
+pub mod ssh;
