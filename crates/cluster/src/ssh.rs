@@ -254,14 +254,11 @@ impl Session {
         let stat = sftp
             .stat(Path::new(remote))
             .map_err(|e| self.ssh(&format!("cannot read {remote}"), e))?;
-        if !stat.is_dir() {
-            if let Some(parent) = local.parent() {
-                fs::create_dir_all(parent)
-                    .map_err(|e| self.io(&format!("cannot make {}", parent.display()), e))?;
-            }
-            return self.get_file(&sftp, Path::new(remote), local, stat.perm);
+        if let Some(parent) = local.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| self.io(&format!("cannot make {}", parent.display()), e))?;
         }
-        self.get_tree(&sftp, Path::new(remote), local, stat.perm)
+        self.get(&sftp, Path::new(remote), local, &stat)
     }
 
     /// Starts `command` on one exec channel and hands the session to a thread of its own
@@ -543,66 +540,48 @@ impl Session {
             .map_err(|e| self.ssh(&format!("cannot set the mode of {}", remote.display()), e))
     }
 
-    /// Copies one remote file to `local` with mode `mode`; its size.
-    fn get_file(
+    /// Copies remote file or directory tree `remote` (whose attributes are `stat`) to
+    /// `local`, with its modes; the bytes copied.
+    fn get(
         &self,
         sftp: &Sftp,
         remote: &Path,
         local: &Path,
-        mode: Option<u32>,
+        stat: &ssh2::FileStat,
     ) -> Result<u64, SshError> {
-        let mut from = sftp
-            .open(remote)
-            .map_err(|e| self.ssh(&format!("cannot read {}", remote.display()), e))?;
         let write = |e| self.io(&format!("cannot write {}", local.display()), e);
-        let mut to = fs::File::create(local).map_err(write)?;
-        let size = copy(&mut from, &mut to).map_err(|e| {
-            self.io(
-                &format!("cannot copy {} to {}", remote.display(), local.display()),
-                e,
-            )
-        })?;
-        if let Some(mode) = mode {
-            to.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
-                .map_err(write)?;
-        }
-        Ok(size)
-    }
-
-    /// Copies remote directory `remote` into local directory `local` (made); the bytes
-    /// copied.
-    fn get_tree(
-        &self,
-        sftp: &Sftp,
-        remote: &Path,
-        local: &Path,
-        mode: Option<u32>,
-    ) -> Result<u64, SshError> {
-        let make = |e| self.io(&format!("cannot make {}", local.display()), e);
-        fs::create_dir_all(local).map_err(make)?;
-        let mut entries = sftp
-            .readdir(remote)
-            .map_err(|e| self.ssh(&format!("cannot list {}", remote.display()), e))?;
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let mut bytes = 0;
-        for (from, mut stat) in entries {
-            let Some(name) = from.file_name() else {
-                continue;
-            };
-            let to = local.join(name);
-            if stat.file_type().is_symlink() {
-                stat = sftp
-                    .stat(&from)
-                    .map_err(|e| self.ssh(&format!("cannot read {}", from.display()), e))?;
+        if stat.is_dir() {
+            fs::create_dir_all(local).map_err(write)?;
+            let mut entries = sftp
+                .readdir(remote)
+                .map_err(|e| self.ssh(&format!("cannot list {}", remote.display()), e))?;
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            for (from, mut stat) in entries {
+                let Some(name) = from.file_name() else {
+                    continue;
+                };
+                if stat.file_type().is_symlink() {
+                    stat = sftp
+                        .stat(&from)
+                        .map_err(|e| self.ssh(&format!("cannot read {}", from.display()), e))?;
+                }
+                if stat.is_dir() || stat.is_file() {
+                    bytes += self.get(sftp, &from, &local.join(name), &stat)?;
+                }
             }
-            if stat.is_dir() {
-                bytes += self.get_tree(sftp, &from, &to, stat.perm)?;
-            } else if stat.is_file() {
-                bytes += self.get_file(sftp, &from, &to, stat.perm)?;
-            }
+        } else {
+            let mut from = sftp
+                .open(remote)
+                .map_err(|e| self.ssh(&format!("cannot read {}", remote.display()), e))?;
+            let mut to = fs::File::create(local).map_err(write)?;
+            bytes = copy(&mut from, &mut to).map_err(|e| {
+                let what = format!("cannot copy {} to {}", remote.display(), local.display());
+                self.io(&what, e)
+            })?;
         }
-        if let Some(mode) = mode {
-            fs::set_permissions(local, fs::Permissions::from_mode(mode & 0o7777)).map_err(make)?;
+        if let Some(mode) = stat.perm {
+            fs::set_permissions(local, fs::Permissions::from_mode(mode & 0o7777)).map_err(write)?;
         }
         Ok(bytes)
     }
