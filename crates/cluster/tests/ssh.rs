@@ -74,10 +74,18 @@ fn an_executable_is_installed_once_under_its_checksum_and_runs_there() {
         session.install(&local, remote_dir).unwrap(),
         (want.clone(), true)
     );
+    // the second time nothing is written there (a directory's time changes with its entries)
+    let changed = || {
+        let dir = Path::new(remote_dir).join(&sum);
+        fs::metadata(dir).unwrap().modified().unwrap()
+    };
+    let before = changed();
+    std::thread::sleep(Duration::from_millis(20));
     assert_eq!(
         session.install(&local, remote_dir).unwrap(),
         (want.clone(), false)
     );
+    assert_eq!(changed(), before);
     assert_eq!(stdout(&session, &want), "hello from h1\n");
     // nothing but the file itself (no temporary left)
     let there: Vec<_> = fs::read_dir(Path::new(remote_dir).join(&sum))
