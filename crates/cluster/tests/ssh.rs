@@ -1,10 +1,11 @@
 //! The controller's SSH sessions against real sshds: a namespace cluster
-//! (`cluster/ns-cluster`) per test, each on its own /24 of 172.31.240-247, entered on the
-//! test's thread so that nothing touches this machine's own network. Commands run on the
-//! host they were sent to; installs are content-addressed and copied once; trees round-trip
-//! byte for byte; a started command carries lines both ways and says why it ended; unknown
-//! and changed host keys are refused in one line naming the host; many hosts connect at
-//! once; a host given a clock 10 s off shows it.
+//! (`cluster/ns-cluster`) per test, each on its own /24 of 172.31.240-249 (248 is the idle
+//! test's), entered on the test's thread so that nothing touches this machine's own
+//! network. Commands run on the host they were sent to; installs are content-addressed and
+//! copied once; trees round-trip byte for byte; a started command carries lines both ways
+//! and says why it ended; unknown and changed host keys, and a client key the host does not
+//! know, are refused in one line naming the host; many hosts connect at once; a host given
+//! a clock 10 s off shows it.
 
 mod common;
 
@@ -311,4 +312,35 @@ fn a_host_given_a_clock_ten_seconds_off_shows_it() {
     let remote = cluster.dir.path().join("copied");
     h2.upload(&local, remote.to_str().unwrap()).unwrap();
     assert_eq!(fs::read(&remote).unwrap(), fs::read(&local).unwrap());
+}
+
+#[test]
+fn a_key_the_host_does_not_know_is_refused_in_one_line() {
+    let cluster = NsCluster::up(1, "172.31.249", &[]);
+    let _in = cluster.enter();
+    let stranger = cluster.dir.path().join("stranger");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let cfg = SshConfig {
+        identity_file: Some(stranger.clone()),
+        ..cluster.ssh_config()
+    };
+    let Err(e) = Session::connect("h1", "172.31.249.11", &cfg) else {
+        panic!("connected")
+    };
+    let e = e.to_string();
+    assert!(
+        e.starts_with("host h1 (172.31.249.11): authentication as root refused ("),
+        "{e}"
+    );
+    assert!(e.contains(&stranger.display().to_string()), "{e}");
+    assert!(
+        e.ends_with("; load a key into the SSH agent or set ssh.identity_file"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
 }
