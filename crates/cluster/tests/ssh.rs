@@ -173,6 +173,22 @@ fn a_started_command_carries_lines_both_ways_and_says_why_it_ended() {
         link.recv.recv_timeout(Duration::from_secs(1)),
         Err(RecvTimeoutError::Disconnected)
     );
+
+    // a host that goes away mid-run ends its links too
+    let link = connect(&cluster, 0, &cluster.ssh_config())
+        .start("cat")
+        .unwrap();
+    link.send.send("still there?".into()).unwrap();
+    let got = link.recv.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(got, Incoming::Line("still there?".into()));
+    cluster.down();
+    match link.recv.recv_timeout(Duration::from_secs(10)).unwrap() {
+        Incoming::Closed(why) => assert!(
+            why.starts_with("host h1 (172.31.243.11): connection lost: "),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// The SHA256 fingerprint `ssh-keygen -l` shows for host K's key.

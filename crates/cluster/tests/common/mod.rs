@@ -70,10 +70,10 @@ impl NsCluster {
             timeout: Duration::from_secs(10),
         }
     }
-}
 
-impl Drop for NsCluster {
-    fn drop(&mut self) {
+    /// `ns-cluster down`: every host gone (as if they all crashed), before the guard is
+    /// dropped.
+    pub fn down(&self) {
         let out = Command::new(script())
             .arg("down")
             .arg(self.dir.path())
@@ -85,6 +85,12 @@ impl Drop for NsCluster {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+}
+
+impl Drop for NsCluster {
+    fn drop(&mut self) {
+        self.down();
     }
 }
 
