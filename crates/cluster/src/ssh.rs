@@ -188,7 +188,8 @@ impl Session {
     /// Copies a local executable to `<remote_dir>/<first 16 hex digits of its
     /// SHA-256>/<file name>` unless it is already there (uploaded to a temporary name then
     /// renamed, so hosts sharing a file system never see half a file); returns the remote
-    /// path and whether this call copied it.
+    /// path and whether this call copied it. A relative `remote_dir` is under the user's
+    /// home directory (no `~`: SFTP does not expand it).
     pub fn install(&self, local: &Path, remote_dir: &str) -> Result<(String, bool), SshError> {
         let what = || format!("cannot read {}", local.display());
         let mut file = fs::File::open(local).map_err(|e| self.io(&what(), e))?;
