@@ -57,8 +57,8 @@ fn down_hosts(args: &DownArgs, inventory: &std::path::Path) -> Result<()> {
             "down --hosts needs the run's name: p2plab down --hosts INVENTORY NAME",
         ));
     };
-    let inv = cluster::inventory::load(inventory)
-        .map_err(|d| crate::exit::bad_input(d.to_string()))?;
+    let inv =
+        cluster::inventory::load(inventory).map_err(|d| crate::exit::bad_input(d.to_string()))?;
     let ssh = cluster::controller::ssh_config(&inv, args.accept_new_host_keys);
     let done = cluster::controller::down(&inv.hosts, &ssh, name);
     let mut out = String::new();

@@ -56,10 +56,11 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 pub fn sweep(args: &SweepArgs) -> Result<()> {
-    let exp = experiment::load(&args.experiment).map_err(|d| crate::exit::bad_input(d.to_string()))?;
+    let exp =
+        experiment::load(&args.experiment).map_err(|d| crate::exit::bad_input(d.to_string()))?;
     let nodes = exp.plan.link.nodes.len();
-    let inventory = cluster::inventory::load(&args.hosts)
-        .map_err(|d| crate::exit::bad_input(d.to_string()))?;
+    let inventory =
+        cluster::inventory::load(&args.hosts).map_err(|d| crate::exit::bad_input(d.to_string()))?;
     let mut ratios = args.ratios.clone();
     ratios.sort_unstable();
     ratios.dedup();
@@ -73,7 +74,10 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
             )));
         }
     }
-    let stamp = runner::result_dir(&args.results, &format!("{}-sweep", runner::network_name(&exp)))?;
+    let stamp = runner::result_dir(
+        &args.results,
+        &format!("{}-sweep", runner::network_name(&exp)),
+    )?;
     let target = crate::run::Target {
         experiment: args.experiment.clone(),
         inventory: args.hosts.clone(),

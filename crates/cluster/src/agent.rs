@@ -35,10 +35,11 @@ impl Out {
     }
 }
 
-/// What the main thread hears: a message, or that the controller is gone (why).
+/// What the main thread hears: a message, or that the controller is gone (the run, if one
+/// is under way, was asked to stop with why).
 enum Heard {
     Message(ToAgent),
-    Lost(String),
+    Lost,
 }
 
 /// Reports each start, end and sample of the run to the controller as it happens.
@@ -130,8 +131,8 @@ fn spawn_reader(
             }
             "the controller closed the channel".to_string()
         };
-        stop.request(why.clone());
-        let _ = tx.send(Heard::Lost(why));
+        stop.request(why);
+        let _ = tx.send(Heard::Lost);
     });
 }
 
@@ -153,12 +154,9 @@ fn spawn_ticker(
                 .elapsed()
                 .saturating_sub(Duration::from_millis(heard.load(Ordering::SeqCst)));
             if quiet >= SILENCE {
-                let why = format!(
-                    "no word from the controller for {} s",
-                    quiet.as_secs()
-                );
-                stop.request(why.clone());
-                let _ = tx.send(Heard::Lost(why));
+                let why = format!("no word from the controller for {} s", quiet.as_secs());
+                stop.request(why);
+                let _ = tx.send(Heard::Lost);
                 return;
             }
         }
@@ -183,7 +181,7 @@ impl Agent {
             let message = match rx.recv() {
                 Ok(Heard::Message(m)) => m,
                 // Gone before the start: what was set up goes (the guard), nothing ran.
-                Ok(Heard::Lost(_)) | Err(_) => {
+                Ok(Heard::Lost) | Err(_) => {
                     if let Some(job) = self.checked.take() {
                         forget(&job);
                     }
@@ -319,10 +317,18 @@ fn run_args(job: &Job) -> Result<runner::RunArgs, String> {
     })
 }
 
+/// How long after the experiment's duration cap a host's run ends by itself: the
+/// controller stops every host at the cap, so this only ends a run whose stop never came.
+const CAP_MARGIN: Duration = Duration::from_secs(30);
+
 /// Sets `job` up: the experiment read here, then `runner`'s checks and set-up.
 fn setup(job: &Job) -> Result<runner::Prepared, String> {
     let args = run_args(job)?;
-    let exp = runner::load(&args.experiment).map_err(|d| d.to_string())?;
+    let mut exp = runner::load(&args.experiment).map_err(|d| d.to_string())?;
+    exp.stop.after_us = exp
+        .stop
+        .after_us
+        .saturating_add(CAP_MARGIN.as_micros() as u64);
     runner::prepare(&args, exp).map_err(|e| e.to_string())
 }
 
@@ -334,7 +340,9 @@ fn preflight(job: &Job) -> (Option<String>, Vec<String>) {
         Err(e) => return (None, vec![e]),
     };
     if !shaping::is_net_admin() {
-        problems.push("not root (no CAP_NET_ADMIN): log in as root or give the user passwordless sudo".into());
+        problems.push(
+            "not root (no CAP_NET_ADMIN): log in as root or give the user passwordless sudo".into(),
+        );
     }
     if nix::net::if_::if_nametoindex(job.dev.as_str()).is_err() {
         problems.push(format!(

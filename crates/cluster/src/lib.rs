@@ -11,3 +11,4 @@ pub mod inventory;
 pub mod link;
 pub mod placement;
 pub mod protocol;
+pub mod ssh;

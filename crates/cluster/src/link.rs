@@ -37,13 +37,19 @@ impl Link {
     /// Starts `command` as a local agent speaking over its stdin and stdout (its stderr is
     /// left as it was set): two threads carry the lines.
     pub fn local(mut command: Command) -> std::io::Result<(Link, Child)> {
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
         let (link, incoming, outgoing) = Link::pair();
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         std::thread::spawn(move || {
             for line in outgoing {
-                if writeln!(stdin, "{line}").and_then(|()| stdin.flush()).is_err() {
+                if writeln!(stdin, "{line}")
+                    .and_then(|()| stdin.flush())
+                    .is_err()
+                {
                     break;
                 }
             }

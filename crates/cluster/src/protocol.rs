@@ -45,18 +45,31 @@ pub const SILENCE: Duration = Duration::from_secs(10);
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToAgent {
     /// Who the agent is in the inventory.
-    Hello { version: u32, host: String },
+    Hello {
+        version: u32,
+        host: String,
+    },
     /// A clock sample: answer with the time now.
-    Clock { seq: u32 },
+    Clock {
+        seq: u32,
+    },
     /// Check that `job` can run here; change nothing.
-    Preflight { job: Job },
+    Preflight {
+        job: Job,
+    },
     /// Set `job` up (network, cgroups, result directory) and answer `ready`.
-    Setup { job: Job },
+    Setup {
+        job: Job,
+    },
     /// Run the schedule with time 0 at this instant of the agent's clock (Unix µs).
-    Start { at_unix_us: i64 },
+    Start {
+        at_unix_us: i64,
+    },
     /// End the run now (gracefully): the stop rule was met, the controller was stopped or
     /// another host failed.
-    Stop { reason: String },
+    Stop {
+        reason: String,
+    },
     Heartbeat,
 }
 
@@ -187,10 +200,7 @@ mod tests {
             assert_eq!(parse::<ToAgent>(&l).unwrap(), m);
         }
         assert_eq!(line(&ToAgent::Heartbeat), r#"{"type":"heartbeat"}"#);
-        let l = line(&FromAgent::Clock {
-            seq: 3,
-            unix_us: 5,
-        });
+        let l = line(&FromAgent::Clock { seq: 3, unix_us: 5 });
         assert_eq!(l, r#"{"type":"clock","seq":3,"unix_us":5}"#);
     }
 

@@ -12,6 +12,7 @@ pub mod tail;
 pub mod wrap;
 
 pub use schedule::{
-    prepare, prepare_commands, Network, Observer, Options, Outcome, Prepared, RunError, Start, StopReason,
+    prepare, prepare_commands, Network, Observer, Options, Outcome, Prepared, RunError, Start,
+    StopReason,
 };
 pub use signals::Stop;

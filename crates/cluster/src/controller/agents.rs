@@ -74,7 +74,9 @@ impl Agents {
 
     /// The hosts not lost.
     pub fn alive(&self) -> Vec<usize> {
-        (0..self.len()).filter(|&h| self.lost[h].is_none()).collect()
+        (0..self.len())
+            .filter(|&h| self.lost[h].is_none())
+            .collect()
     }
 
     /// Sends `message` to host `h` (nothing if it was lost).
@@ -203,9 +205,13 @@ mod tests {
         agents.broadcast(&ToAgent::Clock { seq: 1 });
         assert_eq!(a_hears.recv().unwrap(), r#"{"type":"clock","seq":1}"#);
         a_says
-            .send(Incoming::Line(r#"{"type":"clock","seq":1,"unix_us":7}"#.into()))
+            .send(Incoming::Line(
+                r#"{"type":"clock","seq":1,"unix_us":7}"#.into(),
+            ))
             .unwrap();
-        b_says.send(Incoming::Closed("connection reset".into())).unwrap();
+        b_says
+            .send(Incoming::Closed("connection reset".into()))
+            .unwrap();
         let got = agents.gather(
             &[0, 1, 2],
             Duration::from_secs(5),

@@ -26,9 +26,8 @@ const STOPPING: Duration = Duration::from_secs(60);
 /// What a host said at its end.
 #[derive(Debug, Clone)]
 pub struct HostEnd {
-    pub stop: String,
-    pub duration_s: f64,
     pub host_cpu: Option<HostCpu>,
+    /// What its result directory lost, in words (empty: nothing).
     pub lost: String,
 }
 
@@ -67,6 +66,8 @@ pub struct Collect<'a> {
     ends: Vec<Option<HostEnd>>,
     failures: Vec<Option<String>>,
     t0: Instant,
+    /// Whether the stop was sent.
+    stopping: bool,
     progress: launch::progress::Progress,
 }
 
@@ -111,6 +112,7 @@ impl<'a> Collect<'a> {
             ends: vec![None; names.len()],
             failures: vec![None; names.len()],
             t0,
+            stopping: false,
             progress: launch::progress::Progress::new(exp.starts.len(), quiet),
         }
     }
@@ -132,6 +134,7 @@ impl<'a> Collect<'a> {
             }
             self.progress_update();
         };
+        self.stopping = true;
         agents.broadcast(&ToAgent::Stop {
             reason: reason.clone(),
         });
@@ -223,16 +226,18 @@ impl<'a> Collect<'a> {
             }
             FromAgent::Done {
                 stop,
-                duration_s,
                 host_cpu,
                 lost,
+                ..
             } => {
-                self.ends[h] = Some(HostEnd {
-                    stop,
-                    duration_s,
-                    host_cpu,
-                    lost,
-                });
+                self.ends[h] = Some(HostEnd { host_cpu, lost });
+                // Before the stop: the host's run ended by itself (its network failed, its
+                // duration cap came first), so its nodes no longer take part.
+                if !self.stopping {
+                    let why = format!("its run ended before the others': {stop}");
+                    self.fail(h, why.clone());
+                    return self.host_failure(h, &why);
+                }
             }
             FromAgent::Failed { error } => {
                 self.fail(h, error.clone());
@@ -274,7 +279,10 @@ impl<'a> Collect<'a> {
             .exp
             .starts
             .iter()
-            .filter(|s| self.host_of[s.node] == h && (!self.reported[s.node] || self.running.contains_key(&s.node)))
+            .filter(|s| {
+                self.host_of[s.node] == h
+                    && (!self.reported[s.node] || self.running.contains_key(&s.node))
+            })
             .map(|s| (s.node, s.role, s.at_us))
             .collect();
         for (node, role, at_us) in starts {

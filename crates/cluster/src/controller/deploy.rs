@@ -91,11 +91,11 @@ pub fn deploy(
 /// root, `sudo -n ` with passwordless sudo.
 pub(super) fn as_root(session: &Session, host: &HostEntry) -> Result<&'static str, String> {
     let id = session.exec("id -u").map_err(|e| e.to_string())?;
-    if id.stdout.trim() == "0" {
+    if String::from_utf8_lossy(&id.stdout).trim() == "0" {
         return Ok("");
     }
     let sudo = session.exec("sudo -n true").map_err(|e| e.to_string())?;
-    if sudo.status == 0 {
+    if sudo.success() {
         return Ok("sudo -n ");
     }
     Err(format!(

@@ -34,7 +34,10 @@ pub fn down(hosts: &[HostEntry], ssh: &SshConfig, name: &str) -> Vec<Result<Stri
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err("the thread panicked".into())))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("the thread panicked".into()))
+            })
             .collect()
     })
 }
@@ -52,12 +55,12 @@ fn down_one(
     let out = session
         .exec(&format!("{sudo}{bin} down '{}'", name.replace('\'', "")))
         .map_err(|e| e.to_string())?;
-    if out.status != 0 {
+    if !out.success() {
         return Err(format!(
-            "`p2plab down {name}` failed ({}): {}",
+            "`p2plab down {name}` failed (status {}): {}",
             out.status,
-            out.stderr.trim()
+            String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(out.stdout.trim().to_string())
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

@@ -73,6 +73,22 @@ pub struct Done {
     pub failed_hosts: Vec<String>,
     /// Whether a stop signal ended it (its number).
     pub interrupted: Option<i32>,
+    /// How long each step took.
+    pub timings: Timings,
+}
+
+/// How long the steps of a cluster run took, for the user and the benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    /// Per host: connecting, copying and starting its agent, in s, and whether the
+    /// binaries had to be copied (a cold host); `None` for a host that failed.
+    pub deploy: Vec<Option<(f64, bool)>>,
+    /// From the command to every host deployed, through preflight, to every host ready,
+    /// and to time 0, in s.
+    pub deployed_s: f64,
+    pub preflight_s: f64,
+    pub ready_s: f64,
+    pub start_s: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,14 +139,23 @@ fn inputs(exp: &Experiment) -> Result<Vec<PathBuf>, Error> {
         .file
         .canonicalize()
         .map_err(io(format!("cannot resolve {}", exp.file.display())))?;
-    let text = std::fs::read_to_string(&file).map_err(io(format!("cannot read {}", file.display())))?;
+    let text =
+        std::fs::read_to_string(&file).map_err(io(format!("cannot read {}", file.display())))?;
     let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
     if text.contains("{experiment_dir}") {
         return Ok(vec![dir]);
     }
     let mut files = vec![file];
-    files.extend(exp.topology_file.iter().filter_map(|t| t.canonicalize().ok()));
-    files.extend(exp.scenario_file.iter().filter_map(|s| s.canonicalize().ok()));
+    files.extend(
+        exp.topology_file
+            .iter()
+            .filter_map(|t| t.canonicalize().ok()),
+    );
+    files.extend(
+        exp.scenario_file
+            .iter()
+            .filter_map(|s| s.canonicalize().ok()),
+    );
     Ok(files)
 }
 
@@ -175,9 +200,16 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
             .file_name()
             .map_or(name.clone(), |n| n.to_string_lossy().into_owned()),
     };
+    let began = Instant::now();
+    let mut timings = Timings::default();
     let bar = Bar::new("deploy", hosts.len(), args.quiet);
     let deployed = deploy::deploy(&hosts, &ssh, &payload, &|| bar.inc());
     bar.finish();
+    timings.deployed_s = began.elapsed().as_secs_f64();
+    timings.deploy = deployed
+        .iter()
+        .map(|d| d.as_ref().ok().map(|d| (d.took.as_secs_f64(), d.copied)))
+        .collect();
     let run_dirs: Vec<Option<String>> = deployed
         .iter()
         .map(|d| d.as_ref().ok().map(|d| d.run_dir.clone()))
@@ -202,6 +234,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
 
     // 1. Preflight.
     let pre = preflight(&mut agents, &all, &jobs, &names, args.max_clock_offset);
+    timings.preflight_s = began.elapsed().as_secs_f64();
     if let Some(table) = pre.refusal(&names) {
         agents.broadcast(&ToAgent::Stop {
             reason: "preflight refused the run".into(),
@@ -230,6 +263,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         .zip(&names)
         .filter_map(|(r, n)| r.as_ref().err().map(|why| format!("{n} ({why})")))
         .collect();
+    timings.ready_s = began.elapsed().as_secs_f64();
     if !not_ready.is_empty() {
         agents.broadcast(&ToAgent::Stop {
             reason: "hosts not ready".into(),
@@ -261,6 +295,8 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         );
     }
 
+    timings.start_s = (began.elapsed() + START_AHEAD).as_secs_f64();
+
     // 4. Run.
     let out = results::Writer::create(&dir)?;
     let mut collect = collect::Collect::new(&exp, &names, &placed, out, t0, args.quiet);
@@ -288,6 +324,15 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
             failure: collected.failures[h].clone(),
         })
         .collect();
+    for (h, end) in collected.ends.iter().enumerate() {
+        if let Some(end) = end.as_ref().filter(|e| !e.lost.is_empty()) {
+            lost.push(results::Loss {
+                file: format!("the results of host {}", names[h]),
+                what: "are incomplete on the host".into(),
+                error: std::io::Error::other(end.lost.clone()),
+            });
+        }
+    }
     for (h, p) in pulled.iter().enumerate() {
         if let Err(why) = p {
             lost.push(results::Loss {
@@ -348,6 +393,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
             .filter_map(|(f, n)| f.as_ref().map(|why| format!("{n}: {why}")))
             .collect(),
         interrupted: stop.signal(),
+        timings,
     })
 }
 
@@ -492,7 +538,11 @@ fn preflight(
 }
 
 /// Every host's protocol version and kernel.
-fn hello(agents: &mut Agents, all: &[usize], names: &[String]) -> Vec<Result<(u32, String), String>> {
+fn hello(
+    agents: &mut Agents,
+    all: &[usize],
+    names: &[String],
+) -> Vec<Result<(u32, String), String>> {
     for &h in all {
         agents.send(
             h,
