@@ -141,11 +141,12 @@ fn inputs(exp: &Experiment) -> Result<Vec<PathBuf>, Error> {
         .map_err(io(format!("cannot resolve {}", exp.file.display())))?;
     let text =
         std::fs::read_to_string(&file).map_err(io(format!("cannot read {}", file.display())))?;
-    let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
-    if text.contains("{experiment_dir}") {
-        return Ok(vec![dir]);
-    }
-    let mut files = vec![file];
+    // The folder holds the file itself.
+    let mut files = if text.contains("{experiment_dir}") {
+        vec![file.parent().unwrap_or(Path::new("/")).to_path_buf()]
+    } else {
+        vec![file]
+    };
     files.extend(
         exp.topology_file
             .iter()
