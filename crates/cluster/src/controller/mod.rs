@@ -23,7 +23,7 @@ mod collect;
 mod deploy;
 mod down;
 
-pub use deploy::WORK_DIR;
+pub use deploy::{Deployed, Payload, WORK_DIR};
 pub use down::down;
 
 use crate::inventory::{self, HostEntry, Inventory};
@@ -170,8 +170,58 @@ fn prepared(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .collect())
 }
 
-/// Runs `args`' experiment over its inventory's hosts; see the module comment.
+/// How the controller reaches hosts: SSH ([`Ssh`]), or, for the orchestration benchmark,
+/// local processes speaking the protocol over pipes.
+pub trait Carrier: Sync {
+    /// Gets every host ready to talk (`done` after each); per host, its agent or why not.
+    fn deploy(
+        &self,
+        hosts: &[HostEntry],
+        payload: &Payload,
+        done: &(dyn Fn() + Sync),
+    ) -> Vec<Result<Deployed, String>>;
+    /// Copies each host's `logs/` (of its run directory, if it has one) into `into`; per
+    /// host, the bytes copied or why not.
+    fn pull_logs(
+        &self,
+        hosts: &[HostEntry],
+        run_dirs: &[Option<String>],
+        into: &Path,
+    ) -> Vec<Result<u64, String>>;
+}
+
+/// Hosts reached over SSH.
+pub struct Ssh(pub SshConfig);
+
+impl Carrier for Ssh {
+    fn deploy(
+        &self,
+        hosts: &[HostEntry],
+        payload: &Payload,
+        done: &(dyn Fn() + Sync),
+    ) -> Vec<Result<Deployed, String>> {
+        deploy::deploy(hosts, &self.0, payload, done)
+    }
+
+    fn pull_logs(
+        &self,
+        hosts: &[HostEntry],
+        run_dirs: &[Option<String>],
+        into: &Path,
+    ) -> Vec<Result<u64, String>> {
+        deploy::pull_logs(hosts, &self.0, run_dirs, into)
+    }
+}
+
+/// Runs `args`' experiment over its inventory's hosts, reached over SSH; see the module
+/// comment.
 pub fn run(args: &RunArgs) -> Result<Done, Error> {
+    let inv = inventory::load(&args.inventory).map_err(Error::Input)?;
+    run_on(args, &Ssh(ssh_config(&inv, args.accept_new_host_keys)))
+}
+
+/// [`run`], the hosts reached through `carrier`.
+pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
     let exp = experiment::load(&args.experiment).map_err(Error::Input)?;
     let inv = inventory::load(&args.inventory).map_err(Error::Input)?;
     let mut hosts = inv.hosts.clone();
@@ -182,7 +232,6 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let shim = launch::wrap::find_shim(args.shim.as_deref()).map_err(Error::Shim)?;
     let p2plab = std::env::current_exe().map_err(io("cannot find the p2plab binary"))?;
     let stop = launch::Stop::install().map_err(io("cannot take over the stop signals"))?;
-    let ssh = ssh_config(&inv, args.accept_new_host_keys);
 
     // The result directory and what `prepare` makes in it, before any host is touched.
     let name = runner::network_name(&exp);
@@ -191,7 +240,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
         error: std::io::Error::other(e.to_string()),
     })?;
     launch::prepare_commands(&exp, &dir).map_err(Error::Prepare)?;
-    let payload = deploy::Payload {
+    let payload = Payload {
         p2plab,
         shim,
         inputs: inputs(&exp)?,
@@ -204,7 +253,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let began = Instant::now();
     let mut timings = Timings::default();
     let bar = Bar::new("deploy", hosts.len(), args.quiet);
-    let deployed = deploy::deploy(&hosts, &ssh, &payload, &|| bar.inc());
+    let deployed = carrier.deploy(&hosts, &payload, &|| bar.inc());
     bar.finish();
     timings.deployed_s = began.elapsed().as_secs_f64();
     timings.deploy = deployed
@@ -309,7 +358,7 @@ pub fn run(args: &RunArgs) -> Result<Done, Error> {
     let collected = collect.finish();
 
     // 5. Results.
-    let pulled = deploy::pull_logs(&hosts, &ssh, &run_dirs, &dir);
+    let pulled = carrier.pull_logs(&hosts, &run_dirs, &dir);
     let mut lost = collected.lost;
     let host_runs: Vec<HostRun> = hosts
         .iter()
@@ -405,7 +454,7 @@ fn job(
     hosts: &[HostEntry],
     placed: &[Vec<usize>],
     h: usize,
-    d: &deploy::Deployed,
+    d: &Deployed,
 ) -> Job {
     let input = format!("{}/input", d.run_dir);
     Job {
