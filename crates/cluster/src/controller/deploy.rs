@@ -13,8 +13,16 @@ use std::time::{Duration, Instant};
 
 /// Where p2plab keeps its files on a host: `bin/<checksum>/` the binaries it was sent,
 /// `runs/<run>/<host>/` each run's input and results (keyed by host, so that hosts sharing
-/// one file system never collide).
+/// one file system never collide): `$P2PLAB_HOST_DIR` on the controller, else this.
 pub const WORK_DIR: &str = "/var/tmp/p2plab";
+
+/// The hosts' work directory (see [`WORK_DIR`]).
+pub fn work_dir() -> String {
+    std::env::var("P2PLAB_HOST_DIR")
+        .ok()
+        .filter(|d| d.starts_with('/'))
+        .unwrap_or_else(|| WORK_DIR.to_string())
+}
 
 /// What every host gets.
 pub struct Payload {
@@ -112,10 +120,11 @@ fn deploy_one(
 ) -> Result<Deployed, String> {
     let err = |e: crate::ssh::SshError| e.to_string();
     let sudo = as_root(&session, host)?;
-    let bin = format!("{WORK_DIR}/bin");
+    let work = work_dir();
+    let bin = format!("{work}/bin");
     let (p2plab, copied_bin) = session.install(&payload.p2plab, &bin).map_err(err)?;
     let (shim, copied_shim) = session.install(&payload.shim, &bin).map_err(err)?;
-    let run_dir = format!("{WORK_DIR}/runs/{}/{}", payload.run_id, host.name);
+    let run_dir = format!("{work}/runs/{}/{}", payload.run_id, host.name);
     let input = format!("{run_dir}/input");
     for file in &payload.inputs {
         session.upload(file, &mirrored(&input, file)).map_err(err)?;
@@ -141,7 +150,7 @@ fn deploy_one(
     })
 }
 
-/// Copies each host's `logs/` into `into` (at most 8 hosts at a time); per host, the
+/// Copies each host's `logs/` into `into/logs` (at most 8 hosts at a time); per host, the
 /// bytes copied or why not.
 pub fn pull_logs(
     hosts: &[HostEntry],
@@ -166,7 +175,7 @@ pub fn pull_logs(
                 .map(|&(h, host, dir)| {
                     scope.spawn(move || {
                         let r = Session::connect(&host.name, &host.address, ssh)
-                            .and_then(|s| s.download(&format!("{dir}/results/logs"), into))
+                            .and_then(|s| s.download(&format!("{dir}/results/logs"), &into.join("logs")))
                             .map_err(|e| e.to_string());
                         (h, r)
                     })

@@ -5,7 +5,7 @@
 //! file lists; an agent still alive stops by itself when its controller's channel closes.
 //! Each host's results stay in its run directory.
 
-use super::deploy::{as_root, WORK_DIR};
+use super::deploy::{as_root, work_dir};
 use crate::inventory::HostEntry;
 use crate::ssh::{Session, SshConfig};
 
@@ -50,7 +50,7 @@ fn down_one(
 ) -> Result<String, String> {
     let sudo = as_root(session, host)?;
     let (bin, _) = session
-        .install(p2plab, &format!("{WORK_DIR}/bin"))
+        .install(p2plab, &format!("{}/bin", work_dir()))
         .map_err(|e| e.to_string())?;
     let out = session
         .exec(&format!("{sudo}{bin} down '{}'", name.replace('\'', "")))

@@ -23,7 +23,7 @@ mod collect;
 mod deploy;
 mod down;
 
-pub use deploy::{Deployed, Payload, WORK_DIR};
+pub use deploy::{work_dir, Deployed, Payload, WORK_DIR};
 pub use down::down;
 
 use crate::inventory::{self, HostEntry, Inventory};
