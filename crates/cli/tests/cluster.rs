@@ -10,10 +10,10 @@
 //! work directory is the test's own (`P2PLAB_HOST_DIR`); one test at a time (they share
 //! two cores).
 
+mod common;
 #[allow(dead_code)]
 #[path = "../../cluster/tests/common/mod.rs"]
 mod ns;
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -99,7 +99,11 @@ impl Lab {
             .filter(|c| c != "sshd")
             .collect();
         comms.sort();
-        format!("{}{}", String::from_utf8_lossy(&net.stdout), comms.join("\n"))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&net.stdout),
+            comms.join("\n")
+        )
     }
 
     fn snapshots(&self, hosts: usize) -> Vec<String> {
@@ -152,7 +156,8 @@ fn a_swarm_over_four_hosts_gets_every_file_whole_at_the_links_rates_and_the_mode
     let lab = Lab::up(4, "172.31.232", &[]);
     let before = lab.snapshots(4);
     lab.write("topology.yaml", TOPOLOGY);
-    let prepare = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bittorrent/prepare.sh");
+    let prepare =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bittorrent/prepare.sh");
     // Placed round robin: a-1 h1, a-2 h2, a-3 h3, a-4 h4, a-5 h1, a-6 h2, b-1 h3 ... b-6 h4.
     let exp = lab.write(
         "swarm.yaml",
@@ -210,7 +215,10 @@ stop: {{exited: [leecher, pinger], after: 2m}}
     );
     assert_eq!(rows.len(), 12, "{}", said(&out));
     let hosts: std::collections::BTreeSet<&str> = rows.iter().map(|r| &r[host]).collect();
-    assert_eq!(hosts.into_iter().collect::<Vec<_>>(), ["h1", "h2", "h3", "h4"]);
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["h1", "h2", "h3", "h4"]
+    );
 
     // Every leecher has the seed's file, byte for byte, in its node directory on its host;
     // none finished faster than its 4 mbit download link allows (1 MB: 2 s).
@@ -221,7 +229,12 @@ stop: {{exited: [leecher, pinger], after: 2m}}
             assert_eq!(&r[status], "stopped", "tracker and seed: {r:?}");
             continue;
         }
-        assert_eq!((&r[status], &r[code]), ("exited", "0"), "{r:?}\n{}", said(&out));
+        assert_eq!(
+            (&r[status], &r[code]),
+            ("exited", "0"),
+            "{r:?}\n{}",
+            said(&out)
+        );
         if &r[node] == "b-6" {
             continue;
         }
@@ -235,7 +248,11 @@ stop: {{exited: [leecher, pinger], after: 2m}}
             .join("results/nodes")
             .join(&r[node])
             .join("data.bin");
-        assert!(std::fs::read(&got).unwrap() == data, "{} differs", got.display());
+        assert!(
+            std::fs::read(&got).unwrap() == data,
+            "{} differs",
+            got.display()
+        );
     }
 
     // b-6 (host h4) to a-1 (host h1): 2 x (2 + 10 + 2) ms, measured as the fastest of 20.
@@ -245,27 +262,35 @@ stop: {{exited: [leecher, pinger], after: 2m}}
         .find_map(|l| l.strip_prefix("rtt min/avg/max/mdev = "))
         .and_then(|v| v.split('/').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no rtt in:\n{ping}"));
-    assert!((28.0..29.0).contains(&min), "RTT {min} ms across hosts, want 28");
+    assert!(
+        (28.0..29.0).contains(&min),
+        "RTT {min} ms across hosts, want 28"
+    );
 
     assert_eq!(lab.snapshots(4), before, "every host as before");
     common::no_cgroups_left("cluster-swarm");
 }
 
 #[test]
-fn preflight_refuses_an_unknown_host_key_a_missing_program_and_a_clock_10_s_off_changing_nothing(
-) {
+fn preflight_refuses_an_unknown_host_key_a_missing_program_and_a_clock_10_s_off_changing_nothing() {
     let _alone = alone();
     let tools = tempfile::tempdir().unwrap();
     let program = tools.path().join("peer");
     std::fs::write(&program, "#!/bin/sh\nsleep 1\n").unwrap();
-    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let hide = format!("h2={}", tools.path().display());
     let lab = Lab::up(3, "172.31.233", &["--hide", &hide, "--faketime", "h3=+10s"]);
     // h1's key is forgotten.
     let known = lab.dir().join("known_hosts");
     let keys = std::fs::read_to_string(&known).unwrap();
-    let rest: Vec<&str> = keys.lines().filter(|l| !l.starts_with("172.31.233.11 ")).collect();
+    let rest: Vec<&str> = keys
+        .lines()
+        .filter(|l| !l.starts_with("172.31.233.11 "))
+        .collect();
     std::fs::write(&known, rest.join("\n") + "\n").unwrap();
     let before = lab.snapshots(3);
     let exp = lab.write(
@@ -342,7 +367,10 @@ fn wait_until_sleeping(lab: &Lab, hosts: usize, child: &mut Child) {
             child.try_wait().unwrap().is_none(),
             "the controller ended early"
         );
-        assert!(Instant::now() < deadline, "not every host started its nodes");
+        assert!(
+            Instant::now() < deadline,
+            "not every host started its nodes"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -433,7 +461,12 @@ fn kill_9_of_the_controller_then_down_hosts_leaves_every_host_as_it_was() {
     wait_until_sleeping(&lab, 3, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = lab.run(&["down", "--hosts", inventory.to_str().unwrap(), "cluster-kill9"]);
+    let out = lab.run(&[
+        "down",
+        "--hosts",
+        inventory.to_str().unwrap(),
+        "cluster-kill9",
+    ]);
     assert!(out.status.success(), "{}", said(&out));
     // The agents also stop by themselves once their channel closes: whichever is first,
     // every host ends as it was.
@@ -462,10 +495,12 @@ fn a_sweep_over_two_ratios_writes_its_table_and_plot() {
     assert!(out.status.success(), "{}", said(&out));
     let sweep = common::only_dir(&lab.work.path().join("results"));
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap()).unwrap();
     let text = json.to_string();
-    assert!(text.contains("\"ratio\":2") && text.contains("\"ratio\":4"), "{text}");
+    assert!(
+        text.contains("\"ratio\":2") && text.contains("\"ratio\":4"),
+        "{text}"
+    );
     let svg = std::fs::read_to_string(sweep.join("sweep.svg")).unwrap();
     assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
     let stdout = String::from_utf8_lossy(&out.stdout);

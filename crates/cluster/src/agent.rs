@@ -362,6 +362,9 @@ fn preflight(job: &Job) -> (Option<String>, Vec<String>) {
             None
         }
     };
+    if let Some(run_dir) = std::path::Path::new(&job.results_dir).parent() {
+        problems.extend(crate::checksum::verify(run_dir, &job.files));
+    }
     match runner::load(&args.experiment) {
         Ok(exp) => {
             problems.extend(runner::refusal(&exp, &args));

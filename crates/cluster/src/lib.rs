@@ -6,6 +6,7 @@
 //! pipes for tests and the orchestration benchmark).
 
 pub mod agent;
+pub mod checksum;
 pub mod controller;
 pub mod inventory;
 pub mod link;

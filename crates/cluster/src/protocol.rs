@@ -90,6 +90,9 @@ pub struct Job {
     pub shaping: String,
     /// The preload shim, on this host.
     pub shim: String,
+    /// Every file copied for the job (path relative to the job's run directory, the parent
+    /// of `results_dir`) with its SHA-256 in hex, checked in preflight.
+    pub files: Vec<(String, String)>,
 }
 
 /// The nodes of another host.
@@ -185,6 +188,7 @@ mod tests {
             dev: "eth0".into(),
             shaping: "auto".into(),
             shim: "/var/tmp/p2plab/bin/0123/libp2plab_shim.so".into(),
+            files: vec![("results/data.bin".into(), "e3b0".into())],
         };
         for m in [
             ToAgent::Hello {

@@ -15,6 +15,8 @@ pub struct Counts {
     pub running: usize,
     pub done: usize,
     pub failed: usize,
+    /// A cluster run's hosts: alive, of all.
+    pub hosts: Option<(usize, usize)>,
 }
 
 pub struct Progress {
@@ -45,10 +47,13 @@ impl Progress {
     }
 
     pub fn update(&mut self, elapsed: Duration, c: Counts) {
-        let msg = format!(
+        let mut msg = format!(
             "{} running, {} done, {} failed",
             c.running, c.done, c.failed
         );
+        if let Some((alive, all)) = c.hosts {
+            msg += &format!(", {alive} of {all} hosts alive");
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(c.started as u64);
             bar.set_message(msg);

@@ -68,6 +68,9 @@ pub struct Collect<'a> {
     t0: Instant,
     /// Whether the stop was sent.
     stopping: bool,
+    /// Rows of processes that ended well (exited 0, or stopped by p2plab), and of others.
+    done: usize,
+    failed: usize,
     progress: launch::progress::Progress,
 }
 
@@ -113,6 +116,8 @@ impl<'a> Collect<'a> {
             failures: vec![None; names.len()],
             t0,
             stopping: false,
+            done: 0,
+            failed: 0,
             progress: launch::progress::Progress::new(exp.starts.len(), quiet),
         }
     }
@@ -132,7 +137,7 @@ impl<'a> Collect<'a> {
                     break why;
                 }
             }
-            self.progress_update();
+            self.progress_update(agents.alive().len());
         };
         self.stopping = true;
         agents.broadcast(&ToAgent::Stop {
@@ -263,6 +268,11 @@ impl<'a> Collect<'a> {
     }
 
     fn record(&mut self, row: Process) {
+        if row.completion_s().is_some() || row.status == Status::Stopped {
+            self.done += 1;
+        } else {
+            self.failed += 1;
+        }
         self.out.process(&row);
         self.rows.push(row);
     }
@@ -352,18 +362,215 @@ impl<'a> Collect<'a> {
             .then(|| launch::StopReason::DurationCap.to_string())
     }
 
-    fn progress_update(&mut self) {
-        let failed = self
-            .rows
-            .iter()
-            .filter(|r| r.completion_s().is_none() && r.status != Status::Stopped)
-            .count();
+    fn progress_update(&mut self, alive: usize) {
         let counts = launch::progress::Counts {
             started: self.rows.len() + self.running.len(),
             running: self.running.len(),
-            done: self.rows.len() - failed,
-            failed,
+            done: self.done,
+            failed: self.failed,
+            hosts: Some((alive, self.names.len())),
         };
         self.progress.update(self.t0.elapsed(), counts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::{Incoming, Link};
+    use crate::protocol;
+    use std::sync::mpsc::{Receiver, Sender};
+
+    /// Four nodes: a seed on a-1, leechers on a-2..a-4; host h1 runs a-1 and a-2, h2 a-3
+    /// and a-4.
+    fn experiment(dir: &std::path::Path, policy: &str) -> Experiment {
+        let file = dir.join("exp.yaml");
+        std::fs::write(
+            &file,
+            format!(
+                "name: collect
+topology:
+  profiles: {{p: {{up: 1mbit, down: 1mbit}}}}
+  defaults: {{profile: p}}
+  groups: [{{name: a, nodes: 4}}]
+roles:
+  - {{name: seed, nodes: a-1, command: 'true'}}
+  - {{name: leecher, nodes: 'a[2-4]', command: 'true'}}
+stop: {{exited: [leecher], after: 1m}}
+on_host_failure: {policy}
+"
+            ),
+        )
+        .unwrap();
+        experiment::load(&file).unwrap()
+    }
+
+    /// A host played by the test: what it says, what it hears.
+    struct Fake {
+        says: Sender<Incoming>,
+        hears: Receiver<String>,
+    }
+
+    impl Fake {
+        fn say(&self, m: &FromAgent) {
+            self.says.send(Incoming::Line(protocol::line(m))).unwrap();
+        }
+
+        fn ended(&self, node: &str, role: &str, status: Status, code: Option<i32>) {
+            self.say(&FromAgent::Ended {
+                row: Process {
+                    node: node.into(),
+                    role: role.into(),
+                    group: "a".into(),
+                    ip: "10.0.0.1".into(),
+                    pid: Some(7),
+                    planned_s: Some(0.0),
+                    start_s: 0.0,
+                    end_s: Some(1.0),
+                    status,
+                    exit_code: code,
+                    signal: None,
+                    cpu_user_s: None,
+                    cpu_sys_s: None,
+                    peak_rss_kb: None,
+                    bytes_sent: None,
+                    bytes_received: None,
+                    host: None,
+                },
+            });
+        }
+
+        /// Waits for the stop, does `last` (its last rows), then says `done`.
+        fn stop(&self, last: impl FnOnce(&Fake)) -> String {
+            loop {
+                let line = self.hears.recv().unwrap();
+                if let Ok(ToAgent::Stop { reason }) = protocol::parse(&line) {
+                    last(self);
+                    self.say(&FromAgent::Done {
+                        stop: reason.clone(),
+                        duration_s: 1.0,
+                        host_cpu: None,
+                        lost: String::new(),
+                    });
+                    return reason;
+                }
+            }
+        }
+    }
+
+    fn hosts(n: usize) -> (Agents, Vec<Fake>) {
+        let (links, fakes): (Vec<_>, Vec<_>) = (0..n)
+            .map(|_| {
+                let (link, says, hears) = Link::pair();
+                (Ok(link), Fake { says, hears })
+            })
+            .unzip();
+        (Agents::new(links), fakes)
+    }
+
+    /// Follows `exp` on two fake hosts played by `play`; the stop reason and the rows.
+    fn follow(
+        exp: &Experiment,
+        play: impl FnOnce(Vec<Fake>) + Send + 'static,
+    ) -> (String, Collected) {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["h1".to_string(), "h2".to_string()];
+        let placed = [vec![0, 1], vec![2, 3]];
+        let (mut agents, fakes) = hosts(2);
+        let player = std::thread::spawn(move || play(fakes));
+        let out = Writer::create(dir.path()).unwrap();
+        let mut c = Collect::new(exp, &names, &placed, out, Instant::now(), true);
+        let reason = c.run(&mut agents, &|| None);
+        player.join().unwrap();
+        (reason, c.finish())
+    }
+
+    #[test]
+    fn the_stop_rule_waits_for_the_roles_on_every_host_and_rows_name_their_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = experiment(dir.path(), "abort");
+        let (reason, got) = follow(&exp, |fakes| {
+            let (h1, h2) = (&fakes[0], &fakes[1]);
+            for (fake, node) in [(h1, 0), (h1, 1), (h2, 2)] {
+                fake.say(&FromAgent::Started {
+                    node,
+                    pid: 7,
+                    at_s: 0.0,
+                });
+            }
+            // h1's leecher is done: h2's still run, and the run goes on.
+            h1.ended("a-2", "leecher", Status::Exited, Some(0));
+            std::thread::sleep(Duration::from_millis(300));
+            let early = h1.hears.try_iter().any(|l| l.contains(r#""type":"stop""#));
+            assert!(!early, "stopped while h2's leechers ran");
+            h2.ended("a-3", "leecher", Status::Exited, Some(0));
+            h2.ended("a-4", "leecher", Status::FailedToStart, None);
+            let stopped = [
+                h1.stop(|h1| h1.ended("a-1", "seed", Status::Stopped, None)),
+                h2.stop(|_| {}),
+            ];
+            assert_eq!(stopped[0], stopped[1]);
+        });
+        assert_eq!(reason, launch::StopReason::RolesExited.to_string());
+        let hosts: Vec<(&str, &str)> = got
+            .rows
+            .iter()
+            .map(|r| (r.node.as_str(), r.host.as_deref().unwrap()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [("a-2", "h1"), ("a-3", "h2"), ("a-4", "h2"), ("a-1", "h1")]
+        );
+        assert!(got.ends.iter().all(Option::is_some));
+        assert!(got.failures.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn a_lost_host_fails_its_nodes_then_the_run_goes_on_or_stops_as_the_experiment_says() {
+        for (policy, stops_at_once) in [("continue", false), ("abort", true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let exp = experiment(dir.path(), policy);
+            let (reason, got) = follow(&exp, move |fakes| {
+                let (h1, h2) = (&fakes[0], &fakes[1]);
+                h2.say(&FromAgent::Started {
+                    node: 2,
+                    pid: 9,
+                    at_s: 0.5,
+                });
+                std::thread::sleep(Duration::from_millis(100));
+                h2.says
+                    .send(Incoming::Closed("connection lost".into()))
+                    .unwrap();
+                if !stops_at_once {
+                    std::thread::sleep(Duration::from_millis(200));
+                    h1.ended("a-2", "leecher", Status::Exited, Some(0));
+                }
+                h1.stop(|_| {});
+            });
+            if stops_at_once {
+                assert!(
+                    reason.contains("host h2 failed (connection lost)"),
+                    "{reason}"
+                );
+            } else {
+                assert_eq!(reason, launch::StopReason::RolesExited.to_string());
+            }
+            let h2: Vec<(&str, Status, Option<u32>)> = got
+                .rows
+                .iter()
+                .filter(|r| r.host.as_deref() == Some("h2"))
+                .map(|r| (r.node.as_str(), r.status, r.pid))
+                .collect();
+            // a-3 ran and is killed with the host; a-4 never started.
+            assert_eq!(
+                h2,
+                [
+                    ("a-3", Status::Killed, Some(9)),
+                    ("a-4", Status::FailedToStart, None)
+                ],
+                "{policy}"
+            );
+            assert_eq!(got.failures[1].as_deref(), Some("connection lost"));
+        }
     }
 }

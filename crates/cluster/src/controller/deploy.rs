@@ -49,6 +49,30 @@ pub struct Deployed {
     pub took: Duration,
 }
 
+impl Payload {
+    /// Every file a host gets, relative to the run's directory on it (`input/` the mirror
+    /// of the experiment's files, `results/` what prepare made), with its SHA-256.
+    pub fn checksums(&self) -> std::io::Result<Vec<(String, String)>> {
+        let mut sums = Vec::new();
+        for input in &self.inputs {
+            for file in crate::checksum::files(input)? {
+                sums.push((mirrored("input", &file), crate::checksum::sha256(&file)?));
+            }
+        }
+        for made in &self.prepared {
+            let root = self.results.join(made);
+            for file in crate::checksum::files(&root)? {
+                let rel = file.strip_prefix(&self.results).unwrap_or(&file);
+                sums.push((
+                    format!("results/{}", rel.display()),
+                    crate::checksum::sha256(&file)?,
+                ));
+            }
+        }
+        Ok(sums)
+    }
+}
+
 /// `path` under `root`, absolute paths mirrored (`/a/b` under `/r` is `/r/a/b`).
 pub fn mirrored(root: &str, path: &Path) -> String {
     format!(
@@ -175,7 +199,9 @@ pub fn pull_logs(
                 .map(|&(h, host, dir)| {
                     scope.spawn(move || {
                         let r = Session::connect(&host.name, &host.address, ssh)
-                            .and_then(|s| s.download(&format!("{dir}/results/logs"), &into.join("logs")))
+                            .and_then(|s| {
+                                s.download(&format!("{dir}/results/logs"), &into.join("logs"))
+                            })
                             .map_err(|e| e.to_string());
                         (h, r)
                     })

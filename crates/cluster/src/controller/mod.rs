@@ -250,6 +250,9 @@ pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
             .file_name()
             .map_or(name.clone(), |n| n.to_string_lossy().into_owned()),
     };
+    let files = payload
+        .checksums()
+        .map_err(io("cannot read the files the hosts get"))?;
     let began = Instant::now();
     let mut timings = Timings::default();
     let bar = Bar::new("deploy", hosts.len(), args.quiet);
@@ -269,7 +272,10 @@ pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
     for (h, d) in deployed.into_iter().enumerate() {
         match d {
             Ok(d) => {
-                jobs.push(Some(job(&exp, &args.shaping, &hosts, &placed, h, &d)));
+                jobs.push(Some(Job {
+                    files: files.clone(),
+                    ..job(&exp, &args.shaping, &hosts, &placed, h, &d)
+                }));
                 links.push(Ok(d.link));
             }
             Err(why) => {
@@ -447,7 +453,7 @@ pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
     })
 }
 
-/// Host `h`'s job.
+/// Host `h`'s job, but the files' checksums.
 fn job(
     exp: &Experiment,
     shaping: &str,
@@ -475,6 +481,7 @@ fn job(
         dev: hosts[h].dev.clone(),
         shaping: shaping.to_string(),
         shim: d.shim.clone(),
+        files: Vec::new(),
     }
 }
 
