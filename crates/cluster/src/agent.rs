@@ -50,7 +50,9 @@ impl launch::Observer for Reporter {
         self.0.send(&FromAgent::Started { node, pid, at_s });
     }
     fn ended(&self, row: &results::Process) {
-        self.0.send(&FromAgent::Ended { row: row.clone() });
+        self.0.send(&FromAgent::Ended {
+            row: Box::new(row.clone()),
+        });
     }
     fn sample(&self, sample: &results::MetricSample) {
         self.0.send(&FromAgent::Sample {

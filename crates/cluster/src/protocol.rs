@@ -137,7 +137,7 @@ pub enum FromAgent {
     },
     /// A process ended: its `processes.csv` row.
     Ended {
-        row: Process,
+        row: Box<Process>,
     },
     Sample {
         sample: MetricSample,

@@ -391,7 +391,7 @@ pub fn build(
         .as_ref()
         .map(|rel| file.parent().unwrap_or(Path::new(".")).join(rel));
     if let Some(path) = &scenario_file {
-        match std::fs::read_to_string(&path) {
+        match std::fs::read_to_string(path) {
             Ok(text) => match scenario::parse(&plan, path, &text) {
                 Ok(found) => events.extend(found),
                 Err(errs) => c.errors.extend(errs),

@@ -154,12 +154,8 @@ impl Agents {
         mut pick: impl FnMut(usize, FromAgent) -> Result<T, FromAgent>,
         mut other: impl FnMut(usize, FromAgent),
     ) -> Vec<Result<T, String>> {
-        let mut answers: Vec<Option<Result<T, String>>> = (0..self.len()).map(|_| None).collect();
-        for h in 0..self.len() {
-            if let Some(why) = &self.lost[h] {
-                answers[h] = Some(Err(why.clone()));
-            }
-        }
+        let mut answers: Vec<Option<Result<T, String>>> =
+            self.lost.iter().map(|lost| lost.clone().map(Err)).collect();
         let deadline = Instant::now() + timeout;
         while hosts.iter().any(|&h| answers[h].is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -210,7 +210,7 @@ impl<'a> Collect<'a> {
                 }
                 row.host = Some(self.names[h].clone());
                 let failed_start = row.status == Status::FailedToStart;
-                self.record(row);
+                self.record(*row);
                 if failed_start && self.exp.on_failure == FailurePolicy::Abort {
                     return Some(format!(
                         "a process failed to start on {} (on_failure: abort)",
@@ -418,7 +418,7 @@ on_host_failure: {policy}
 
         fn ended(&self, node: &str, role: &str, status: Status, code: Option<i32>) {
             self.say(&FromAgent::Ended {
-                row: Process {
+                row: Box::new(Process {
                     node: node.into(),
                     role: role.into(),
                     group: "a".into(),
@@ -436,7 +436,7 @@ on_host_failure: {policy}
                     bytes_sent: None,
                     bytes_received: None,
                     host: None,
-                },
+                }),
             });
         }
 

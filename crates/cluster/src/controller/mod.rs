@@ -520,12 +520,9 @@ fn preflight(
     max_offset: Duration,
 ) -> Preflight {
     let n = names.len();
-    let mut problems: Vec<Vec<String>> = vec![Vec::new(); n];
-    for h in 0..n {
-        if let Some(why) = agents.lost(h) {
-            problems[h].push(why.to_string());
-        }
-    }
+    let mut problems: Vec<Vec<String>> = (0..n)
+        .map(|h| agents.lost(h).map(str::to_string).into_iter().collect())
+        .collect();
     let mut kernels = vec![String::new(); n];
     for (&h, hello) in all.iter().zip(hello(agents, all, names)) {
         match hello {
