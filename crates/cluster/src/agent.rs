@@ -65,6 +65,19 @@ impl launch::Observer for Reporter {
 /// gone; the process's exit status (0: the run ended and was torn down).
 pub fn serve(input: impl BufRead + Send + 'static, output: impl Write + Send + 'static) -> i32 {
     let out = Out(Arc::new(Mutex::new(Box::new(output))));
+    // A dropped SSH connection may bring SIGHUP before anything is set up: its default
+    // action would end the agent before it removed what was copied for the run, so it is
+    // only noted (the closed channel says the same); `runner` takes the stop signals over
+    // when it sets up.
+    if let Err(e) = signal_hook::flag::register(
+        signal_hook::consts::SIGHUP,
+        Arc::new(AtomicBool::new(false)),
+    ) {
+        out.send(&FromAgent::Failed {
+            error: format!("cannot take over SIGHUP: {e}"),
+        });
+        return 1;
+    }
     let stop = RunStop::default();
     let (tx, rx) = channel();
     let heard = Arc::new(AtomicU64::new(0));

@@ -144,6 +144,18 @@ impl Agents {
         }
     }
 
+    /// Waits, at most `timeout`, until every agent not lost has closed its channel (exited).
+    pub fn wait_closed(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.alive().is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            self.next(left);
+        }
+    }
+
     /// Waits for one answer from each of `hosts`, as `pick` recognises it (messages it
     /// does not want are given to `other`), for at most `timeout`: per host the answer, or
     /// why there is none (the agent failed, was lost, or did not answer in time).

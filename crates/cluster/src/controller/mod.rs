@@ -292,11 +292,12 @@ pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
     let pre = preflight(&mut agents, &all, &jobs, &names, args.max_clock_offset);
     timings.preflight_s = began.elapsed().as_secs_f64();
     if let Some(table) = pre.refusal(&names) {
-        agents.broadcast(&ToAgent::Stop {
-            reason: "preflight refused the run".into(),
-        });
-        let _ = std::fs::remove_dir_all(&dir);
+        abandon(&mut agents, "preflight refused the run", &dir);
         return Err(Error::Preflight(table));
+    }
+    if let Some(sig) = stop.signal() {
+        abandon(&mut agents, "interrupted", &dir);
+        return Err(Error::Interrupted(sig));
     }
 
     // 2. Setup and the barrier.
@@ -321,9 +322,7 @@ pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
         .collect();
     timings.ready_s = began.elapsed().as_secs_f64();
     if !not_ready.is_empty() {
-        agents.broadcast(&ToAgent::Stop {
-            reason: "hosts not ready".into(),
-        });
+        abandon(&mut agents, "hosts not ready", &dir);
         return Err(Error::NotReady(format!(
             "{} of {} hosts not ready: {}",
             not_ready.len(),
@@ -332,9 +331,7 @@ pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
         )));
     }
     if let Some(sig) = stop.signal() {
-        agents.broadcast(&ToAgent::Stop {
-            reason: format!("interrupted by {}", launch::signals::name(sig)),
-        });
+        abandon(&mut agents, "interrupted", &dir);
         return Err(Error::Interrupted(sig));
     }
 
@@ -451,6 +448,20 @@ pub fn run_on(args: &RunArgs, carrier: &dyn Carrier) -> Result<Done, Error> {
         interrupted: stop.signal(),
         timings,
     })
+}
+
+/// How long agents get to undo their setup and exit when a run is abandoned before its start.
+const ABANDON_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Abandons a run before its start: every agent is told to stop (undoing what it set up,
+/// removing what was copied for a run never set up) and waited for, and the controller's
+/// result directory, which holds only what `prepare` made, goes.
+fn abandon(agents: &mut Agents, reason: &str, dir: &Path) {
+    agents.broadcast(&ToAgent::Stop {
+        reason: reason.into(),
+    });
+    agents.wait_closed(ABANDON_TIMEOUT);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Host `h`'s job, but the files' checksums.
