@@ -88,7 +88,6 @@ pub fn serve(input: impl BufRead + Send + 'static, output: impl Write + Send + '
     let status = Agent {
         out: out.clone(),
         stop,
-        host: String::new(),
         checked: None,
         prepared: None,
     }
@@ -178,11 +177,10 @@ fn spawn_ticker(
     });
 }
 
-/// The main thread's state: who this host is and what it has set up.
+/// The main thread's state: what it has checked and set up.
 struct Agent {
     out: Out,
     stop: RunStop,
-    host: String,
     /// The job preflight checked, until it is set up.
     checked: Option<Job>,
     /// Set up and waiting for `start` (dropping it tears it down).
@@ -205,7 +203,6 @@ impl Agent {
             };
             match message {
                 ToAgent::Hello { version, host } => {
-                    self.host = host.clone();
                     self.out.send(&FromAgent::Hello {
                         version: VERSION,
                         host,
