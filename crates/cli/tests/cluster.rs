@@ -4,7 +4,8 @@
 //! (opentracker, aria2c) over 4 hosts with every group on several: every file identical,
 //! every completion within its download link's bound, the RTT between nodes on two hosts
 //! the link model's; preflight refusing an unknown host key, a host without the program
-//! and a clock 10 s off, with nothing changed; a host killed mid-run reported with its
+//! and a clock 10 s off, with nothing changed; a clock 10 s off within the bound corrected
+//! for, so that a node starts on the one schedule; a host killed mid-run reported with its
 //! nodes failed and every other host clean; `kill -9` of the controller then `down
 //! --hosts` leaving every host as it was; a two-ratio sweep's table and plot. The hosts'
 //! work directory is the test's own (`P2PLAB_HOST_DIR`); one test at a time (they share
@@ -505,4 +506,73 @@ fn a_sweep_over_two_ratios_writes_its_table_and_plot() {
     assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("sweep: "), "{stdout}");
+}
+
+#[test]
+fn a_hosts_clock_offset_is_corrected_so_a_nodes_start_does_not_depend_on_its_host() {
+    let _alone = alone();
+    // h2's clock reads 10 s ahead; the bound lets it through.
+    let lab = Lab::up(2, "172.31.238", &["--faketime", "h2=+10s"]);
+    let listen = lab.write(
+        "listen.py",
+        "import socket, sys, time\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind((sys.argv[1], 9000))\n\
+         t0 = time.monotonic()\n\
+         s.recv(100)\n\
+         print('arrived %.3f' % (time.monotonic() - t0), flush=True)\n",
+    );
+    let send = lab.write(
+        "send.py",
+        "import socket, sys\n\
+         socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'hi', (sys.argv[1], 9000))\n",
+    );
+    // a-1 (h1) listens from time 0, a-2 (h2) sends at 3 s of the one schedule.
+    let exp = lab.write(
+        "clock.yaml",
+        &format!(
+            "name: cluster-clock
+topology:
+  profiles: {{p: {{up: 10mbit, down: 10mbit}}}}
+  defaults: {{profile: p}}
+  address_plan: {{base: 10.79.0.0/16}}
+  groups: [{{name: a, nodes: 2}}]
+roles:
+  - {{name: listener, nodes: a-1, command: 'python3 {} {{ip}}'}}
+  - {{name: sender, nodes: a-2, command: 'python3 {} {{listener.ip}}', start: {{at: 3s}}}}
+stop: {{exited: [listener], after: 30s}}
+",
+            listen.display(),
+            send.display()
+        ),
+    );
+    let out = lab.run(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--hosts",
+        lab.inventory().to_str().unwrap(),
+        "--max-clock-offset",
+        "20s",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", said(&out));
+    let dir = common::only_dir(&lab.work.path().join("results"));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let offset = run["hosts"][1]["clock_offset_ms"].as_f64().unwrap();
+    assert!(
+        (9_000.0..11_000.0).contains(&offset),
+        "h2's offset {offset} ms"
+    );
+    let heard = std::fs::read_to_string(dir.join("logs/a-1.out")).unwrap();
+    let arrived: f64 = heard
+        .trim()
+        .strip_prefix("arrived ")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("a-1 said: {heard}"));
+    // 3 s after the listener started, give or take the start lag and this busy machine.
+    assert!(
+        (2.8..3.6).contains(&arrived),
+        "a-2's datagram came {arrived} s after a-1 started"
+    );
 }
