@@ -194,13 +194,20 @@ fn run_cluster(args: &cluster::controller::RunArgs) -> Result<()> {
         cluster::controller::Error::Input(d) => crate::exit::bad_input(d.to_string()),
         e => e.into(),
     })?;
+    let t = &done.timings;
+    let deployed = t.deploy.iter().flatten().count();
+    let copied = t.deploy.iter().flatten().filter(|(_, c)| *c).count();
     let report_line = done
         .report
         .as_ref()
         .map_or(String::new(), |r| format!("report:  {}\n", r.display()));
     crate::output::emit(&format!(
-        "{}\nresults: {}\n{report_line}",
+        "{}\nhosts:   {deployed} deployed in {:.1} s ({copied} needed the binaries copied), preflight done at {:.1} s, all ready at {:.1} s, time 0 at {:.1} s\nresults: {}\n{report_line}",
         done.summary.trim_end(),
+        t.deployed_s,
+        t.preflight_s,
+        t.ready_s,
+        t.start_s,
         done.dir.display(),
     ))?;
     let see = done.report.as_ref().unwrap_or(&done.dir).display();

@@ -3,14 +3,38 @@
 //! preflight, so that a host never runs on a file that arrived damaged or was changed.
 
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// The SHA-256 of the file at `path`, in hex.
 pub fn sha256(path: &Path) -> io::Result<String> {
     let mut hash = Sha256::new();
     io::copy(&mut std::fs::File::open(path)?, &mut hash)?;
     Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A file as last hashed: its path, modification time and size.
+type Seen = (PathBuf, SystemTime, u64);
+
+/// [`sha256`] and the size of `path`, computed once per version of the file in this
+/// process: every host's deploy thread installs the same `p2plab` (over 100 MB in a debug
+/// build), and hashing it once per host would cost seconds.
+pub fn sha256_once(path: &Path) -> io::Result<(String, u64)> {
+    static SEEN: Mutex<Option<HashMap<Seen, String>>> = Mutex::new(None);
+    let meta = std::fs::metadata(path)?;
+    let key = (path.to_path_buf(), meta.modified()?, meta.len());
+    // Held while hashing, so that threads asking for the same file wait for one hash.
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = seen.get_or_insert_with(HashMap::new);
+    if let Some(digest) = seen.get(&key) {
+        return Ok((digest.clone(), meta.len()));
+    }
+    let digest = sha256(path)?;
+    seen.insert(key, digest.clone());
+    Ok((digest, meta.len()))
 }
 
 /// Every regular file at or under `path` (symbolic links followed, as uploads do).

@@ -122,6 +122,9 @@ pub struct Session {
     /// `name (address)`, for messages.
     host: String,
     timeout: Duration,
+    /// The session's one SFTP channel, opened at its first use: each channel starts an
+    /// `sftp-server` through the user's shell on the host, which costs a shell's start-up.
+    sftp: std::cell::OnceCell<Sftp>,
 }
 
 impl Session {
@@ -165,6 +168,7 @@ impl Session {
             socket,
             host,
             timeout: cfg.timeout,
+            sftp: std::cell::OnceCell::new(),
         })
     }
 
@@ -192,13 +196,9 @@ impl Session {
     /// home directory (no `~`: SFTP does not expand it).
     pub fn install(&self, local: &Path, remote_dir: &str) -> Result<(String, bool), SshError> {
         let what = || format!("cannot read {}", local.display());
-        let mut file = fs::File::open(local).map_err(|e| self.io(&what(), e))?;
-        let mut hash = Sha256::new();
-        let size = io::copy(&mut file, &mut hash).map_err(|e| self.io(&what(), e))?;
-        let digest: String = hash.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let (digest, size) =
+            crate::checksum::sha256_once(local).map_err(|e| self.io(&what(), e))?;
+        let digest = &digest[..16];
         let name = local
             .file_name()
             .and_then(|n| n.to_str())
@@ -267,7 +267,9 @@ impl Session {
     /// when the controller drops the link's sender. When the channel ends (the command
     /// exited, the connection was lost), `Incoming::Closed` says why once, quoting the
     /// command's last stderr lines.
-    pub fn start(self, command: &str) -> Result<Link, SshError> {
+    pub fn start(mut self, command: &str) -> Result<Link, SshError> {
+        // The link's thread has no use for SFTP: its channel closes now.
+        drop(self.sftp.take());
         let mut channel = self.run(command)?;
         let (link, incoming, outgoing) = Link::pair();
         let (mut to_carrier, from_controller) = UnixStream::pair()
@@ -470,10 +472,15 @@ impl Session {
         }
     }
 
-    fn sftp(&self) -> Result<Sftp, SshError> {
-        self.session
+    fn sftp(&self) -> Result<&Sftp, SshError> {
+        if let Some(sftp) = self.sftp.get() {
+            return Ok(sftp);
+        }
+        let sftp = self
+            .session
             .sftp()
-            .map_err(|e| self.ssh("cannot start SFTP", e))
+            .map_err(|e| self.ssh("cannot start SFTP", e))?;
+        Ok(self.sftp.get_or_init(|| sftp))
     }
 
     /// `mkdir -p` over SFTP.
