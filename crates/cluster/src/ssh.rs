@@ -210,20 +210,20 @@ impl Session {
             sftp.stat(Path::new(&path))
                 .is_ok_and(|s| s.size == Some(size))
         };
-        if there(&sftp) {
+        if there(sftp) {
             return Ok((path, false));
         }
-        self.make_dirs(&sftp, &dir)?;
+        self.make_dirs(sftp, &dir)?;
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
         let temporary = format!("{dir}/.{name}.{}-{nanos}.part", std::process::id());
-        self.put_file(&sftp, local, &temporary)?;
+        self.put_file(sftp, local, &temporary)?;
         match sftp.rename(Path::new(&temporary), Path::new(&path), None) {
             Ok(()) => Ok((path, true)),
             // another host of a shared file system installed it first
-            Err(_) if there(&sftp) => {
+            Err(_) if there(sftp) => {
                 let _ = sftp.unlink(Path::new(&temporary));
                 Ok((path, false))
             }
@@ -239,12 +239,12 @@ impl Session {
             .map_err(|e| self.io(&format!("cannot read {}", local.display()), e))?;
         if !meta.is_dir() {
             if let Some(parent) = Path::new(remote).parent().and_then(|p| p.to_str()) {
-                self.make_dirs(&sftp, parent)?;
+                self.make_dirs(sftp, parent)?;
             }
-            return self.put_file(&sftp, local, remote);
+            return self.put_file(sftp, local, remote);
         }
-        self.make_dirs(&sftp, remote)?;
-        self.put_tree(&sftp, local, Path::new(remote), meta.permissions().mode())
+        self.make_dirs(sftp, remote)?;
+        self.put_tree(sftp, local, Path::new(remote), meta.permissions().mode())
     }
 
     /// Copies a remote directory tree into `local` (made, with its parents), or a remote
@@ -259,7 +259,7 @@ impl Session {
             fs::create_dir_all(parent)
                 .map_err(|e| self.io(&format!("cannot make {}", parent.display()), e))?;
         }
-        self.get(&sftp, Path::new(remote), local, &stat)
+        self.get(sftp, Path::new(remote), local, &stat)
     }
 
     /// Starts `command` on one exec channel and hands the session to a thread of its own
