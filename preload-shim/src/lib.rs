@@ -2,13 +2,14 @@
 //! every socket of that program use the node's virtual address (`BINDIP`, `BINDIP6`).
 //!
 //! Layout, after Shadow's shim: the decision logic is pure and unit-tested
-//! ([`config`], [`decide`], [`addr`], [`iflist`], [`log`], [`fds`]); the interposed C surface
+//! ([`config`], [`decide`], [`addr`], [`iflist`], [`log`], [`fds`], [`diag`]); the interposed C surface
 //! ([`interpose`]) is tiny and only glues those to the real libc symbols ([`ffi`]). Nothing
 //! allocates on a socket call, and no panic crosses the FFI boundary.
 
 mod addr;
 mod config;
 mod decide;
+mod diag;
 mod fds;
 mod iflist;
 mod log;
