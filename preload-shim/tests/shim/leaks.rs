@@ -2,9 +2,34 @@
 //! bind to libc directly, and the `SIOCGIFCONF`/`SIOCGIFADDR` ioctls, which list the host's
 //! addresses without `getifaddrs`.
 
-use crate::common::{gcc, python, stdout_of, wait_listening, wrapped, Running};
+use crate::common::{gcc, python, stdout_of, wait_listening, wrapped, Running, CLIENT};
 use crate::netns;
 use std::process::Command;
+
+/// A PHP server through the sockets extension (which PHP loads with `RTLD_DEEPBIND`): listens
+/// on the IPv4 wildcard, says "hi" to one client and prints its address.
+const PHP_SERVER: &str = r#"
+$s = socket_create(AF_INET, SOCK_STREAM, SOL_TCP);
+socket_bind($s, "0.0.0.0", 9502) or exit(1);
+socket_listen($s);
+$c = socket_accept($s);
+socket_write($c, "hi");
+socket_getpeername($c, $peer);
+echo "$peer\n";
+"#;
+
+#[test]
+fn php_sockets_listen_on_the_node_address() {
+    netns::enter(&["10.0.0.1/8", "10.0.0.2/8"]);
+    let server = Running::start(&mut wrapped("10.0.0.2", "php", &["-r", PHP_SERVER]));
+    let listening = wait_listening(9502);
+    assert_eq!(listening[0].local_ip, "10.0.0.2", "{}", listening[0].line);
+    let client = stdout_of(&mut python("10.0.0.1", CLIENT, &["10.0.0.2", "9502"]));
+    assert_eq!(client, "10.0.0.1\n");
+    let out = server.finish();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "10.0.0.1\n");
+}
 
 /// A plugin that listens on the IPv4 wildcard, as PHP's sockets extension does.
 const PLUGIN: &str = r#"
