@@ -1,8 +1,8 @@
 //! The kernel's socket table, asked through `NETLINK_SOCK_DIAG` (what `ss` reads): whether a
 //! socket of this network namespace is bound at exactly one address and port. Asked only
 //! when a wrapped program connects or sends to loopback (see
-//! [`crate::decide::loopback_redirect`]); the kernel filters listeners by port, so the
-//! answer costs about as much for a node with thousands of neighbours as for one alone.
+//! [`crate::decide::loopback_redirect`]); the kernel filters the sockets by state and port,
+//! so the answer costs about as much beside thousands of other nodes as alone.
 //! This module builds the request and reads the answer, as bytes; the socket is `ffi`'s.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -27,12 +27,12 @@ pub enum Serving {
 }
 
 /// A dump request for the sockets of `family` (`AF_INET` or `AF_INET6`) that serve `port`
-/// as `kind`. The kernel filters TCP listeners by port; UDP sockets are filtered by
-/// [`Answer::scan`] alone, as kernels differ on the byte order of that filter.
+/// as `kind`. The kernel answers only the sockets of that state and local port (and
+/// [`Answer::scan`] checks both again).
 pub fn request(kind: Serving, family: libc::c_int, port: u16) -> [u8; REQUEST] {
-    let (protocol, states, sport) = match kind {
-        Serving::Tcp => (libc::IPPROTO_TCP, LISTEN, port),
-        Serving::Udp => (libc::IPPROTO_UDP, UNCONNECTED, 0),
+    let (protocol, states) = match kind {
+        Serving::Tcp => (libc::IPPROTO_TCP, LISTEN),
+        Serving::Udp => (libc::IPPROTO_UDP, UNCONNECTED),
     };
     let mut buf = [0u8; REQUEST];
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
@@ -42,7 +42,7 @@ pub fn request(kind: Serving, family: libc::c_int, port: u16) -> [u8; REQUEST] {
     buf[16] = family as u8;
     buf[17] = protocol as u8;
     buf[20..24].copy_from_slice(&states.to_ne_bytes());
-    buf[24..26].copy_from_slice(&sport.to_be_bytes());
+    buf[24..26].copy_from_slice(&port.to_be_bytes());
     // no cookie: INET_DIAG_NOCOOKIE
     buf[64..72].fill(0xff);
     buf
@@ -147,7 +147,11 @@ mod tests {
             (udp[16], udp[17]),
             (libc::AF_INET6 as u8, libc::IPPROTO_UDP as u8)
         );
-        assert_eq!(&udp[24..26], &[0, 0], "UDP ports are compared by scan");
+        assert_eq!(
+            u32::from_ne_bytes(udp[20..24].try_into().unwrap()),
+            UNCONNECTED
+        );
+        assert_eq!(&udp[24..26], &53u16.to_be_bytes());
         assert_eq!(&udp[64..72], &[0xff; 8]);
     }
 
