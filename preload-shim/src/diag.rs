@@ -136,21 +136,23 @@ mod tests {
     fn requests_ask_for_listeners_of_one_port_or_unconnected_udp_sockets() {
         let tcp = request(Serving::Tcp, libc::AF_INET, 6379);
         assert_eq!(u32::from_ne_bytes(tcp[0..4].try_into().unwrap()), 72);
+        // SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP
+        assert_eq!(u16::from_ne_bytes(tcp[4..6].try_into().unwrap()), 20);
+        assert_eq!(u16::from_ne_bytes(tcp[6..8].try_into().unwrap()), 0x301);
         assert_eq!(
             (tcp[16], tcp[17]),
             (libc::AF_INET as u8, libc::IPPROTO_TCP as u8)
         );
-        assert_eq!(u32::from_ne_bytes(tcp[20..24].try_into().unwrap()), LISTEN);
+        // 1 << TCP_LISTEN
+        assert_eq!(u32::from_ne_bytes(tcp[20..24].try_into().unwrap()), 1024);
         assert_eq!(&tcp[24..26], &6379u16.to_be_bytes());
         let udp = request(Serving::Udp, libc::AF_INET6, 53);
         assert_eq!(
             (udp[16], udp[17]),
             (libc::AF_INET6 as u8, libc::IPPROTO_UDP as u8)
         );
-        assert_eq!(
-            u32::from_ne_bytes(udp[20..24].try_into().unwrap()),
-            UNCONNECTED
-        );
+        // 1 << TCP_CLOSE
+        assert_eq!(u32::from_ne_bytes(udp[20..24].try_into().unwrap()), 128);
         assert_eq!(&udp[24..26], &53u16.to_be_bytes());
         assert_eq!(&udp[64..72], &[0xff; 8]);
     }
@@ -183,6 +185,20 @@ mod tests {
                 done: true
             }
         );
+    }
+
+    #[test]
+    fn scan_reads_sockets_only_from_socket_messages() {
+        let want = ip("10.0.0.2");
+        // the same bytes in a message of another type (NLMSG_NOOP): not a socket
+        let mut noop = socket_msg(want, 80);
+        noop[4..6].copy_from_slice(&(libc::NLMSG_NOOP as u16).to_ne_bytes());
+        assert_eq!(Answer::scan(&noop, want, 80), Answer::default());
+        // a message of a header alone is skipped, not taken for the end
+        let mut bare = vec![0u8; HEADER];
+        bare[0..4].copy_from_slice(&(HEADER as u32).to_ne_bytes());
+        bare.extend(socket_msg(want, 80));
+        assert!(Answer::scan(&bare, want, 80).found);
     }
 
     #[test]

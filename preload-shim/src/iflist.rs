@@ -95,17 +95,14 @@ pub fn own_ifreq_address(ips: &Ips, entry: &mut ifreq) -> bool {
         return true; // not IPv4: nothing this ioctl reports
     };
     let on_lo = ifreq_name(entry) == b"lo";
-    match decide::interface_address(ips, on_lo, *found.ip()) {
-        Some(shown) if shown == *found.ip() => true,
-        Some(shown) => {
-            let raw = addr::Raw::from(SocketAddr::new(shown.into(), 0));
-            // SAFETY: `raw` holds a `sockaddr_in`, which `ifru_addr` (a `sockaddr`, the same
-            // size) holds whole.
-            unsafe { entry.ifr_ifru.ifru_addr = raw.as_ptr().cast::<sockaddr>().read_unaligned() };
-            true
-        }
-        None => false,
-    }
+    let Some(shown) = decide::interface_address(ips, on_lo, *found.ip()) else {
+        return false;
+    };
+    let raw = addr::Raw::from(SocketAddr::new(shown.into(), 0));
+    // SAFETY: `raw` holds a `sockaddr_in`, which `ifru_addr` (a `sockaddr`, the same size)
+    // holds whole.
+    unsafe { entry.ifr_ifru.ifru_addr = raw.as_ptr().cast::<sockaddr>().read_unaligned() };
+    true
 }
 
 fn ifreq_visible(ips: &Ips, entry: &ifreq) -> bool {
