@@ -35,7 +35,7 @@ pub struct Real<F> {
 impl<F: Copy> Real<F> {
     /// # Safety
     /// `F` is the `unsafe extern "C" fn` pointer type of the C function `name`.
-    const unsafe fn new(name: &'static CStr) -> Self {
+    pub const unsafe fn new(name: &'static CStr) -> Self {
         Self {
             name,
             addr: AtomicUsize::new(0),
@@ -125,9 +125,6 @@ pub static GETHOSTBYNAME_R: Real<GethostbynameRFn> = unsafe { Real::new(c"gethos
 // SAFETY: the type is the C prototype of ioctl(2), as glibc declares it.
 pub static IOCTL: Real<unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int> =
     unsafe { Real::new(c"ioctl") };
-type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
-// SAFETY: the type is the C prototype of dlopen(3).
-pub static DLOPEN: Real<DlopenFn> = unsafe { Real::new(c"dlopen") };
 
 #[used]
 #[link_section = ".init_array"]
@@ -158,7 +155,7 @@ extern "C" fn init() {
             GETHOSTBYNAME2.get(),
             GETHOSTBYNAME_R.get(),
         );
-        let _ = (IOCTL.get(), DLOPEN.get());
+        let _ = IOCTL.get();
     });
 }
 
@@ -456,38 +453,6 @@ pub unsafe fn after_ioctl(request: c_ulong, arg: *mut c_void) -> Result<(), c_in
         }
         _ => Ok(()),
     }
-}
-
-/// What the `dlopen` trampoline jumps to, with what (returned in two registers).
-#[repr(C)]
-pub struct DlopenCall {
-    real: usize,
-    flags: usize,
-}
-
-/// For `dlopen(_, flags)`: the real `dlopen`, and the flags without `RTLD_DEEPBIND` when
-/// the shim is active. A library bound deeply looks up its symbols in its own dependencies
-/// first, libc among them, so its sockets would escape the shim.
-pub extern "C" fn dlopen_call(flags: c_int) -> DlopenCall {
-    let active = config().ips.active();
-    if active && flags & libc::RTLD_DEEPBIND != 0 {
-        log(format_args!("dlopen: RTLD_DEEPBIND cleared"));
-    }
-    let flags = match active {
-        true => flags & !libc::RTLD_DEEPBIND,
-        false => flags,
-    };
-    let fallback: DlopenFn = no_dlopen;
-    let real = DLOPEN.get().unwrap_or(fallback) as usize;
-    DlopenCall {
-        real,
-        flags: flags as c_uint as usize,
-    }
-}
-
-/// `dlopen` when libc has none: fails.
-extern "C" fn no_dlopen(_: *const c_char, _: c_int) -> *mut c_void {
-    std::ptr::null_mut()
 }
 
 /// Binds `fd` to `to` for `trigger`; `Err(errno)` when the kernel refuses.

@@ -222,33 +222,6 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) ->
     })
 }
 
-/// `dlopen`: without `RTLD_DEEPBIND` (see [`ffi::dlopen_call`]). A tail jump into the real
-/// `dlopen`, so that libc sees the program's own call site: it resolves `$ORIGIN` and the
-/// caller's `RUNPATH` from the return address, which a call from here would change.
-///
-/// # Safety
-/// As dlopen(3).
-#[cfg(target_arch = "x86_64")]
-#[unsafe(naked)]
-#[no_mangle]
-pub unsafe extern "C" fn dlopen(file: *const c_char, flags: c_int) -> *mut c_void {
-    std::arch::naked_asm!(
-        // Keep the arguments, with the stack 16-byte aligned for the call.
-        "push rdi",
-        "push rsi",
-        "sub rsp, 8",
-        "mov edi, esi",
-        "call {call}",
-        "add rsp, 8",
-        "pop rsi",
-        "pop rdi",
-        // The real dlopen came back in rax, the flags to give it in rdx.
-        "mov esi, edx",
-        "jmp rax",
-        call = sym ffi::dlopen_call,
-    )
-}
-
 /// `gethostname`: `P2PLAB_NODE` when set.
 ///
 /// # Safety
