@@ -5,7 +5,7 @@
 use crate::config::Ips;
 use libc::c_int;
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The outcome for one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +96,63 @@ pub fn auto_bind(
     own.map_or(Verdict::Keep, Verdict::Use)
 }
 
+/// Where a connect or send to a loopback address goes instead: to the node's own address,
+/// same port, where a wildcard listener of the node ended up. `from` is a loopback address
+/// of the same kind as `to`, for a stream socket that is not bound yet, so that the server
+/// sees a loopback client, as it would on a real machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub to: SocketAddr,
+    pub from: SocketAddr,
+}
+
+/// A connect or send to `peer`: when it is a loopback address and a socket of this node
+/// serves its port on the node's own address (`serves`, asked only then), the [`Redirect`]
+/// there. A wildcard listener answers on loopback on a real machine; under the shim it
+/// listens on the node's address, so localhost reaches it only this way. The node's own
+/// addresses are the only ones tried: another node's listener is never reached through
+/// loopback, and a real loopback service of the host is left alone when the node serves
+/// nothing on that port. `[::1]` reaches `BINDIP6`, or, on a dual-stack socket of a node
+/// without one, its IPv4 listeners through the v4-mapped address.
+pub fn loopback_redirect(
+    ips: &Ips,
+    peer: SocketAddr,
+    v6only: impl FnOnce() -> bool,
+    mut serves: impl FnMut(SocketAddr) -> bool,
+) -> Option<Redirect> {
+    let port = peer.port();
+    let via = |to: IpAddr, from: IpAddr| Redirect {
+        to: SocketAddr::new(to, port),
+        from: SocketAddr::new(from, 0),
+    };
+    let mapped_lo = Ipv4Addr::LOCALHOST.to_ipv6_mapped();
+    let (first, second) = match peer.ip() {
+        IpAddr::V4(lo) if lo.is_loopback() => (ips.v4.map(|v4| via(v4.into(), lo.into())), None),
+        IpAddr::V6(lo) if lo.is_loopback() => (
+            ips.v6.map(|v6| via(v6.into(), lo.into())),
+            ips.v6
+                .is_none()
+                .then_some(ips.v4)
+                .flatten()
+                .filter(|_| !v6only())
+                .map(|v4| via(v4.to_ipv6_mapped().into(), mapped_lo.into())),
+        ),
+        IpAddr::V6(mapped) => match mapped.to_ipv4_mapped() {
+            Some(lo) if lo.is_loopback() => (
+                ips.v4
+                    .map(|v4| via(v4.to_ipv6_mapped().into(), mapped.into())),
+                None,
+            ),
+            _ => return None,
+        },
+        IpAddr::V4(_) => return None,
+    };
+    [first, second]
+        .into_iter()
+        .flatten()
+        .find(|redirect| serves(redirect.to))
+}
+
 /// Whether `getifaddrs` shows an entry: loopback and the node's own addresses only.
 /// `addr` is `None` for entries without an IP address (link-layer entries).
 pub fn show_interface_entry(ips: &Ips, on_lo: bool, addr: Option<IpAddr>) -> bool {
@@ -106,6 +163,16 @@ pub fn show_interface_entry(ips: &Ips, on_lo: bool, addr: Option<IpAddr>) -> boo
                 || ips.v4.is_some_and(|v4| ip == IpAddr::V4(v4))
                 || ips.v6.is_some_and(|v6| ip == IpAddr::V6(v6))
         }
+    }
+}
+
+/// The IPv4 address `SIOCGIFADDR` shows for an interface whose address is `ip`: `ip` when
+/// the node may see it ([`show_interface_entry`]), else the node's own address, as if the
+/// interface were the node's (`None`: the node has no IPv4 address to show).
+pub fn interface_address(ips: &Ips, on_lo: bool, ip: Ipv4Addr) -> Option<Ipv4Addr> {
+    match show_interface_entry(ips, on_lo, Some(ip.into())) {
+        true => Some(ip),
+        false => ips.v4,
     }
 }
 
@@ -135,7 +202,9 @@ fn is_mapped_unspecified(ip: &Ipv6Addr) -> bool {
     ip.to_ipv4_mapped().is_some_and(|v4| v4.is_unspecified())
 }
 
-fn is_unbound(local: SocketAddr, portless: impl FnOnce() -> bool) -> bool {
+/// Whether a socket whose local address is `local` has none of its own yet (see
+/// [`auto_bind`]).
+pub fn is_unbound(local: SocketAddr, portless: impl FnOnce() -> bool) -> bool {
     let wildcard = match local {
         SocketAddr::V4(a) => a.ip().is_unspecified(),
         SocketAddr::V6(a) => a.ip().is_unspecified() || is_mapped_unspecified(a.ip()),
@@ -178,7 +247,6 @@ pub fn own_name_addresses(ips: &Ips, family: c_int) -> Option<[Option<IpAddr>; 2
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::net::Ipv4Addr;
 
     const V4: Ipv4Addr = Ipv4Addr::new(10, 0, 3, 7);
 
@@ -503,6 +571,100 @@ mod tests {
         assert!(show_interface_entry(&ips, false, ip("fd00::3:7")));
         assert!(!show_interface_entry(&ips, true, ip("10.0.3.8")));
         assert!(!show_interface_entry(&ips, false, ip("192.168.1.2")));
+    }
+
+    #[test]
+    fn an_interface_address_of_another_node_shows_as_the_own() {
+        let lo = Ipv4Addr::LOCALHOST;
+        let other = Ipv4Addr::new(10, 0, 0, 1);
+        assert_eq!(interface_address(&v4only(), true, lo), Some(lo));
+        assert_eq!(interface_address(&v4only(), false, V4), Some(V4));
+        assert_eq!(interface_address(&v4only(), false, other), Some(V4));
+        assert_eq!(interface_address(&v4only(), true, other), Some(V4));
+        let v6 = Ips {
+            v4: None,
+            v6: both().v6,
+        };
+        assert_eq!(interface_address(&v6, false, other), None);
+    }
+
+    /// The node's listeners at these addresses, for [`loopback_redirect`].
+    fn listening(at: &[&str]) -> impl FnMut(SocketAddr) -> bool {
+        let at: Vec<SocketAddr> = at.iter().map(|a| sa(a)).collect();
+        move |to| at.contains(&to)
+    }
+
+    #[test]
+    fn loopback_reaches_the_node_own_listener_from_loopback() {
+        let redirect = |to: &str, from: &str| {
+            Some(Redirect {
+                to: sa(to),
+                from: sa(from),
+            })
+        };
+        let own = listening(&["10.0.3.7:6379"]);
+        assert_eq!(
+            loopback_redirect(&v4only(), sa("127.0.0.1:6379"), never, own),
+            redirect("10.0.3.7:6379", "127.0.0.1:0")
+        );
+        // any of 127/8, as a wildcard listener answers on all of it
+        let own = listening(&["10.0.3.7:6379"]);
+        assert_eq!(
+            loopback_redirect(&v4only(), sa("127.0.1.1:6379"), never, own),
+            redirect("10.0.3.7:6379", "127.0.1.1:0")
+        );
+        // v4-mapped loopback on a dual-stack socket
+        let own = listening(&["[::ffff:10.0.3.7]:80"]);
+        assert_eq!(
+            loopback_redirect(&v4only(), sa("[::ffff:127.0.0.1]:80"), never, own),
+            redirect("[::ffff:10.0.3.7]:80", "[::ffff:127.0.0.1]:0")
+        );
+        // [::1]: BINDIP6, else the v4-mapped BINDIP on a dual-stack socket
+        let own = listening(&["[fd00::3:7]:80", "[::ffff:10.0.3.7]:80"]);
+        assert_eq!(
+            loopback_redirect(&both(), sa("[::1]:80"), never, own),
+            redirect("[fd00::3:7]:80", "[::1]:0")
+        );
+        let own = listening(&["[::ffff:10.0.3.7]:80"]);
+        assert_eq!(
+            loopback_redirect(&v4only(), sa("[::1]:80"), || false, own),
+            redirect("[::ffff:10.0.3.7]:80", "[::ffff:127.0.0.1]:0")
+        );
+        let own = listening(&["[::ffff:10.0.3.7]:80"]);
+        assert_eq!(
+            loopback_redirect(&v4only(), sa("[::1]:80"), || true, own),
+            None,
+            "a v6-only socket cannot reach an IPv4 listener"
+        );
+    }
+
+    #[test]
+    fn loopback_stays_loopback_without_a_listener_of_the_node() {
+        let nothing = listening(&[]);
+        assert_eq!(
+            loopback_redirect(&v4only(), sa("127.0.0.1:53"), never, nothing),
+            None
+        );
+        // another port, or another node's address: not this node's service
+        let elsewhere = listening(&["10.0.3.7:81", "10.0.3.8:80", "[::ffff:10.0.3.8]:80"]);
+        assert_eq!(
+            loopback_redirect(&v4only(), sa("127.0.0.1:80"), never, elsewhere),
+            None
+        );
+        // not loopback, or a shim with nothing to enforce: nothing asked
+        let asked = |_| panic!("nothing to ask for a peer that is not loopback");
+        for peer in [
+            "10.0.3.7:80",
+            "10.9.9.9:80",
+            "[fd00::1]:80",
+            "[::ffff:10.0.0.1]:80",
+        ] {
+            assert_eq!(loopback_redirect(&both(), sa(peer), never, asked), None);
+        }
+        assert_eq!(
+            loopback_redirect(&Ips::default(), sa("127.0.0.1:80"), never, asked),
+            None
+        );
     }
 
     fn any_sockaddr() -> impl Strategy<Value = SocketAddr> {

@@ -5,16 +5,18 @@
 use crate::addr::{self, Raw};
 use crate::config::{Config, RawEnv};
 use crate::decide::{self, Trigger, Verdict};
+use crate::diag::{self, Answer, Serving};
 use crate::fds::{Fresh, Table};
+use crate::iflist;
 use crate::log::Line;
 use libc::{
-    addrinfo, c_char, c_int, c_uint, c_void, hostent, ifaddrs, mmsghdr, msghdr, size_t, sockaddr,
-    socklen_t, ssize_t, utsname,
+    addrinfo, c_char, c_int, c_uint, c_ulong, c_void, hostent, ifaddrs, ifconf, ifreq, mmsghdr,
+    msghdr, size_t, sockaddr, socklen_t, ssize_t, utsname,
 };
 use std::ffi::CStr;
 use std::fmt;
 use std::marker::PhantomData;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -33,7 +35,7 @@ pub struct Real<F> {
 impl<F: Copy> Real<F> {
     /// # Safety
     /// `F` is the `unsafe extern "C" fn` pointer type of the C function `name`.
-    const unsafe fn new(name: &'static CStr) -> Self {
+    pub const unsafe fn new(name: &'static CStr) -> Self {
         Self {
             name,
             addr: AtomicUsize::new(0),
@@ -120,6 +122,10 @@ pub static GETHOSTBYNAME2: Real<unsafe extern "C" fn(*const c_char, c_int) -> *m
 // SAFETY: the type is the C prototype of gethostbyname_r(3).
 pub static GETHOSTBYNAME_R: Real<GethostbynameRFn> = unsafe { Real::new(c"gethostbyname_r") };
 
+// SAFETY: the type is the C prototype of ioctl(2), as glibc declares it.
+pub static IOCTL: Real<unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int> =
+    unsafe { Real::new(c"ioctl") };
+
 #[used]
 #[link_section = ".init_array"]
 static CONSTRUCTOR: extern "C" fn() = init;
@@ -149,6 +155,7 @@ extern "C" fn init() {
             GETHOSTBYNAME2.get(),
             GETHOSTBYNAME_R.get(),
         );
+        let _ = IOCTL.get();
     });
 }
 
@@ -275,14 +282,8 @@ pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
             Verdict::Use(_) | Verdict::Fail(_) => {}
         }
     }
-    let mut local = Raw::empty();
-    let (ptr, len) = local.as_mut_parts();
-    // SAFETY: `ptr` and `len` describe a writable `sockaddr_storage`.
-    if unsafe { libc::getsockname(fd, ptr, len) } != 0 {
-        return Ok(()); // not a socket: the real call reports it
-    }
-    let Some(local) = local.to_socket_addr() else {
-        return Ok(()); // not IP
+    let Some(local) = local_addr(fd) else {
+        return Ok(()); // not an IP socket: the real call reports it, or needs nothing
     };
     match decide::auto_bind(ips, local, trigger, || v6only(fd), || portless(fd)) {
         Verdict::Keep => Ok(()),
@@ -297,6 +298,160 @@ pub fn auto_bind(fd: c_int, trigger: Trigger) -> Result<(), c_int> {
                 "{trigger} on fd {fd}: binding {to} failed (errno {e})"
             ))
         }),
+    }
+}
+
+/// The local address of IP socket `fd` (`None` for anything else).
+fn local_addr(fd: c_int) -> Option<SocketAddr> {
+    let mut local = Raw::empty();
+    let (ptr, len) = local.as_mut_parts();
+    // SAFETY: `ptr` and `len` describe a writable `sockaddr_storage`.
+    if unsafe { libc::getsockname(fd, ptr, len) } != 0 {
+        return None;
+    }
+    local.to_socket_addr()
+}
+
+/// Where a connect or send on `fd` to `peer` goes instead: for a loopback `peer`, the
+/// node's own address when a socket of this node serves that port there (see
+/// [`decide::loopback_redirect`]). A TCP socket not bound yet is bound to loopback first,
+/// so that the server sees a loopback client; a UDP one is bound as for any peer, to the
+/// node's address, so that it can still reach other nodes afterwards. `None`: `peer` as
+/// asked, the only answer for a peer that is not loopback, found without a system call.
+pub fn loopback_redirect(fd: c_int, peer: SocketAddr) -> Option<SocketAddr> {
+    if !decide::is_loopback(peer.ip()) {
+        return None;
+    }
+    let ips = &config().ips;
+    if !ips.active() {
+        return None;
+    }
+    let kind = match int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE)? {
+        libc::SOCK_STREAM => Serving::Tcp,
+        libc::SOCK_DGRAM
+            if int_option(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? == libc::IPPROTO_UDP =>
+        {
+            Serving::Udp
+        }
+        _ => return None,
+    };
+    let redirect = decide::loopback_redirect(ips, peer, || v6only(fd), |to| node_serves(kind, to))?;
+    log(format_args!(
+        "fd {fd}: {peer} -> {} (this node serves it)",
+        redirect.to
+    ));
+    let unbound = || local_addr(fd).is_some_and(|local| decide::is_unbound(local, || false));
+    if kind == Serving::Tcp && unbound() {
+        FRESH.take(fd);
+        set_bind_address_no_port(fd);
+        if let Some(bind) = BIND.get() {
+            let raw = Raw::from(redirect.from);
+            // SAFETY: `raw` holds a valid socket address of `raw.len()` bytes. A failure
+            // leaves the source to the kernel: the node's own address.
+            unsafe { bind(fd, raw.as_ptr(), raw.len()) };
+        }
+    }
+    Some(redirect.to)
+}
+
+/// Whether a socket of this namespace serves `to` as `kind` (TCP: listens; UDP: is bound,
+/// unconnected). An IPv4 address is served by IPv4 sockets and by dual-stack IPv6 sockets
+/// bound to its v4-mapped form alike.
+fn node_serves(kind: Serving, to: SocketAddr) -> bool {
+    let v4 = match to.ip() {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    match v4 {
+        Some(v4) => {
+            socket_at(kind, libc::AF_INET, v4.into(), to.port())
+                || socket_at(kind, libc::AF_INET6, v4.to_ipv6_mapped().into(), to.port())
+        }
+        None => socket_at(kind, libc::AF_INET6, to.ip(), to.port()),
+    }
+}
+
+/// `NETLINK_SOCK_DIAG`, the netlink family of socket diagnostics (what `ss` reads).
+const NETLINK_SOCK_DIAG: c_int = 4;
+
+/// Whether the kernel's table of `family` sockets has one serving `ip`:`port` as `kind`.
+fn socket_at(kind: Serving, family: c_int, ip: IpAddr, port: u16) -> bool {
+    let Some(socket) = SOCKET.get() else {
+        return false;
+    };
+    let flags = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC;
+    // SAFETY: socket(2) has no memory preconditions.
+    let fd = unsafe { socket(libc::AF_NETLINK, flags, NETLINK_SOCK_DIAG) };
+    if fd < 0 {
+        return false;
+    }
+    let request = diag::request(kind, family, port);
+    // SAFETY: `request` is a live buffer of its length.
+    let sent = unsafe { libc::send(fd, request.as_ptr().cast(), request.len(), 0) };
+    let found = usize::try_from(sent) == Ok(request.len()) && read_answer(fd, ip, port);
+    // SAFETY: `fd` is the socket opened above, closed once.
+    unsafe { libc::close(fd) };
+    found
+}
+
+/// Reads a socket-diagnostics answer from `fd` until it names `ip`:`port` or ends. The
+/// kernel queues each part of the answer before the call that asks for it returns, so
+/// reads never wait.
+fn read_answer(fd: c_int, ip: IpAddr, port: u16) -> bool {
+    let mut buf = [0u8; 8192];
+    // Bounded: a dump of a million sockets takes about 10,000 reads of this size.
+    for _ in 0..100_000 {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        let Some(read) = usize::try_from(n).ok().and_then(|n| buf.get(..n)) else {
+            return false;
+        };
+        match Answer::scan(read, ip, port) {
+            Answer { found: true, .. } => return true,
+            Answer { done: true, .. } => return false,
+            _ if read.is_empty() => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// After `request` succeeded on `arg`: an interface list (`SIOCGIFCONF`) keeps only what
+/// the node may see, and an interface's address (`SIOCGIFADDR`) is one the node may see;
+/// `Err(errno)` when there is none to show.
+///
+/// # Safety
+/// `arg` is what `ioctl(2)` was given for `request`, and the call succeeded.
+pub unsafe fn after_ioctl(request: c_ulong, arg: *mut c_void) -> Result<(), c_int> {
+    let ips = &config().ips;
+    if !ips.active() || arg.is_null() {
+        return Ok(());
+    }
+    match request {
+        libc::SIOCGIFCONF => {
+            // SAFETY: for SIOCGIFCONF, `arg` is the caller's `ifconf`.
+            let conf = unsafe { &mut *arg.cast::<ifconf>() };
+            // SAFETY: both union fields are the same pointer.
+            let entries = unsafe { conf.ifc_ifcu.ifcu_req };
+            let count = usize::try_from(conf.ifc_len).unwrap_or(0) / size_of::<ifreq>();
+            if !entries.is_null() {
+                // SAFETY: on success the kernel filled `ifc_len` bytes of whole entries at
+                // `entries`, the caller's buffer.
+                let entries = unsafe { std::slice::from_raw_parts_mut(entries, count) };
+                let kept = iflist::retain_ifreqs(ips, entries);
+                conf.ifc_len = (kept * size_of::<ifreq>()) as c_int;
+            }
+            Ok(())
+        }
+        libc::SIOCGIFADDR => {
+            // SAFETY: for SIOCGIFADDR, `arg` is the caller's `ifreq`, filled by the kernel.
+            let entry = unsafe { &mut *arg.cast::<ifreq>() };
+            match iflist::own_ifreq_address(ips, entry) {
+                true => Ok(()),
+                false => Err(libc::EADDRNOTAVAIL),
+            }
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,11 +1,13 @@
-//! Filtering the list `getifaddrs` returns, in place and without allocating, so that a
-//! wrapped process sees loopback and its own address only.
+//! Filtering the interface lists a program reads (`getifaddrs`, the `SIOCGIFCONF` and
+//! `SIOCGIFADDR` ioctls), in place and without allocating, so that a wrapped process sees
+//! loopback and its own address only.
 
 use crate::addr;
 use crate::config::Ips;
 use crate::decide;
-use libc::{ifaddrs, sockaddr_in6};
+use libc::{ifaddrs, ifreq, sockaddr, sockaddr_in, sockaddr_in6};
 use std::ffi::CStr;
+use std::net::SocketAddr;
 use std::ptr;
 
 /// Unlinks from the list at `*head` every entry the node must not see.
@@ -73,11 +75,67 @@ unsafe fn visible(ips: &Ips, entry: &ifaddrs) -> bool {
     decide::show_interface_entry(ips, on_lo, addr.map(|a| a.ip()))
 }
 
+/// Keeps, at the front of `entries` (what `SIOCGIFCONF` filled) and in order, the entries
+/// the node may see; returns how many.
+pub fn retain_ifreqs(ips: &Ips, entries: &mut [ifreq]) -> usize {
+    let mut kept = 0;
+    for i in 0..entries.len() {
+        if ifreq_visible(ips, &entries[i]) {
+            entries.swap(kept, i);
+            kept += 1;
+        }
+    }
+    kept
+}
+
+/// Makes the IPv4 address `SIOCGIFADDR` filled into `entry` one the node may see (see
+/// [`decide::interface_address`]); false when the node has none to show.
+pub fn own_ifreq_address(ips: &Ips, entry: &mut ifreq) -> bool {
+    let Some(SocketAddr::V4(found)) = ifreq_addr(entry) else {
+        return true; // not IPv4: nothing this ioctl reports
+    };
+    let on_lo = ifreq_name(entry) == b"lo";
+    let Some(shown) = decide::interface_address(ips, on_lo, *found.ip()) else {
+        return false;
+    };
+    let raw = addr::Raw::from(SocketAddr::new(shown.into(), 0));
+    // SAFETY: `raw` holds a `sockaddr_in`, which `ifru_addr` (a `sockaddr`, the same size)
+    // holds whole.
+    unsafe { entry.ifr_ifru.ifru_addr = raw.as_ptr().cast::<sockaddr>().read_unaligned() };
+    true
+}
+
+fn ifreq_visible(ips: &Ips, entry: &ifreq) -> bool {
+    let on_lo = ifreq_name(entry) == b"lo";
+    ifreq_addr(entry).is_some_and(|a| decide::show_interface_entry(ips, on_lo, Some(a.ip())))
+}
+
+fn ifreq_name(entry: &ifreq) -> &[u8] {
+    // SAFETY: `c_char` and `u8` have the same size and alignment; the slice stays within
+    // the name array.
+    let name = unsafe {
+        std::slice::from_raw_parts(entry.ifr_name.as_ptr().cast::<u8>(), entry.ifr_name.len())
+    };
+    name.split(|&b| b == 0).next().unwrap_or_default()
+}
+
+fn ifreq_addr(entry: &ifreq) -> Option<SocketAddr> {
+    // SAFETY: every field of the union is plain data, and `ifru_addr` spans a whole
+    // `sockaddr_in`, the most `read` takes of an AF_INET address (others are refused as
+    // too short).
+    unsafe {
+        addr::read(
+            ptr::addr_of!(entry.ifr_ifru.ifru_addr),
+            addr::socklen_of::<sockaddr_in>(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::ffi::CString;
-    use std::net::SocketAddr;
+    use std::net::IpAddr;
 
     /// Builds a list of `(interface, address)` entries laid out like glibc's, in one Vec.
     struct List {
@@ -203,6 +261,71 @@ mod tests {
             shown,
             vec![("lo".to_string(), Some("10.0.0.2:0".parse().unwrap()))]
         );
+    }
+
+    /// An `ifreq` as `SIOCGIFCONF` fills it.
+    fn ifreq_of(name: &str, ip: &str) -> ifreq {
+        // SAFETY: all-zero `ifreq` is a valid value.
+        let mut entry: ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in entry.ifr_name.iter_mut().zip(name.bytes()) {
+            *dst = src as libc::c_char;
+        }
+        let raw = addr::Raw::from(SocketAddr::new(ip.parse().unwrap(), 0));
+        // SAFETY: a `sockaddr_in` fits the `sockaddr` of the union.
+        unsafe { entry.ifr_ifru.ifru_addr = raw.as_ptr().cast::<sockaddr>().read_unaligned() };
+        entry
+    }
+
+    fn shown(entries: &[ifreq]) -> Vec<(String, IpAddr)> {
+        entries
+            .iter()
+            .map(|e| {
+                let name = String::from_utf8_lossy(ifreq_name(e)).into_owned();
+                (name, ifreq_addr(e).unwrap().ip())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ifconf_keeps_loopback_and_own_address_in_order() {
+        let mut entries = [
+            ifreq_of("lo", "127.0.0.1"),
+            ifreq_of("eth0", "192.168.1.5"),
+            ifreq_of("v0", "10.0.0.1"),
+            ifreq_of("v0", "10.0.0.2"),
+            ifreq_of("lo", "10.0.0.3"),
+        ];
+        let kept = retain_ifreqs(&ips(), &mut entries);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            shown(&entries[..kept]),
+            [
+                ("lo".to_string(), ip("127.0.0.1")),
+                ("v0".to_string(), ip("10.0.0.2"))
+            ]
+        );
+        let mut none = [ifreq_of("eth0", "192.168.1.5")];
+        assert_eq!(retain_ifreqs(&ips(), &mut none), 0);
+    }
+
+    #[test]
+    fn ifaddr_of_another_address_shows_the_own() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for (name, found, want) in [
+            ("v0", "10.0.0.1", "10.0.0.2"),
+            ("eth0", "192.168.1.5", "10.0.0.2"),
+            ("v0", "10.0.0.2", "10.0.0.2"),
+            ("lo", "127.0.0.1", "127.0.0.1"),
+        ] {
+            let mut entry = ifreq_of(name, found);
+            assert!(own_ifreq_address(&ips(), &mut entry));
+            assert_eq!(shown(&[entry]), [(name.to_string(), ip(want))]);
+        }
+        let v6only = Ips {
+            v4: None,
+            v6: Some("fd00::2".parse().unwrap()),
+        };
+        assert!(!own_ifreq_address(&v6only, &mut ifreq_of("v0", "10.0.0.1")));
     }
 
     #[test]

@@ -7,8 +7,8 @@ use crate::decide::Trigger;
 use crate::ffi::{self, config, fail, guard, guard_or};
 use crate::iflist;
 use libc::{
-    addrinfo, c_char, c_int, c_uint, c_void, hostent, ifaddrs, mmsghdr, msghdr, size_t, sockaddr,
-    socklen_t, ssize_t, utsname,
+    addrinfo, c_char, c_int, c_uint, c_ulong, c_void, hostent, ifaddrs, mmsghdr, msghdr, size_t,
+    sockaddr, socklen_t, ssize_t, utsname,
 };
 
 /// `socket`: remembered, so that its first `connect` needs no `getsockname`.
@@ -52,7 +52,8 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     })
 }
 
-/// `connect`: an unbound socket is bound to the node's address first (not for loopback).
+/// `connect`: an unbound socket is bound to the node's address first (not for loopback);
+/// loopback reaches the node's own listener of that port, if any.
 ///
 /// # Safety
 /// As connect(2).
@@ -64,8 +65,11 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         };
         // SAFETY: per connect(2), `addr` holds `len` bytes.
         let peer = unsafe { addr::read(addr, len) };
-        // SAFETY: the caller's own arguments.
-        ffi::after_auto_bind(fd, peer.map(Trigger::Connect), || unsafe {
+        let to = peer.and_then(|peer| ffi::loopback_redirect(fd, peer));
+        let raw = to.map(Raw::from);
+        let (addr, len) = raw.as_ref().map_or((addr, len), |r| (r.as_ptr(), r.len()));
+        // SAFETY: the caller's own arguments, or the address it asked for redirected.
+        ffi::after_auto_bind(fd, to.or(peer).map(Trigger::Connect), || unsafe {
             real(fd, addr, len)
         })
     })
@@ -105,8 +109,11 @@ pub unsafe extern "C" fn sendto(
         };
         // SAFETY: per sendto(2), `addr` is null or holds `len` bytes.
         let peer = unsafe { addr::read(addr, len) };
-        // SAFETY: the caller's own arguments.
-        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+        let to = peer.and_then(|peer| ffi::loopback_redirect(fd, peer));
+        let raw = to.map(Raw::from);
+        let (addr, len) = raw.as_ref().map_or((addr, len), |r| (r.as_ptr(), r.len()));
+        // SAFETY: the caller's own arguments, or the address it asked for redirected.
+        ffi::after_auto_bind(fd, to.or(peer).map(Trigger::Send), || unsafe {
             real(fd, buf, n, flags, addr, len)
         })
     })
@@ -124,8 +131,19 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         };
         // SAFETY: per sendmsg(2), `msg` is a valid header.
         let peer = unsafe { ffi::msg_peer(msg) };
-        // SAFETY: the caller's own arguments.
-        ffi::after_auto_bind(fd, peer.map(Trigger::Send), || unsafe {
+        let to = peer.and_then(|peer| ffi::loopback_redirect(fd, peer));
+        let raw = to.map(Raw::from);
+        // SAFETY: `msg` is valid (a peer was read from it); the copy names `raw` instead.
+        let redirected = raw.as_ref().and_then(|raw| unsafe {
+            msg.as_ref().map(|m| msghdr {
+                msg_name: raw.as_ptr().cast_mut().cast(),
+                msg_namelen: raw.len(),
+                ..*m
+            })
+        });
+        let msg = redirected.as_ref().map_or(msg, |m| m as *const msghdr);
+        // SAFETY: the caller's own arguments, or its message to the address redirected.
+        ffi::after_auto_bind(fd, to.or(peer).map(Trigger::Send), || unsafe {
             real(fd, msg, flags)
         })
     })
@@ -174,6 +192,33 @@ pub unsafe extern "C" fn getifaddrs(list: *mut *mut ifaddrs) -> c_int {
             unsafe { iflist::retain_own(ips, list, |l| libc::freeifaddrs(l)) };
         }
         rc
+    })
+}
+
+/// `ioctl`: the interface list (`SIOCGIFCONF`) shows only loopback and the node's own
+/// address, and an interface's address (`SIOCGIFADDR`) is the node's; every other request
+/// passes through. Defined with a fixed third argument: glibc's is variadic, but every
+/// ioctl argument is one integer or pointer, passed in the same register either way on the
+/// x86_64 and aarch64 Linux ABIs.
+///
+/// # Safety
+/// As ioctl(2).
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) -> c_int {
+    guard(|| {
+        let Some(real) = ffi::IOCTL.get() else {
+            return fail(libc::ENOSYS);
+        };
+        // SAFETY: the caller's own arguments.
+        let rc = unsafe { real(fd, request, arg) };
+        if rc != 0 || !matches!(request, libc::SIOCGIFCONF | libc::SIOCGIFADDR) {
+            return rc;
+        }
+        // SAFETY: `arg` is the caller's argument for `request`, which succeeded.
+        match unsafe { ffi::after_ioctl(request, arg) } {
+            Ok(()) => rc,
+            Err(e) => fail(e),
+        }
     })
 }
 

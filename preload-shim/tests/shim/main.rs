@@ -2,6 +2,8 @@
 //! its own (see [`netns`]).
 
 mod common;
+mod leaks;
+mod localhost;
 mod log;
 mod netns;
 mod programs;
