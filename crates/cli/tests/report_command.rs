@@ -200,7 +200,7 @@ fn html_holds_the_charts_and_the_summary() {
     );
     // Jain's index of the dsl leechers and the failed processes with their logs.
     assert!(html.contains("<td>0.857</td>"));
-    assert!(html.contains("Failed processes"));
+    assert!(html.contains("Failures"));
     assert!(html.contains("<a href=\"logs/l4.out\">out</a>"));
 
     // Rendering again replaces the file.
