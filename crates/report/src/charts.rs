@@ -3,7 +3,8 @@
 //! few processes and processes over time per group beyond, one chart per metric (a line
 //! per node for a few nodes, percentile bands across nodes beyond that), the host's CPU
 //! busy share over time and each process's start lag against its planned start; the
-//! sweep's (completion-time CDF per ratio, drift against the ratio).
+//! sweep's (completion-time CDF per ratio, drift against the ratio) and the comparison's
+//! (a CDF per run).
 //!
 //! Conventions: axes start near the data; colours are colour-blind-safe and red
 //! ([`FAILURE`]) means failure only; a report chart's legend is returned beside its SVG
@@ -229,6 +230,23 @@ pub(crate) fn completion_cdf(groups: &[CdfGroup<'_>]) -> Result<Figure, String> 
     Ok(Figure {
         svg,
         legend: line_keys(&lines),
+    })
+}
+
+/// The completion-time CDF of several runs overlaid, one line per run.
+pub(crate) fn comparison(lines: &[CdfLine<'_>]) -> Result<Figure, String> {
+    let svg = svg(420, |root| {
+        cdf(
+            root,
+            "Completion time CDF per run".into(),
+            "fraction of the run's processes",
+            lines,
+            None,
+        )
+    })?;
+    Ok(Figure {
+        svg,
+        legend: line_keys(lines),
     })
 }
 
