@@ -21,6 +21,8 @@ use results::{MetricSample, Process, Status};
 use std::ops::Range;
 
 const WIDTH: u32 = 960;
+/// The column of a standalone SVG's legends, right of its charts.
+const LEGEND_WIDTH: u32 = 240;
 /// More lines than this in one chart are unreadable: the CDF keeps the largest groups,
 /// metric charts switch to percentile bands, the processes-over-time chart the largest
 /// groups.
@@ -114,11 +116,6 @@ fn tint(c: RGBColor, alpha: f64) -> RGBColor {
     RGBColor(mix(c.0), mix(c.1), mix(c.2))
 }
 
-/// The legend's sample of a line in colour `c`.
-fn legend(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3))
-}
-
 /// A captioned chart over `x` × `y`, with `y_labels` pixels left of it for the y labels.
 fn plot<'a, 'b>(
     root: &'a Area<'b>,
@@ -135,14 +132,24 @@ fn plot<'a, 'b>(
         .build_cartesian_2d(x, y)
 }
 
-/// Draws the legend of the labelled series at `position` (the sweep's standalone SVG).
-fn legend_box<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Drawn {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
+/// Draws `keys` in `area`, a column beside a chart of a standalone SVG (the sweep's), one
+/// entry a line, so that no legend covers data there either.
+fn side_legend(area: &Area<'_>, keys: &[Key]) -> Drawn {
+    for (i, k) in keys.iter().enumerate() {
+        let y = 50 + 22 * i as i32;
+        let line = |from: i32, to: i32| {
+            PathElement::new(vec![(from, y), (to, y)], k.color.stroke_width(3))
+        };
+        match k.mark {
+            Mark::Dashed => {
+                area.draw(&line(4, 11))?;
+                area.draw(&line(17, 24))?;
+            }
+            _ => area.draw(&line(4, 24))?,
+        }
+        area.draw(&Text::new(k.label.clone(), (30, y - 7), ("sans-serif", 13)))?;
+    }
+    Ok(())
 }
 
 /// Upper end of an axis that must show `values`: a little above the largest, never 0.
@@ -219,13 +226,7 @@ pub(crate) fn completion_cdf(groups: &[CdfGroup<'_>]) -> Result<Figure, String> 
         })
         .collect();
     let svg = svg(420, |root| {
-        cdf(
-            root,
-            caption,
-            "fraction of the group's processes",
-            &lines,
-            None,
-        )
+        cdf(root, caption, "fraction of the group's processes", &lines)
     })?;
     Ok(Figure {
         svg,
@@ -241,7 +242,6 @@ pub(crate) fn comparison(lines: &[CdfLine<'_>]) -> Result<Figure, String> {
             "Completion time CDF per run".into(),
             "fraction of the run's processes",
             lines,
-            None,
         )
     })?;
     Ok(Figure {
@@ -287,27 +287,18 @@ fn cdf_points(line: &CdfLine<'_>, x: &Range<f64>) -> Vec<(f64, f64)> {
 }
 
 /// Empirical CDFs of completion times on `root`, one step line per [`CdfLine`], over an
-/// x axis near the times; with their legend in the chart at `legend_at` if given.
-pub(crate) fn cdf(
-    root: &Area<'_>,
-    caption: String,
-    y_desc: &str,
-    lines: &[CdfLine<'_>],
-    legend_at: Option<SeriesLabelPosition>,
-) -> Drawn {
+/// x axis near the times (their legend: [`line_keys`]).
+pub(crate) fn cdf(root: &Area<'_>, caption: String, y_desc: &str, lines: &[CdfLine<'_>]) -> Drawn {
     let x = near(lines.iter().flat_map(|l| l.times.iter().copied()), 0.0);
     let mut chart = plot(root, caption, 50, x.clone(), 0.0..1.0)?;
     mesh(&mut chart, "completion time (s)", y_desc)?;
     for (i, line) in lines.iter().enumerate() {
-        chart
-            .draw_series(LineSeries::new(
-                cdf_points(line, &x),
-                color(i).stroke_width(2),
-            ))?
-            .label(line.label.as_str())
-            .legend(legend(color(i)));
+        chart.draw_series(LineSeries::new(
+            cdf_points(line, &x),
+            color(i).stroke_width(2),
+        ))?;
     }
-    legend_at.map_or(Ok(()), |at| legend_box(&mut chart, at))
+    Ok(())
 }
 
 /// The sweep's two charts, one above the other: the completion-time CDF of each ratio,
@@ -342,62 +333,67 @@ pub(crate) fn sweep(s: &Sweep) -> Result<String, String> {
             .map(|p| p.1)
             .chain([t.max_ks, t.max_median_shift]),
     );
+    let (blue, orange, green) = (SERIES[0], SERIES[1], SERIES[2]);
+    let drifts = [
+        (blue, "KS distance", &ks, "max KS", t.max_ks),
+        (
+            orange,
+            "|median shift|",
+            &shift,
+            "max median shift",
+            t.max_median_shift,
+        ),
+    ];
+    let mut drift_keys: Vec<Key> = drifts
+        .iter()
+        .flat_map(|(c, label, _, threshold, limit)| {
+            [
+                key(*c, *label, Mark::Line),
+                key(*c, format!("{threshold} ({limit})"), Mark::Dashed),
+            ]
+        })
+        .collect();
+    if let Some(r) = s.virtualization_ratio {
+        drift_keys.push(key(green, format!("virtualization ratio {r}"), Mark::Line));
+    }
     svg(780, |root| {
         let (top, bottom) = root.split_vertically(420);
+        let (top, top_legend) = top.split_horizontally(WIDTH - LEGEND_WIDTH);
         cdf(
             &top,
             "Completion time CDF per ratio (nodes per host)".into(),
             "fraction of processes completed",
             &lines,
-            Some(SeriesLabelPosition::LowerRight),
         )?;
+        side_legend(&top_legend, &line_keys(&lines))?;
+        let (bottom, bottom_legend) = bottom.split_horizontally(WIDTH - LEGEND_WIDTH);
         let caption = format!(
             "Drift from ratio {}: KS distance and median shift",
             s.baseline
         );
         let mut chart = plot(&bottom, caption, 50, 0.0..x_end, 0.0..y_end)?;
-        chart
-            .configure_mesh()
-            .x_desc("ratio (nodes per host)")
-            .y_desc("distance, |median shift|")
-            .draw()?;
-        let (blue, orange) = (RGBColor(31, 119, 180), RGBColor(255, 127, 14));
-        for (c, label, points, threshold, limit) in [
-            (blue, "KS distance", &ks, "max KS", t.max_ks),
-            (
-                orange,
-                "|median shift|",
-                &shift,
-                "max median shift",
-                t.max_median_shift,
-            ),
-        ] {
-            chart
-                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
-                .label(label)
-                .legend(legend(c));
+        mesh(
+            &mut chart,
+            "ratio (nodes per host)",
+            "distance, |median shift|",
+        )?;
+        for (c, _, points, _, limit) in drifts {
+            chart.draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?;
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(0.0, limit), (x_end, limit)],
-                    6,
-                    4,
-                    c.mix(0.7).stroke_width(1),
-                ))?
-                .label(format!("{threshold} ({limit})"))
-                .legend(legend(c));
+            chart.draw_series(DashedLineSeries::new(
+                [(0.0, limit), (x_end, limit)],
+                6,
+                4,
+                c.mix(0.7).stroke_width(1),
+            ))?;
         }
         if let Some(r) = s.virtualization_ratio {
-            let green = RGBColor(44, 160, 44);
-            chart
-                .draw_series(LineSeries::new(
-                    [(f64::from(r), 0.0), (f64::from(r), y_end)],
-                    green.stroke_width(2),
-                ))?
-                .label(format!("virtualization ratio {r}"))
-                .legend(legend(green));
+            chart.draw_series(LineSeries::new(
+                [(f64::from(r), 0.0), (f64::from(r), y_end)],
+                green.stroke_width(2),
+            ))?;
         }
-        legend_box(&mut chart, SeriesLabelPosition::UpperLeft)
+        side_legend(&bottom_legend, &drift_keys)
     })
 }
 
