@@ -199,9 +199,8 @@ pub(crate) struct CdfGroup<'a> {
 /// over its `total` processes: it ends below 1 by the share that did not complete.
 pub(crate) fn completion_cdf(groups: &[CdfGroup<'_>]) -> Result<Figure, String> {
     // The largest groups, drawn in their own order so colours follow the topology.
-    let mut shown: Vec<usize> = (0..groups.len())
-        .filter(|&i| !groups[i].times.is_empty())
-        .collect();
+    // A group none of whose processes completed keeps its line, flat at 0.
+    let mut shown: Vec<usize> = (0..groups.len()).filter(|&i| groups[i].total > 0).collect();
     let total = shown.len();
     shown.sort_by_key(|&i| std::cmp::Reverse(groups[i].total));
     shown.truncate(MAX_LINES);
@@ -785,10 +784,11 @@ pub(crate) fn metric(m: &Metric<'_>) -> Result<Figure, String> {
         })
         .collect();
     let x_range = near(
-        m.samples
-            .iter()
-            .map(|s| s.time_s)
-            .chain(m.ends.values().filter_map(|e| *e)),
+        m.samples.iter().map(|s| s.time_s).chain(
+            series
+                .iter()
+                .filter_map(|(node, _)| m.ends.get(node.as_str()).copied().flatten()),
+        ),
         0.0,
     );
     let y_range = near(m.samples.iter().map(|s| s.value), f64::NEG_INFINITY);
