@@ -18,9 +18,9 @@ pub struct ReportArgs {
     /// text: summary on stdout; json: the statistics on stdout; html: (re)write DIR/report.html (or, comparing runs, the --out page) and print its path.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Where the page comparing several runs goes with --format html.
-    #[arg(long, value_name = "FILE", default_value = "comparison.html")]
-    pub out: PathBuf,
+    /// Where the page comparing several runs goes with --format html (default: comparison.html).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -31,6 +31,13 @@ pub enum Format {
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
+    let comparison_page = args.dirs.len() > 1 && matches!(args.format, Format::Html);
+    if let (Some(out), false) = (&args.out, comparison_page) {
+        return Err(crate::exit::bad_input(format!(
+            "--out {} is where the page comparing several runs goes: give several result directories and --format html, or leave --out out",
+            out.display()
+        )));
+    }
     if let [dir] = &args.dirs[..] {
         let analysis =
             || -> Result<::report::Analysis> { Ok(::report::analyse(&results::load(dir)?)) };
@@ -46,10 +53,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         Format::Json => comparison.json() + "\n",
         Format::Html => {
             // An absolute path: a bare file name has an empty parent directory.
-            let out = std::path::absolute(&args.out)?;
+            let given = args.out.clone().unwrap_or_else(|| "comparison.html".into());
+            let out = std::path::absolute(&given)?;
             results::write_atomically(&out, comparison.html()?.as_bytes())
                 .map_err(|error| results::WriteError { path: out, error })?;
-            format!("{}\n", args.out.display())
+            format!("{}\n", given.display())
         }
     })
 }

@@ -277,6 +277,25 @@ fn several_directories_are_compared() {
         .unwrap();
     assert_eq!(stdout_of(out), "here.html\n");
     assert!(tmp.path().join("here.html").is_file());
+    // --out names the comparison's page: with one directory, or text, it is refused.
+    for args in [
+        vec!["report", "before", "--format", "html", "--out", "x.html"],
+        vec!["report", "before", "after", "--out", "x.html"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_p2plab"))
+            .current_dir(tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with("--out x.html is where the page comparing several runs goes"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!tmp.path().join("x.html").exists());
+    }
 }
 
 /// Runs `p2plab report` on a result directory with these CSV bodies and checks that it
