@@ -200,7 +200,7 @@ fn html_holds_the_charts_and_the_summary() {
     );
     // Jain's index of the dsl leechers and the failed processes with their logs.
     assert!(html.contains("<td>0.857</td>"));
-    assert!(html.contains("Failed processes"));
+    assert!(html.contains("Failures"));
     assert!(html.contains("<a href=\"logs/l4.out\">out</a>"));
 
     // Rendering again replaces the file.
@@ -209,6 +209,93 @@ fn html_holds_the_charts_and_the_summary() {
     assert!(std::fs::read_to_string(&path)
         .unwrap()
         .starts_with("<!DOCTYPE html>"));
+}
+
+#[test]
+fn several_directories_are_compared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (before, after) = (tmp.path().join("before"), tmp.path().join("after"));
+    write_results(&before, PROCESSES, METRICS);
+    // After: the dsl leechers take twice as long, l4 now completes.
+    let slower = PROCESSES
+        .replace(",1,11,exited", ",1,21,exited")
+        .replace(",2,22,exited", ",2,42,exited")
+        .replace(",3,33,exited", ",3,63,exited")
+        .replace(",4,9,exited,1,", ",4,9,exited,0,");
+    write_results(&after, &slower, METRICS);
+    let compare = |format: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_p2plab"))
+            .args(["report", before.to_str().unwrap(), after.to_str().unwrap()])
+            .args(["--format", format])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let json: Value = serde_json::from_str(&stdout_of(compare("json", &[]))).unwrap();
+    // Leechers only (tracker and seed are stopped): before 5, 6, 10, 20, 30 of 7; after
+    // 5, 5, 6, 20, 40, 60 of 7.
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(
+        (&runs[0]["processes"], &runs[0]["completed"]),
+        (&7.into(), &5.into())
+    );
+    assert_eq!(
+        (&runs[1]["processes"], &runs[1]["completed"]),
+        (&7.into(), &6.into())
+    );
+    close(&runs[0]["completion_s"]["p50"], 10.0);
+    let pair = &json["pairs"][0];
+    assert_eq!((&pair["a"], &pair["b"]), (&0.into(), &1.into()));
+    // The CDFs (out of 7, the 2 that did not complete never do) differ by 1/7 at most:
+    // at 5 s (1 against 2), 6 s (2, 3), 30 s (5, 4) and 60 s (5, 6).
+    close(&pair["ks_distance"], 1.0 / 7.0);
+    let text = stdout_of(compare("text", &[]));
+    assert!(
+        text.contains("1 swarm") && text.contains("2 swarm"),
+        "{text}"
+    );
+    assert!(text.contains("5 of 7") && text.contains("6 of 7"), "{text}");
+    let page = tmp.path().join("compare.html");
+    let printed = stdout_of(compare("html", &["--out", page.to_str().unwrap()]));
+    assert_eq!(printed.trim_end(), page.to_str().unwrap());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("id=\"chart-compare-svg\""), "{html}");
+    assert!(html.contains("1 swarm: 5 of 7 completed"), "{html}");
+    // A bare file name lands in the current directory.
+    let out = Command::new(env!("CARGO_BIN_EXE_p2plab"))
+        .current_dir(tmp.path())
+        .args([
+            "report",
+            "before",
+            "after",
+            "--format",
+            "html",
+            "--out",
+            "here.html",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(out), "here.html\n");
+    assert!(tmp.path().join("here.html").is_file());
+    // --out names the comparison's page: with one directory, or text, it is refused.
+    for args in [
+        vec!["report", "before", "--format", "html", "--out", "x.html"],
+        vec!["report", "before", "after", "--out", "x.html"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_p2plab"))
+            .current_dir(tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with("--out x.html is where the page comparing several runs goes"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(!tmp.path().join("x.html").exists());
+    }
 }
 
 /// Runs `p2plab report` on a result directory with these CSV bodies and checks that it

@@ -274,6 +274,23 @@ pub(crate) fn lags(processes: &[Process]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The processes expected to complete: those of the roles that end by themselves (at
+/// least one of their processes exited, or failed). Roles whose processes p2plab stops
+/// (trackers, seeds) are left out.
+pub(crate) fn expected_to_complete(processes: &[Process]) -> Vec<&Process> {
+    let mut completing: Vec<&str> = processes
+        .iter()
+        .filter(|p| p.status == Status::Exited || p.failed())
+        .map(|p| p.role.as_str())
+        .collect();
+    completing.sort_unstable();
+    completing.dedup();
+    processes
+        .iter()
+        .filter(|p| completing.contains(&p.role.as_str()))
+        .collect()
+}
+
 /// Completion times of the processes that exited with code 0.
 pub(crate) fn completions(processes: &[&Process]) -> Vec<f64> {
     processes.iter().filter_map(|p| p.completion_s()).collect()

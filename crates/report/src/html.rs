@@ -1,111 +1,118 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no JavaScript) with the
-//! summary, the hosts of a run over several machines, the charts, the fairness table, the
-//! host's load and the start lag, and the processes (with their host, when they have one)
-//! with links to their logs.
+//! summary, the command line that reproduces the run, the topology as the run used it,
+//! the hosts of a run over several machines, the failures grouped by reason, the charts,
+//! the fairness table, the host's load and the start lag, and the processes with links to
+//! their logs. It stays small at any size: beyond [`TIMELINE_BARS`] processes the
+//! timeline is a processes-over-time chart per group, beyond [`TABLE_ROWS`] the table of
+//! every process is left to `processes.csv`, and long tables are collapsed.
 
-use crate::analysis::{completions, group_by, lags, Analysis};
-use crate::charts;
-use crate::text::{fairness_row, figure, group_row, host_lines, host_row, HOST_COLUMNS};
+use crate::analysis::{completions, expected_to_complete, group_by, lags, Analysis};
+use crate::charts::{self, CdfGroup, Metric, TIMELINE_BARS};
+use crate::page::{bytes, esc, escaped_row, figure, head, open, row};
+use crate::text::{fairness_row, figure as number, group_row, host_lines, host_row, HOST_COLUMNS};
 use crate::Error;
 use results::{Process, Results, Status};
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::time::{Duration, UNIX_EPOCH};
 
-const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1000px;color:#222}\
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}\
-th:first-child,td:first-child{text-align:left}tr.total{font-weight:bold}.failed{color:#d62728}\
-svg{max-width:100%;height:auto}p.meta{color:#555}";
+/// Processes up to this many are listed on the page; beyond, `processes.csv` has them.
+const TABLE_ROWS: usize = 200;
+/// Tables longer than this are collapsed.
+const OPEN_ROWS: usize = 24;
+/// Nodes of one kind of failure linked to their logs; the others are counted.
+const FAILURE_LINKS: usize = 8;
+/// The slowest completions listed when the table of every process is not on the page.
+const SLOWEST: usize = 20;
 
-/// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// The run's start as an ISO 8601 UTC time.
+fn iso(unix_s: f64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs_f64(unix_s.max(0.0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A signal's name (`SIGTERM`), or its number when it has no usual name.
+fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}
+
+/// Why a failed process failed, in words: the key failures are grouped by.
+fn failure_reason(p: &Process) -> String {
+    match (p.status, p.exit_code, p.signal) {
+        (Status::FailedToStart, ..) => "did not start".into(),
+        (Status::Killed, _, Some(s)) => {
+            format!("killed by {} (not sent by p2plab)", signal_name(s))
         }
+        (Status::Killed, ..) => "killed by a signal p2plab did not send".into(),
+        (_, Some(code), _) => format!("exited with code {code}"),
+        _ => "exited without an exit code".into(),
     }
-    out
 }
 
-/// A table row of already-escaped cells.
-fn row(out: &mut String, class: &str, cells: &[String]) {
-    if class.is_empty() {
-        out.push_str("<tr>");
-    } else {
-        let _ = write!(out, "<tr class=\"{class}\">");
-    }
-    for c in cells {
-        let _ = write!(out, "<td>{c}</td>");
-    }
-    out.push_str("</tr>\n");
+/// A node's two log links.
+fn logs(node: &str) -> String {
+    let node = esc(node);
+    format!("<a href=\"logs/{node}.out\">out</a> <a href=\"logs/{node}.err\">err</a>")
 }
 
-/// A table row of cells still to be escaped.
-fn escaped_row(out: &mut String, class: &str, cells: &[String]) {
-    row(
-        out,
-        class,
-        &cells.iter().map(|c| esc(c)).collect::<Vec<_>>(),
-    );
-}
-
-fn head(out: &mut String, cells: &[&str]) {
-    out.push_str("<table><tr>");
-    for c in cells {
-        let _ = write!(out, "<th>{c}</th>");
-    }
-    out.push_str("</tr>\n");
-}
-
-fn chart(out: &mut String, name: &str, svg: Result<String, String>) -> Result<(), Error> {
-    let svg = svg.map_err(|message| Error::Draw {
-        chart: name.to_string(),
-        message,
-    })?;
-    let _ = writeln!(out, "<figure>{svg}</figure>");
-    Ok(())
+/// The unit of metric `name`, when an experiment role's regex for it has a `%` right
+/// after its capture group.
+fn metric_unit(experiment: &serde_json::Value, name: &str) -> Option<&'static str> {
+    let roles = experiment.get("roles")?.as_array()?;
+    let percent = roles
+        .iter()
+        .filter_map(|r| r.get("metrics")?.as_array())
+        .flatten()
+        .filter(|m| m.get("name").and_then(|n| n.as_str()) == Some(name))
+        .filter_map(|m| m.get("regex")?.as_str())
+        .any(|regex| regex.contains(")%") || regex.contains(")\\%"));
+    percent.then_some("%")
 }
 
 pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
     let r = &a.run;
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>p2plab report: {name}</title><style>{STYLE}</style></head><body>\n\
-         <h1>p2plab report: {name}</h1>\n<p class=\"meta\">backend <b>{backend}</b>, kernel \
-         <b>{kernel}</b>, duration {duration:.1} s, topology {topology}, seed {seed}, p2plab \
-         {version}, started at Unix time {started:.0}; stopped: <b>{stopped}</b></p>\n",
-        name = esc(&r.name),
+    let mut out = open(&format!("p2plab report: {}", r.name));
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">started {started}, duration {duration:.1} s, backend <b>{backend}</b>, \
+         kernel <b>{kernel}</b>, topology {topology}, seed {seed}, p2plab {version}; \
+         stopped: <b>{stopped}</b></p>",
+        started = iso(r.started_unix),
+        duration = r.duration_s,
         backend = r.backend,
         kernel = esc(&r.kernel),
-        duration = r.duration_s,
         topology = esc(&r.topology),
         seed = r.seed,
         version = esc(&r.p2plab_version),
-        started = r.started_unix,
         stopped = esc(&r.stopped),
     );
     if !r.command_line.is_empty() {
         let _ = writeln!(
             out,
-            "<p class=\"meta\">command line: <code>{}</code></p>",
-            esc(&r.command_line.join(" "))
+            "<p>Reproduce this run (from the directory it was run in): <code>{}</code></p>",
+            esc(&shell_words::join(&r.command_line))
         );
     }
-    for (what, value) in [
-        ("Experiment inputs", &r.experiment),
-        ("Resolved topology", &r.resolved_topology),
-    ] {
-        if !value.is_null() {
-            let _ = writeln!(
-                out,
-                "<details><summary>{what}</summary><pre>{}</pre></details>",
-                esc(&serde_json::to_string_pretty(value).unwrap_or_default())
-            );
-        }
+    if !r.experiment.is_null() {
+        let _ = writeln!(
+            out,
+            "<details><summary>Experiment inputs</summary><pre>{}</pre></details>",
+            esc(&serde_json::to_string_pretty(&r.experiment).unwrap_or_default())
+        );
     }
 
     out.push_str("<h2>Summary</h2>\n");
@@ -133,53 +140,174 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
     escaped_row(&mut out, "total", &total);
     out.push_str(
         "</table>\n<p>Completion time: end minus start of processes that exited with code 0. \
-                  Failed: did not start, or exited with a non-zero code.</p>\n",
+         Failed: did not start, exited with a non-zero code, or was killed by a signal p2plab \
+         did not send. Stopped: ended on purpose by p2plab (the stop rule, an event, a stop \
+         signal to the run), not a failure.</p>\n",
     );
     for line in host_lines(a) {
         let _ = writeln!(out, "<p>{}</p>", esc(&line));
     }
-    if !a.hosts.is_empty() {
-        out.push_str(
-            "<h2>Hosts</h2>\n<p>The machines of the run. Nodes: how many were placed on the \
-             host (its folding ratio); Jain's index over its processes' completion times; \
-             clock offset: the host's clock minus the controller's, which the schedule \
-             corrects for.</p>\n",
-        );
-        let mut columns = HOST_COLUMNS.map(|c| c.1).to_vec();
-        columns.push("lost");
-        head(&mut out, &columns);
-        for h in &a.hosts {
-            let mut cells = host_row(h);
-            cells.push(h.failure.clone().unwrap_or_default());
-            escaped_row(
-                &mut out,
-                if h.failure.is_some() { "failed" } else { "" },
-                &cells,
-            );
-        }
-        out.push_str("</table>\n");
-    }
 
-    out.push_str("<h2>Completion times</h2>\n");
-    let by_group: Vec<(String, Vec<f64>)> = group_by(&results.processes, |p| p.group.clone())
-        .into_iter()
-        .map(|(g, members)| (g, completions(&members)))
-        .collect();
-    if by_group.iter().all(|g| g.1.is_empty()) {
-        out.push_str("<p>No process exited with code 0.</p>\n");
+    crate::topology::section(&mut out, &r.resolved_topology);
+    hosts(&mut out, a);
+    failures(&mut out, &results.processes);
+    completion(&mut out, results)?;
+    fairness(&mut out, a);
+
+    if results.processes.len() <= TIMELINE_BARS {
+        out.push_str("<h2>Process timeline</h2>\n");
+        if results.processes.is_empty() {
+            out.push_str("<p>No processes were recorded.</p>\n");
+        } else {
+            figure(
+                &mut out,
+                "chart-timeline",
+                "process timeline",
+                charts::timeline(&results.processes, r.duration_s),
+            )?;
+        }
     } else {
-        chart(
+        out.push_str(
+            "<h2>Processes over time</h2>\n<p>Per group: how many processes had started, were \
+             running, had completed and had failed at each moment of the run (seconds since it \
+             started).</p>\n",
+        );
+        let groups = group_by(&results.processes, |p| p.group.clone());
+        figure(
             &mut out,
-            "completion time CDF",
-            charts::completion_cdf(&by_group),
+            "chart-processes",
+            "processes over time",
+            charts::processes_over_time(&groups, r.duration_s),
         )?;
     }
 
+    load(&mut out, results)?;
+    out.push_str(
+        "<h2>Throughput</h2>\n<p>Throughput over time is not recorded: a run records each \
+         process's bytes sent and received once, when it ends (the processes' table and \
+         <a href=\"processes.csv\">processes.csv</a>).</p>\n",
+    );
+    metrics(&mut out, results)?;
+    processes(&mut out, &results.processes);
+    out.push_str("</body></html>\n");
+    Ok(out)
+}
+
+/// The hosts of a run over several machines.
+fn hosts(out: &mut String, a: &Analysis) {
+    if a.hosts.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Hosts</h2>\n<p>The machines of the run. Nodes: how many were placed on the \
+         host (its folding ratio); Jain's index over its processes' completion times; \
+         clock offset: the host's clock minus the controller's, which the schedule \
+         corrects for.</p>\n",
+    );
+    let mut columns = HOST_COLUMNS.map(|c| c.1).to_vec();
+    columns.push("lost");
+    head(out, &columns);
+    for h in &a.hosts {
+        let mut cells = host_row(h);
+        cells.push(h.failure.clone().unwrap_or_default());
+        escaped_row(out, if h.failure.is_some() { "failed" } else { "" }, &cells);
+    }
+    out.push_str("</table>\n");
+}
+
+/// The failed processes grouped by reason (exit code, signal, not started), each kind
+/// with its count, groups and the logs of its first nodes.
+fn failures(out: &mut String, processes: &[Process]) {
+    let failed: Vec<&Process> = processes.iter().filter(|p| p.failed()).collect();
+    if failed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<h2 class=\"failed\">Failures</h2>\n<p>{} of {} processes failed, by reason:</p>",
+        failed.len(),
+        processes.len()
+    );
+    let mut kinds = group_by(failed, failure_reason);
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1.len()));
+    head(out, &["reason", "processes", "groups", "logs"]);
+    for (reason, members) in kinds {
+        let groups: Vec<String> = group_by(members.iter().copied(), |p| p.group.clone())
+            .into_iter()
+            .map(|(g, m)| format!("{g} ({})", m.len()))
+            .collect();
+        let mut links: Vec<String> = members
+            .iter()
+            .take(FAILURE_LINKS)
+            .map(|p| format!("{} ({})", esc(&p.node), logs(&p.node)))
+            .collect();
+        if members.len() > FAILURE_LINKS {
+            links.push(format!(
+                "and {} more in <a href=\"processes.csv\">processes.csv</a>",
+                members.len() - FAILURE_LINKS
+            ));
+        }
+        row(
+            out,
+            "failed",
+            &[
+                esc(&reason),
+                members.len().to_string(),
+                esc(&groups.join(", ")),
+                links.join(", "),
+            ],
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// The completion-time CDF per group, each over the group's processes of the roles that
+/// complete.
+fn completion(out: &mut String, results: &Results) -> Result<(), Error> {
+    out.push_str("<h2>Completion times</h2>\n");
+    let by_group = group_by(expected_to_complete(&results.processes), |p| {
+        p.group.clone()
+    });
+    let lines: Vec<CdfGroup<'_>> = by_group
+        .iter()
+        .map(|(group, members)| CdfGroup {
+            group,
+            times: completions(members),
+            total: members.len(),
+        })
+        .collect();
+    if lines.iter().all(|l| l.times.is_empty()) {
+        out.push_str("<p>No process exited with code 0.</p>\n");
+        return Ok(());
+    }
+    out.push_str(
+        "<p>Each group's curve is over its processes of the roles that end by themselves \
+         (roles p2plab stops, such as trackers and seeds, are left out): it ends below 1 by \
+         the share that failed, was stopped before completing or still ran.</p>\n",
+    );
+    figure(
+        out,
+        "chart-cdf",
+        "completion time CDF",
+        charts::completion_cdf(&lines),
+    )
+}
+
+/// The fairness table, collapsed when long.
+fn fairness(out: &mut String, a: &Analysis) {
     out.push_str("<h2>Fairness of co-located identical processes</h2>\n\
                   <p>Processes with the same role and group. Jain's index is 1 when all are equal \
                   and 1/n when one takes everything; CV is the standard deviation over the mean.</p>\n");
+    let long = a.fairness.len() > OPEN_ROWS;
+    if long {
+        let _ = write!(
+            out,
+            "<details><summary>{} roles and groups</summary>",
+            a.fairness.len()
+        );
+    }
     head(
-        &mut out,
+        out,
         &[
             "role",
             "group",
@@ -193,23 +321,18 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
         ],
     );
     for f in &a.fairness {
-        escaped_row(&mut out, "", &fairness_row(f));
+        escaped_row(out, "", &fairness_row(f));
     }
     out.push_str("</table>\n");
-
-    out.push_str("<h2>Process timeline</h2>\n");
-    if results.processes.is_empty() {
-        out.push_str("<p>No processes were recorded.</p>\n");
-    } else {
-        chart(
-            &mut out,
-            "process timeline",
-            charts::timeline(&results.processes, r.duration_s),
-        )?;
+    if long {
+        out.push_str("</details>\n");
     }
+}
 
+/// The host's CPU load and the start lag.
+fn load(out: &mut String, results: &Results) -> Result<(), Error> {
     let lags = lags(&results.processes);
-    if r.host_cpu.is_some() || !lags.is_empty() {
+    if results.run.host_cpu.is_some() || !lags.is_empty() {
         out.push_str(
             "<h2>Host load and start lag</h2>\n<p>Start lag: how much later than planned a \
              process started. A busy host starts processes late and slows them down: lags \
@@ -217,42 +340,82 @@ pub(crate) fn render(results: &Results, a: &Analysis) -> Result<String, Error> {
              its figures to hold.</p>\n",
         );
     }
-    if let Some(cpu) = &r.host_cpu {
-        chart(
-            &mut out,
+    if let Some(cpu) = &results.run.host_cpu {
+        figure(
+            out,
+            "chart-cpu",
             "host CPU",
             charts::host_cpu(&cpu.samples, cpu.cpus),
         )?;
     }
     if !lags.is_empty() {
-        chart(&mut out, "start lag", charts::start_lag(&lags))?;
+        figure(out, "chart-lag", "start lag", charts::start_lag(&lags))?;
     }
+    Ok(())
+}
 
+/// One chart per metric.
+fn metrics(out: &mut String, results: &Results) -> Result<(), Error> {
     out.push_str("<h2>Metrics</h2>\n");
     if results.metrics.is_empty() {
         out.push_str("<p>No metric samples were recorded.</p>\n");
+        return Ok(());
     }
-    for (name, samples) in group_by(&results.metrics, |m| m.name.clone()) {
-        chart(
-            &mut out,
+    let ends: HashMap<&str, Option<f64>> = results
+        .processes
+        .iter()
+        .map(|p| (p.node.as_str(), p.end_s))
+        .collect();
+    for (k, (name, samples)) in group_by(&results.metrics, |m| m.name.clone())
+        .into_iter()
+        .enumerate()
+    {
+        let metric = Metric {
+            name: &name,
+            unit: metric_unit(&results.run.experiment, &name),
+            samples: &samples,
+            ends: &ends,
+        };
+        figure(
+            out,
+            &format!("chart-metric-{k}"),
             &format!("metric {name}"),
-            charts::metric(&name, &samples),
+            charts::metric(&metric),
         )?;
     }
+    Ok(())
+}
 
-    let failed: Vec<&Process> = results.processes.iter().filter(|p| p.failed()).collect();
-    if !failed.is_empty() {
-        out.push_str("<h2 class=\"failed\">Failed processes</h2>\n");
-        process_table(&mut out, &failed);
+/// Every process in a collapsed table, or beyond [`TABLE_ROWS`] the slowest completions
+/// and a link to `processes.csv`.
+fn processes(out: &mut String, processes: &[Process]) {
+    if processes.len() <= TABLE_ROWS {
+        let _ = writeln!(
+            out,
+            "<h2>Processes</h2>\n<details><summary>All {} processes</summary>",
+            processes.len()
+        );
+        process_table(out, &processes.iter().collect::<Vec<_>>());
+        out.push_str("</details>\n");
+        return;
     }
+    let mut slowest: Vec<&Process> = processes
+        .iter()
+        .filter(|p| p.completion_s().is_some())
+        .collect();
+    slowest.sort_by(|a, b| {
+        let time = |p: &Process| p.completion_s().unwrap_or(0.0);
+        time(b).total_cmp(&time(a))
+    });
+    slowest.truncate(SLOWEST);
     let _ = writeln!(
         out,
-        "<details><summary>All {} processes</summary>",
-        results.processes.len()
+        "<h2>Processes</h2>\n<p>The {} processes are in <a href=\"processes.csv\">processes.csv</a>, \
+         too many for this page; the failed ones are grouped above. The {} slowest completions:</p>",
+        processes.len(),
+        slowest.len()
     );
-    process_table(&mut out, &results.processes.iter().collect::<Vec<_>>());
-    out.push_str("</details>\n</body></html>\n");
-    Ok(out)
+    process_table(out, &slowest);
 }
 
 /// A table of `processes`, with a column for their host when one of them has one.
@@ -271,9 +434,9 @@ fn process_table(out: &mut String, processes: &[&Process]) {
         "end (s)",
         "completion (s)",
         "CPU (s)",
-        "peak RSS (kB)",
-        "sent (B)",
-        "received (B)",
+        "peak RSS",
+        "sent",
+        "received",
         "logs",
     ];
     if hosts {
@@ -284,29 +447,28 @@ fn process_table(out: &mut String, processes: &[&Process]) {
     for p in processes {
         let status = match p.status {
             Status::Exited => "exited",
-            Status::Stopped => "stopped",
-            Status::Killed => "killed",
-            Status::FailedToStart => "failed to start",
+            Status::Stopped => "stopped by p2plab",
+            Status::Killed => "killed (not by p2plab)",
+            Status::FailedToStart => "did not start",
             Status::Running => "running",
         };
-        let node = esc(&p.node);
         let mut cells = vec![
-            node.clone(),
+            esc(&p.node),
             esc(&p.role),
             esc(&p.group),
             esc(&p.ip),
             status.to_string(),
             opt(p.exit_code.map(|c| c.to_string())),
-            opt(p.signal.map(|s| s.to_string())),
-            figure(p.planned_s, 2),
+            opt(p.signal.map(signal_name)),
+            number(p.planned_s, 2),
             format!("{:.2}", p.start_s),
-            figure(p.end_s, 2),
-            figure(p.completion_s(), 2),
-            figure(p.cpu_s(), 2),
-            opt(p.peak_rss_kb.map(|k| k.to_string())),
-            opt(p.bytes_sent.map(|b| b.to_string())),
-            opt(p.bytes_received.map(|b| b.to_string())),
-            format!("<a href=\"logs/{node}.out\">out</a> <a href=\"logs/{node}.err\">err</a>"),
+            number(p.end_s, 2),
+            number(p.completion_s(), 2),
+            number(p.cpu_s(), 2),
+            opt(p.peak_rss_kb.map(|k| bytes(k * 1024))),
+            opt(p.bytes_sent.map(bytes)),
+            opt(p.bytes_received.map(bytes)),
+            logs(&p.node),
         ];
         if hosts {
             cells.insert(1, p.host.as_deref().map_or_else(|| "-".into(), esc));

@@ -1,6 +1,7 @@
 //! Reads the result directory of one `p2plab run`, computes completion-time and fairness
-//! statistics, and renders them as text, JSON or a self-contained `report.html`; and
-//! compares the runs of a virtualization-ratio sweep ([`sweep`]).
+//! statistics, and renders them as text, JSON or a self-contained `report.html`; compares
+//! several runs ([`compare`]: CDFs, medians, KS distance between each pair) and the runs of
+//! a virtualization-ratio sweep ([`sweep`]).
 //!
 //! The result directory it reads (`run.json`, `processes.csv`, `metrics.csv`, `logs/`) and
 //! its format are the `results` crate's; the report reads that directory and nothing else.
@@ -26,16 +27,27 @@
 //!   on it), how busy its CPUs were (mean and max), the median and Jain's index of its
 //!   processes' completion times, its clock offset (its clock minus the controller's) and
 //!   why it was lost, if it was. A run on one host has no such rows.
+//! - The processes *expected to complete* are those of the roles that end by themselves
+//!   (at least one of their processes exited or failed): roles p2plab stops, such as
+//!   trackers and seeds, are left out. The report's completion-time CDF and a comparison
+//!   of runs ([`compare`]) are over them, so that a curve ends below 1 by the share that
+//!   did not complete.
+//! - A metric's bands, beyond a few nodes, are over the nodes that have reported by then,
+//!   a node that stopped reporting keeping its last value.
 //! - Statistics, and which interpolation rule percentiles use: see [`stats`].
 
 pub mod analysis;
 mod charts;
+pub mod compare;
 mod html;
+mod page;
 pub mod stats;
 pub mod sweep;
 mod text;
+mod topology;
 
 pub use analysis::{analyse, Analysis};
+pub use compare::{compare, Comparison};
 pub use sweep::{sweep, write_sweep, Sweep, SweepRun, Thresholds};
 
 use results::Results;

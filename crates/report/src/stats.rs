@@ -68,6 +68,15 @@ pub fn ecdf(xs: &[f64]) -> Vec<(f64, f64)> {
     steps
 }
 
+/// `times` completed out of `processes`, with one infinite time per process that did not
+/// complete: the sample a distance between runs is measured on, so that processes that
+/// fail or never finish count as drift instead of making a run look faster.
+pub fn censored(times: &[f64], processes: usize) -> Vec<f64> {
+    let mut xs = times.to_vec();
+    xs.resize(processes.max(times.len()), f64::INFINITY);
+    xs
+}
+
 /// Two-sample Kolmogorov–Smirnov distance: the largest vertical gap between the two
 /// empirical CDFs, in `[0, 1]`.
 pub fn ks_distance(a: &[f64], b: &[f64]) -> Option<f64> {

@@ -92,9 +92,7 @@ impl RatioSummary {
     /// The completion times with one infinite time per process that did not complete: the
     /// sample the distance is measured on.
     fn censored(&self) -> Vec<f64> {
-        let mut xs = self.completion_times_s.clone();
-        xs.resize(self.processes, f64::INFINITY);
-        xs
+        stats::censored(&self.completion_times_s, self.processes)
     }
 }
 

@@ -56,6 +56,22 @@ fn many_groups_and_nodes_are_capped() {
     let results = results::load(tmp.path()).unwrap();
     let html = report::html(&results, &report::analyse(&results)).unwrap();
     assert!(html.contains("Completion time CDF (12 largest of 40 groups)"));
-    assert!(html.contains("rate: 200 samples from 40 nodes (spread across nodes)"));
+    assert!(html
+        .contains("rate: 200 samples from 40 nodes (spread across the nodes that have reported"));
     assert!(html.contains("p10 to p90"));
+}
+
+#[test]
+fn a_group_where_nothing_completed_keeps_its_cdf_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "a1,peer,alive,10.0.0.1,1,0,4,exited,0,,1,0,1,1,1\n\
+         d1,peer,dead,10.0.1.1,2,0,1,exited,1,,1,0,1,1,1\n\
+         d2,peer,dead,10.0.1.2,,0,,failed_to_start,,,,,,,\n",
+        "",
+    );
+    let html = std::fs::read_to_string(report::write_html(tmp.path()).unwrap()).unwrap();
+    assert!(html.contains("alive: 1 of 1 completed"), "{html}");
+    assert!(html.contains("dead: 0 of 2 completed"), "{html}");
 }
