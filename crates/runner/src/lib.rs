@@ -398,6 +398,10 @@ pub fn prepare(args: &RunArgs, exp: Experiment) -> Result<Prepared, Error> {
         routes,
         engine: Default::default(),
     };
+    launch::progress::phase(
+        args.quiet,
+        &format!("network up: {} nodes", exp.plan.link.nodes.len()),
+    );
     let network = Network::up(exp.plan.link.clone(), &opts)?;
     let backend = network.state().backend;
     let mut teardown = Teardown {
@@ -462,6 +466,16 @@ pub fn prepare(args: &RunArgs, exp: Experiment) -> Result<Prepared, Error> {
         quiet: args.quiet,
         stop_rule_elsewhere: args.stop_rule_elsewhere,
     };
+    launch::progress::phase(
+        args.quiet,
+        &format!(
+            "prepare: node directories and files{}",
+            match exp.prepare.len() {
+                n if n > 0 && args.run_prepare => format!(", {n} prepare command(s)"),
+                _ => String::new(),
+            }
+        ),
+    );
     let launch = launch::prepare(&exp, &setup.options(args.run_prepare, Start::Now, None))?;
     Ok(Prepared {
         exp,
@@ -512,6 +526,7 @@ impl Prepared {
         // the prepare commands ran at prepare
         let outcome = launch.run(&exp, &setup.options(false, start, observer), &mut net);
         let dir = setup.dir;
+        launch::progress::phase(setup.quiet, "teardown: processes ended, network down");
         drop(teardown);
 
         // What was known at the start, with the end.

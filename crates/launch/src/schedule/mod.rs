@@ -258,7 +258,7 @@ impl<'a, H: Host> Scheduler<'a, H> {
             rows: Vec::with_capacity(exp.starts.len()),
             metrics: Vec::new(),
             out,
-            progress: Progress::new(local_starts, opts.quiet),
+            progress: Progress::new(local_starts, exp, opts.quiet),
             cpu: Sampler::default(),
         }
     }
