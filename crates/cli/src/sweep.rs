@@ -41,9 +41,6 @@ pub struct SweepArgs {
     /// Where the sweep's directory is made.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// No progress display.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 /// `5%` or `5` as the fraction 0.05.
@@ -83,7 +80,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         inventory: args.hosts.clone(),
         shaping: args.shaping,
         shim: args.shim.clone(),
-        quiet: args.quiet,
+        quiet: crate::output::quiet(),
     };
     let mut runs = Vec::new();
     for &r in &ratios {
