@@ -8,7 +8,7 @@ use shaping::Network;
 /// Take a network down: removes exactly what `up` created.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab down               # the only network up here\n  p2plab down --name lab2\n  p2plab down --all         # every network and run of this network namespace\n  p2plab down --hosts hosts.yaml --name swarm   # every host of a cluster run\n\nAlso cleans up after an `up` or a run that failed or was killed half-way; running it twice\nis harmless."
+    after_help = "Examples:\n  p2plab down               # the only network up here\n  p2plab down --name lab2\n  p2plab down --all         # every network and run of this network namespace\n  p2plab down --hosts cluster/hosts.example.yaml --name quickstart   # every host of a cluster run\n\nAlso cleans up after an `up` or a run that failed or was killed half-way; running it twice\nis harmless."
 )]
 pub struct DownArgs {
     #[command(flatten)]

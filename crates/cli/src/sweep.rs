@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Find how many nodes one host can run before results drift (the virtualization ratio).
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  p2plab sweep examples/quickstart.yaml --hosts cluster/hosts.yaml --ratios 5,10,20\n\nEach ratio R runs the experiment on the first ceil(nodes / R) hosts of the inventory; the\nruns and sweep.json, sweep.svg and sweep.txt go to results/<name>-sweep-<time>/."
+    after_help = "Example:\n  p2plab sweep examples/quickstart.yaml --hosts cluster/hosts.example.yaml --ratios 5,10,20\n\nEach ratio R runs the experiment on the first ceil(nodes / R) hosts of the inventory; the\nruns and sweep.json, sweep.svg and sweep.txt go to results/<name>-sweep-<time>/."
 )]
 pub struct SweepArgs {
     /// The experiment file (YAML).

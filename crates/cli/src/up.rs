@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Bring a topology up on this host: address aliases, rate shaping, delay and loss.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run\n  # one host of two: groups a here, b on the host at 192.168.1.12\n  p2plab up t.yaml --dev eth0 --local a --route b=192.168.1.12\n  # a group split over two hosts\n  p2plab up t.yaml --dev eth0 --local 'a[1-250]' --route 'a[251-500]'=192.168.1.12"
+    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run\n  # one host of two: group east here, west on the host at 192.168.1.12\n  p2plab up topologies/quickstart.yaml --dev eth0 --local east --route west=192.168.1.12\n  # a group split over two hosts\n  p2plab up topologies/quickstart.yaml --dev eth0 --local 'east[1-5]' --route 'east[6-10],west=192.168.1.12'"
 )]
 pub struct UpArgs {
     /// The topology file (YAML).

@@ -79,6 +79,8 @@ pub struct Progress {
     until: String,
     deadline: Duration,
     phase: Option<Phase>,
+    /// The last counts shown, and when.
+    last: Option<(Duration, Counts)>,
     last_plain: Option<Instant>,
     every: Duration,
     quiet: bool,
@@ -105,6 +107,7 @@ impl Progress {
             until: stop_rule(exp),
             deadline: Duration::from_micros(exp.stop.after_us),
             phase: None,
+            last: None,
             last_plain: None,
             every: if verbose { VERBOSE_EVERY } else { PLAIN_EVERY },
             quiet,
@@ -123,40 +126,56 @@ impl Progress {
         };
         let changed = self.phase != Some(phase);
         self.phase = Some(phase);
-        let left = self.deadline.saturating_sub(elapsed);
+        self.last = Some((elapsed, c));
         let what = match phase {
             Phase::Starting => "starting".to_string(),
             Phase::Running => format!(
                 "running until {} ({} left)",
                 self.until,
-                humantime::format_duration(Duration::from_secs(left.as_secs()))
+                humantime::format_duration(Duration::from_secs(
+                    self.deadline.saturating_sub(elapsed).as_secs()
+                ))
             ),
         };
-        let mut msg = format!(
-            "{} running, {} done, {} failed",
-            c.running, c.done, c.failed
-        );
-        if let Some((alive, all)) = c.hosts {
-            msg += &format!(", {alive} of {all} hosts alive");
-        }
         if let Some(bar) = &self.bar {
             bar.set_position(c.started as u64);
             bar.set_prefix(what);
-            bar.set_message(msg);
+            bar.set_message(counts(&c));
         } else if changed || self.last_plain.is_none_or(|t| t.elapsed() >= self.every) {
             self.last_plain = Some(Instant::now());
-            eprintln!(
-                "[{:>7.1}s] {what}: {}/{} started, {msg}",
-                elapsed.as_secs_f64(),
-                c.started,
-                self.total
-            );
+            self.plain(&what, elapsed, &c);
         }
     }
 
+    /// Prints a plain progress line.
+    fn plain(&self, what: &str, elapsed: Duration, c: &Counts) {
+        eprintln!(
+            "[{:>7.1}s] {what}: {}/{} started, {}",
+            elapsed.as_secs_f64(),
+            c.started,
+            self.total,
+            counts(c)
+        );
+    }
+
+    /// Ends the display: clears the bar, or prints the last counts as a plain line.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
+        } else if let Some((elapsed, c)) = self.last.filter(|_| !self.quiet) {
+            self.plain("ended", elapsed, &c);
         }
     }
+}
+
+/// The counts after the started ones, in words.
+fn counts(c: &Counts) -> String {
+    let mut msg = format!(
+        "{} running, {} done, {} failed",
+        c.running, c.done, c.failed
+    );
+    if let Some((alive, all)) = c.hosts {
+        msg += &format!(", {alive} of {all} hosts alive");
+    }
+    msg
 }
