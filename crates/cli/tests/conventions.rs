@@ -81,12 +81,20 @@ fn every_example_file_the_help_names_exists() {
 #[test]
 fn completions_leave_out_the_hidden_subcommands() {
     // how each shell's script offers a subcommand, shown with the visible `probe`
-    let forms: [(&str, fn(&str) -> String); 3] = [
-        ("bash", |c| format!("p2plab,{c})")),
-        ("zsh", |c| format!("'{c}:")),
-        ("fish", |c| format!("-a \"{c}\"")),
-    ];
-    for (shell, form) in forms {
+    fn bash(c: &str) -> String {
+        format!("p2plab,{c})")
+    }
+    fn zsh(c: &str) -> String {
+        format!("'{c}:")
+    }
+    fn fish(c: &str) -> String {
+        format!("-a \"{c}\"")
+    }
+    for (shell, form) in [
+        ("bash", bash as fn(&str) -> String),
+        ("zsh", zsh),
+        ("fish", fish),
+    ] {
         let script = stdout(&p2plab(&["completions", shell]));
         assert!(script.contains(&form("probe")), "{shell}: no probe");
         for hidden in ["engine", "agent"] {
