@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// Run an experiment on this machine: network up, processes on schedule, results, teardown.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab run examples/quickstart.yaml\n  p2plab run examples/bittorrent/ci.yaml --shaping nfqueue\n\nNeeds root. Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) stops the run gracefully and keeps its\nresults; a second one kills its processes at once, and the network is still taken down. After a crash,\n`p2plab down NAME` ends the run's processes and removes its network."
+    after_help = "Examples:\n  p2plab run examples/quickstart.yaml\n  p2plab run examples/bittorrent/ci.yaml --shaping nfqueue\n\nNeeds root. Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) stops the run gracefully and keeps its\nresults; a second one kills its processes at once, and the network is still taken down. After a crash,\n`p2plab down --name NAME` ends the run's processes and removes its network."
 )]
 pub struct RunArgs {
     /// The experiment file (YAML).

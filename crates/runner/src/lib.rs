@@ -101,7 +101,7 @@ pub enum Error {
     #[error(transparent)]
     Shim(launch::wrap::WrapError),
     #[error(
-        "network {0} is already up (another run, or one that crashed): run `p2plab down {0}` first"
+        "network {0} is already up (another run, or one that crashed): run `p2plab down --name {0}` first"
     )]
     AlreadyUp(String),
     /// The experiment limits CPU or memory and cgroups cannot.
@@ -245,7 +245,7 @@ impl Drop for Teardown {
         if let Some(g) = &self.cgroups {
             if let Err(e) = g.remove() {
                 eprintln!(
-                    "p2plab: cannot remove the run's cgroups: {e}; run `p2plab down {}`",
+                    "p2plab: cannot remove the run's cgroups: {e}; run `p2plab down --name {}`",
                     self.name
                 );
                 return;
@@ -254,7 +254,7 @@ impl Drop for Teardown {
         record::remove(&self.name);
         if let Err(e) = Network::down(&self.name) {
             eprintln!(
-                "p2plab: cannot take network {} down: {e}; run `p2plab down {}`",
+                "p2plab: cannot take network {} down: {e}; run `p2plab down --name {}`",
                 self.name, self.name
             );
         }
