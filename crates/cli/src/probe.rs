@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use topology::LinkModel;
 
 /// Round trips measured per pair.
-const PINGS: usize = 20;
+const PINGS: usize = 50;
 /// Bytes of a ping message.
 const PING_BYTES: usize = 16;
 /// Header bytes a UDP packet adds on the emulated links (IPv4 20, UDP 8, link 14).
@@ -26,6 +26,9 @@ const UDP_HEADERS: u64 = 42;
 const UDP_PAYLOAD: usize = 1200;
 /// How long a UDP ping waits for its answer before it counts as lost.
 const UDP_WAIT: Duration = Duration::from_secs(1);
+/// How long a TCP end waits for the other (a node cut off, a delay engine that died)
+/// before the probe fails.
+const TCP_WAIT: Duration = Duration::from_secs(5);
 /// `--all` flags a pair whose smallest RTT is below the model by more than
 /// [`RTT_EARLY_MS`] or above it by more than [`RTT_LATE_MS`] plus [`RTT_LATE_SHARE`] of it,
 /// or whose goodput is more than [`RATE_SHARE`] away from the model's rate.
@@ -37,7 +40,7 @@ const RATE_SHARE: f64 = 0.10;
 /// Measure RTT and goodput between two nodes, beside what the link model says.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab probe east-1 west-1\n  p2plab probe east-1 west-1 --udp --duration 10s\n  p2plab probe --all --duration 2s\n  p2plab probe --name swarm east-3 west-2   # the nodes of a running run\n\nThe model RTT is L(a) + G(A,B) + L(b) both ways (the smallest of 20 round trips is compared\nwith it); the model rate is the smaller of A's upload and B's download. The goodput is\nmeasured for --duration after a warm-up of a quarter of it (at most 1 s), which the\nshapers' initial bursts and TCP's slow start would otherwise skew.\n--all probes one pair per ordered group pair (the first node of each group, the second for\na group with itself) and flags any whose smallest RTT is more than 0.1 ms below the model\nor more than 1 ms + 5 % above it, or whose goodput is more than 10 % away from the rate;\nit exits 1 when one is flagged."
+    after_help = "Examples:\n  p2plab probe east-1 west-1\n  p2plab probe east-1 west-1 --udp --duration 10s\n  p2plab probe --all --duration 2s\n  p2plab probe --name swarm east-3 west-2   # the nodes of a running run\n\nThe model RTT is L(a) + G(A,B) + L(b) both ways (the smallest of 50 round trips is compared\nwith it); the model rate is the smaller of A's upload and B's download. The goodput is\nmeasured for --duration after a warm-up of a quarter of it (at most 1 s), which the\nshapers' initial bursts and TCP's slow start would otherwise skew.\n--all probes one pair per ordered group pair (the first node of each group, the second for\na group with itself) and flags any whose smallest RTT is more than 0.1 ms below the model\nor more than 1 ms + 5 % above it, or whose goodput is more than 10 % away from the rate;\nit exits 1 when one is flagged."
 )]
 pub struct ProbeArgs {
     /// The sending node (name).
@@ -235,6 +238,7 @@ fn measure(a: Ipv4Addr, b: Ipv4Addr, udp: bool, duration: Duration, rate: u64) -
     let echo = std::thread::spawn(move || -> std::io::Result<u64> {
         let (mut s, _) = listener.accept()?;
         s.set_nodelay(true)?;
+        s.set_read_timeout(Some(TCP_WAIT))?;
         let mut buf = [0u8; PING_BYTES];
         for _ in 0..PINGS {
             s.read_exact(&mut buf)?;
@@ -242,6 +246,7 @@ fn measure(a: Ipv4Addr, b: Ipv4Addr, udp: bool, duration: Duration, rate: u64) -
         }
         // then the bulk transfer: count what arrives for `duration` from its first byte
         let (mut bulk, _) = listener.accept()?;
+        bulk.set_read_timeout(Some(TCP_WAIT))?;
         let mut big = vec![0u8; 1 << 16];
         let mut window = Window::new(duration);
         loop {
@@ -255,15 +260,18 @@ fn measure(a: Ipv4Addr, b: Ipv4Addr, udp: bool, duration: Duration, rate: u64) -
     });
     let mut s = connect_from(bind_a, to)?;
     s.set_nodelay(true)?;
+    s.set_read_timeout(Some(TCP_WAIT))?;
     let mut rtts = Vec::with_capacity(PINGS);
     let mut buf = [7u8; PING_BYTES];
     for _ in 0..PINGS {
         let t = Instant::now();
         s.write_all(&buf)?;
-        s.read_exact(&mut buf)?;
+        s.read_exact(&mut buf)
+            .context("B did not answer a ping within 5 s")?;
         rtts.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let mut bulk = connect_from(bind_a, to)?;
+    bulk.set_write_timeout(Some(TCP_WAIT))?;
     let chunk = vec![0u8; 1 << 16];
     // the receiver stops reading after `duration`; a write that fails then ends the sender
     let sender = std::thread::spawn(move || while bulk.write_all(&chunk).is_ok() {});
