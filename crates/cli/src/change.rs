@@ -15,12 +15,11 @@ use topology::NetChange;
 /// parameters, or give one direction of a group pair a new delay or loss.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab change cut east-1 east-2\n  p2plab change cut 'west[1-3]',east-1\n  p2plab change restore east-1\n  p2plab change set_link west up=1mbit down=4mbit latency=50ms loss=1%\n  p2plab change set_delay from=east to=west delay=80ms loss=2%\n\nNodes are `*`, group names, node names, `group[A-B]` (the group's nodes A to B, 1-based) or comma-separated lists of these; set_link changes only the values given."
+    after_help = "Examples:\n  p2plab change cut east-1 east-2\n  p2plab change cut 'west[1-3]',east-1\n  p2plab change restore east-1\n  p2plab change set_link west up=1mbit down=4mbit latency=50ms loss=1%\n  p2plab change set_delay from=east to=west delay=80ms loss=2%\n  p2plab change --name lab2 restore '*'\n\nNodes are `*`, group names, node names, `group[A-B]` (the group's nodes A to B, 1-based) or comma-separated lists of these; set_link changes only the values given."
 )]
 pub struct ChangeArgs {
-    /// Network name (default: the only network up, or "default").
-    #[arg(long)]
-    pub name: Option<String>,
+    #[command(flatten)]
+    pub net: crate::down::NetName,
     /// What to do.
     pub action: ActionArg,
     /// Nodes (`cut`, `restore`, `set_link`: `*`, groups, nodes, `group[A-B]`, lists) and
@@ -69,7 +68,7 @@ fn refusal(errors: &[ChangeError]) -> String {
 }
 
 pub fn change(args: &ChangeArgs) -> Result<()> {
-    let name = crate::down::default_name(&args.name);
+    let name = crate::down::required(args.net.name.as_deref(), "change")?;
     let mut network = Network::open(&name)?;
     let m = &network.state().model;
     let action = args.action.name();

@@ -8,6 +8,7 @@ mod down;
 mod engine;
 mod exit;
 mod output;
+mod probe;
 mod report;
 mod run;
 mod status;
@@ -21,8 +22,19 @@ use std::process::ExitCode;
 
 /// Emulate networks of thousands of peers on Linux hosts.
 #[derive(Parser)]
-#[command(name = "p2plab", version, about, propagate_version = true)]
+#[command(
+    name = "p2plab",
+    version,
+    propagate_version = true,
+    after_help = "Output: results go to stdout, progress, warnings and errors to stderr. -q leaves out\nthe progress display and warnings; -v prints progress as plain lines every second (with\nthe phase and the stop rule's countdown) instead of a bar, also on a terminal. Help and\nerrors are coloured on a terminal unless NO_COLOR is set (to anything non-empty)."
+)]
 struct Cli {
+    /// No progress display and no warnings (results and errors only).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Progress as plain lines every second, with the phase, also on a terminal.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,6 +53,8 @@ enum Command {
     Status(status::StatusArgs),
     Change(change::ChangeArgs),
     Doctor(doctor::DoctorArgs),
+    Probe(probe::ProbeArgs),
+    Exec(wrap::ExecArgs),
     #[command(hide = true)]
     Engine(engine::EngineArgs),
     #[command(hide = true)]
@@ -55,8 +69,23 @@ struct CompletionsArgs {
     shell: clap_complete::Shell,
 }
 
+/// The command line as completions offer it: without the hidden subcommands (`engine`,
+/// `agent`), which clap_complete would list.
+fn completed() -> clap::Command {
+    let cli = Cli::command();
+    let visible: Vec<clap::Command> = cli
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .cloned()
+        .collect();
+    clap::Command::new("p2plab")
+        .args(cli.get_arguments().cloned())
+        .subcommands(visible)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    output::set_verbosity(cli.quiet, cli.verbose);
     let result = match cli.command {
         Command::Check(args) => topo::check(&args),
         Command::Plan(args) => topo::plan(&args),
@@ -69,11 +98,13 @@ fn main() -> ExitCode {
         Command::Status(args) => status::status(&args),
         Command::Change(args) => change::change(&args),
         Command::Doctor(args) => doctor::doctor(&args),
+        Command::Probe(args) => probe::probe(&args),
+        Command::Exec(args) => wrap::exec(args),
         Command::Engine(args) => engine::engine(&args),
         Command::Agent(args) => agent::agent(&args),
         Command::Completions(args) => {
             let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut Cli::command(), "p2plab", &mut script);
+            clap_complete::generate(args.shell, &mut completed(), "p2plab", &mut script);
             output::emit(&String::from_utf8_lossy(&script))
         }
     };

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 /// Run an experiment on this machine: network up, processes on schedule, results, teardown.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab run examples/quickstart.yaml\n  p2plab run examples/bittorrent/ci.yaml --shaping nfqueue\n\nNeeds root. Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) stops the run gracefully and keeps its\nresults; a second one kills its processes at once, and the network is still taken down. After a crash,\n`p2plab down NAME` ends the run's processes and removes its network."
+    after_help = "Examples:\n  p2plab run examples/quickstart.yaml\n  p2plab run examples/bittorrent/ci.yaml --shaping nfqueue\n\nNeeds root. Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT) stops the run gracefully and keeps its\nresults; a second one kills its processes at once, and the network is still taken down. After a crash,\n`p2plab down --name NAME` ends the run's processes and removes its network."
 )]
 pub struct RunArgs {
     /// The experiment file (YAML).
@@ -24,9 +24,6 @@ pub struct RunArgs {
     /// The shim library [default: $P2PLAB_SHIM, else libp2plab_shim.so beside p2plab].
     #[arg(long, value_name = "PATH")]
     pub shim: Option<PathBuf>,
-    /// No progress display.
-    #[arg(long)]
-    pub quiet: bool,
     /// Run over the hosts of this inventory (YAML) instead of this machine alone.
     #[arg(long, value_name = "INVENTORY")]
     pub hosts: Option<PathBuf>,
@@ -107,7 +104,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             inventory: inventory.clone(),
             shaping: args.shaping,
             shim: args.shim.clone(),
-            quiet: args.quiet,
+            quiet: crate::output::quiet(),
         };
         return run_cluster(&args.cluster.run_args(&target, args.results.clone(), None));
     }
@@ -117,7 +114,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         dev: args.dev.clone(),
         results: args.results.clone(),
         shim: args.shim.clone(),
-        quiet: args.quiet,
+        quiet: crate::output::quiet(),
         share: None,
         results_dir: None,
         run_prepare: true,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Find how many nodes one host can run before results drift (the virtualization ratio).
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  p2plab sweep examples/quickstart.yaml --hosts cluster/hosts.yaml --ratios 5,10,20\n\nEach ratio R runs the experiment on the first ceil(nodes / R) hosts of the inventory; the\nruns and sweep.json, sweep.svg and sweep.txt go to results/<name>-sweep-<time>/."
+    after_help = "Example:\n  p2plab sweep examples/quickstart.yaml --hosts cluster/hosts.example.yaml --ratios 5,10,20\n\nEach ratio R runs the experiment on the first ceil(nodes / R) hosts of the inventory; the\nruns and sweep.json, sweep.svg and sweep.txt go to results/<name>-sweep-<time>/."
 )]
 pub struct SweepArgs {
     /// The experiment file (YAML).
@@ -41,9 +41,6 @@ pub struct SweepArgs {
     /// Where the sweep's directory is made.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
-    /// No progress display.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 /// `5%` or `5` as the fraction 0.05.
@@ -83,7 +80,7 @@ pub fn sweep(args: &SweepArgs) -> Result<()> {
         inventory: args.hosts.clone(),
         shaping: args.shaping,
         shim: args.shim.clone(),
-        quiet: args.quiet,
+        quiet: crate::output::quiet(),
     };
     let mut runs = Vec::new();
     for &r in &ratios {

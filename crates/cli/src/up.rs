@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Bring a topology up on this host: address aliases, rate shaping, delay and loss.
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run\n  # one host of two: groups a here, b on the host at 192.168.1.12\n  p2plab up t.yaml --dev eth0 --local a --route b=192.168.1.12\n  # a group split over two hosts\n  p2plab up t.yaml --dev eth0 --local 'a[1-250]' --route 'a[251-500]'=192.168.1.12"
+    after_help = "Examples:\n  p2plab up topologies/quickstart.yaml\n  p2plab up topologies/quickstart.yaml --name lab2 --dry-run\n  # one host of two: group east here, west on the host at 192.168.1.12\n  p2plab up topologies/quickstart.yaml --dev eth0 --local east --route west=192.168.1.12\n  # a group split over two hosts\n  p2plab up topologies/quickstart.yaml --dev eth0 --local 'east[1-5]' --route 'east[6-10],west=192.168.1.12'"
 )]
 pub struct UpArgs {
     /// The topology file (YAML).
@@ -165,6 +165,7 @@ fn dry_run(state: &State) -> String {
         let _ = writeln!(s, "{o}");
     }
     if let Some(r) = &state.rules {
+        s += &engine_model(state);
         let _ = writeln!(
             s,
             "p2plab {} &  # delay engine on NFQUEUE {}",
@@ -174,6 +175,41 @@ fn dry_run(state: &State) -> String {
         for c in r.commands() {
             let _ = writeln!(s, "{c}");
         }
+    }
+    s
+}
+
+/// The delay engine's model as `#` comments: the nfqueue backend's delays and losses are
+/// in the engine, not in any command.
+fn engine_model(state: &State) -> String {
+    let m = &state.model;
+    let pct = |p: f64| format!("{}%", p * 100.0);
+    let mut s = String::from(
+        "# the delay engine's model: a packet from s to d is held L(s) + G(a,b) + L(d) and lost\n# with 1 - (1-p(s))(1-q(a,b))(1-p(d)), a and b the groups of s and d\n# group pair (a -> b): delay G(a,b), loss q(a,b)\n",
+    );
+    for (a, ga) in m.groups.iter().enumerate() {
+        for (b, gb) in m.groups.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "#   {} -> {}: delay {}, loss {}",
+                ga.name,
+                gb.name,
+                topology::format_time_us(m.group_delay_us(a, b)),
+                pct(m.group_loss(a, b))
+            );
+        }
+    }
+    s += "# node (address): latency L, loss p\n";
+    for &i in &state.local {
+        let n = &m.nodes[i];
+        let _ = writeln!(
+            s,
+            "#   {} ({}): latency {}, loss {}",
+            n.name,
+            n.ip,
+            topology::format_time_us(n.latency_us),
+            pct(n.loss)
+        );
     }
     s
 }

@@ -101,7 +101,7 @@ pub enum Error {
     #[error(transparent)]
     Shim(launch::wrap::WrapError),
     #[error(
-        "network {0} is already up (another run, or one that crashed): run `p2plab down {0}` first"
+        "network {0} is already up (another run, or one that crashed): run `p2plab down --name {0}` first"
     )]
     AlreadyUp(String),
     /// The experiment limits CPU or memory and cgroups cannot.
@@ -245,7 +245,7 @@ impl Drop for Teardown {
         if let Some(g) = &self.cgroups {
             if let Err(e) = g.remove() {
                 eprintln!(
-                    "p2plab: cannot remove the run's cgroups: {e}; run `p2plab down {}`",
+                    "p2plab: cannot remove the run's cgroups: {e}; run `p2plab down --name {}`",
                     self.name
                 );
                 return;
@@ -254,7 +254,7 @@ impl Drop for Teardown {
         record::remove(&self.name);
         if let Err(e) = Network::down(&self.name) {
             eprintln!(
-                "p2plab: cannot take network {} down: {e}; run `p2plab down {}`",
+                "p2plab: cannot take network {} down: {e}; run `p2plab down --name {}`",
                 self.name, self.name
             );
         }
@@ -398,6 +398,10 @@ pub fn prepare(args: &RunArgs, exp: Experiment) -> Result<Prepared, Error> {
         routes,
         engine: Default::default(),
     };
+    launch::progress::phase(
+        args.quiet,
+        &format!("network up: {} nodes", exp.plan.link.nodes.len()),
+    );
     let network = Network::up(exp.plan.link.clone(), &opts)?;
     let backend = network.state().backend;
     let mut teardown = Teardown {
@@ -462,6 +466,16 @@ pub fn prepare(args: &RunArgs, exp: Experiment) -> Result<Prepared, Error> {
         quiet: args.quiet,
         stop_rule_elsewhere: args.stop_rule_elsewhere,
     };
+    launch::progress::phase(
+        args.quiet,
+        &format!(
+            "prepare: node directories and files{}",
+            match exp.prepare.len() {
+                n if n > 0 && args.run_prepare => format!(", {n} prepare command(s)"),
+                _ => String::new(),
+            }
+        ),
+    );
     let launch = launch::prepare(&exp, &setup.options(args.run_prepare, Start::Now, None))?;
     Ok(Prepared {
         exp,
@@ -512,6 +526,7 @@ impl Prepared {
         // the prepare commands ran at prepare
         let outcome = launch.run(&exp, &setup.options(false, start, observer), &mut net);
         let dir = setup.dir;
+        launch::progress::phase(setup.quiet, "teardown: processes ended, network down");
         drop(teardown);
 
         // What was known at the start, with the end.

@@ -118,7 +118,7 @@ impl<'a> Collect<'a> {
             stopping: false,
             done: 0,
             failed: 0,
-            progress: launch::progress::Progress::new(exp.starts.len(), quiet),
+            progress: launch::progress::Progress::new(exp.starts.len(), exp, quiet),
         }
     }
 

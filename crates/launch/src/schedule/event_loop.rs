@@ -53,6 +53,8 @@ impl<H: Host> Scheduler<'_, H> {
                 .collect();
             if !due.is_empty() {
                 let failed = self.start_all(&due).into_iter().find_map(Result::err);
+                // shown at once, at the time they took: 1,000 starts can take seconds
+                self.progress.update(self.host.now(), self.counts());
                 if let (Some(why), FailurePolicy::Abort) = (failed, exp.on_failure) {
                     return StopReason::Aborted(why);
                 }
@@ -72,7 +74,7 @@ impl<H: Host> Scheduler<'_, H> {
             if polling {
                 last_poll = self.host.now();
                 self.poll(net);
-                self.progress.update(now, self.counts());
+                self.progress.update(self.host.now(), self.counts());
             }
             if self.host.now().saturating_sub(last_watch) >= WATCH {
                 last_watch = self.host.now();

@@ -258,7 +258,7 @@ impl<'a, H: Host> Scheduler<'a, H> {
             rows: Vec::with_capacity(exp.starts.len()),
             metrics: Vec::new(),
             out,
-            progress: Progress::new(local_starts, opts.quiet),
+            progress: Progress::new(local_starts, exp, opts.quiet),
             cpu: Sampler::default(),
         }
     }
@@ -268,10 +268,12 @@ impl<'a, H: Host> Scheduler<'a, H> {
     fn run(mut self, net: &mut dyn Network) -> Outcome {
         self.wait_for_start();
         self.sample_cpu();
+        self.progress.update(self.host.now(), self.counts());
         let stop = self.schedule(net);
         self.stop_left();
         self.poll(net);
         self.sample_cpu();
+        self.progress.update(self.host.now(), self.counts());
         self.progress.finish();
         self.outcome(stop)
     }
