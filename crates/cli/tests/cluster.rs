@@ -432,7 +432,12 @@ fn a_host_lost_mid_run_is_reported_with_its_nodes_failed_and_the_others_cleaned(
     assert_eq!(lab.snapshot(3), before[2]);
     let down = Command::new("nsenter")
         .arg(format!("--net=/run/netns/{}", lab.netns(2)))
-        .args([env!("CARGO_BIN_EXE_p2plab"), "down", "cluster-lost"])
+        .args([
+            env!("CARGO_BIN_EXE_p2plab"),
+            "down",
+            "--name",
+            "cluster-lost",
+        ])
         .output()
         .unwrap();
     assert!(down.status.success(), "{}", said(&down));
@@ -466,6 +471,7 @@ fn kill_9_of_the_controller_then_down_hosts_leaves_every_host_as_it_was() {
         "down",
         "--hosts",
         inventory.to_str().unwrap(),
+        "--name",
         "cluster-kill9",
     ]);
     assert!(out.status.success(), "{}", said(&out));

@@ -53,11 +53,14 @@ fn down_one(
         .install(p2plab, &format!("{}/bin", work_dir()))
         .map_err(|e| e.to_string())?;
     let out = session
-        .exec(&format!("{sudo}{bin} down '{}'", name.replace('\'', "")))
+        .exec(&format!(
+            "{sudo}{bin} down --name '{}'",
+            name.replace('\'', "")
+        ))
         .map_err(|e| e.to_string())?;
     if !out.success() {
         return Err(format!(
-            "`p2plab down {name}` failed (status {}): {}",
+            "`p2plab down --name {name}` failed (status {}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
