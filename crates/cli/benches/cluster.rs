@@ -267,18 +267,21 @@ fn make_cold(files: &[PathBuf]) {
 }
 
 /// Removes what the hosts kept of the runs whose results are under `results` (their
-/// `/var/tmp/p2plab/runs/<run>/`, on the file system they share with this machine).
-fn forget_runs(results: &Path) {
-    let runs = Path::new(controller::WORK_DIR).join("runs");
-    // The runs, and a sweep's runs one level down.
-    let dirs = std::fs::read_dir(results).into_iter().flatten().flatten();
-    for dir in dirs.map(|d| d.path()) {
-        let inner = std::fs::read_dir(&dir).into_iter().flatten().flatten();
-        for run in std::iter::once(dir.clone()).chain(inner.map(|d| d.path())) {
-            if let Some(name) = run.file_name().filter(|_| run.join("run.json").exists()) {
-                let _ = std::fs::remove_dir_all(runs.join(name));
-            }
+/// `/var/tmp/p2plab/runs/<run>/`, on the file system they share with this machine): the
+/// runs, and a sweep's (`<sweep>/ratio-R-i/<run>`), `depth` levels down at most.
+fn forget_runs(results: &Path, depth: u32) {
+    if results.join("run.json").exists() {
+        if let Some(name) = results.file_name() {
+            let runs = Path::new(controller::WORK_DIR).join("runs");
+            let _ = std::fs::remove_dir_all(runs.join(name));
         }
+        return;
+    }
+    if depth == 0 {
+        return;
+    }
+    for entry in std::fs::read_dir(results).into_iter().flatten().flatten() {
+        forget_runs(&entry.path(), depth - 1);
     }
 }
 
@@ -421,7 +424,7 @@ fn bench() {
     summary += &format!(
         "(d) p2plab sweep --ratios 3,12 (24 CPU-bound nodes on 8 then 2 hosts, one machine):\n{sweep_table}\nSSH: `ssh h1 true` takes {ssh_wall:.3} s; root's ~/.bashrc alone {bashrc_wall:.3} s wall, {bashrc_cpu:.3} s CPU per command\n"
     );
-    forget_runs(&results);
+    forget_runs(&results, 3);
     print!("{summary}");
     let json = serde_json::json!({
         "nodes": NODES,
