@@ -36,6 +36,33 @@ pub const MAX_HANDSHAKES: usize = 64;
 const HOST_KEY_ORDER: &str = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,\
                               ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
 
+/// The files [`digest`] hashed (path, size, modification time) and their digests: every
+/// host gets the same binaries, so each is read and hashed once per process, not once per
+/// host (60 MB of `p2plab` and shim cost about 40 ms of CPU each time).
+type Digests = Vec<((PathBuf, u64, SystemTime), String)>;
+static DIGESTS: Mutex<Digests> = Mutex::new(Vec::new());
+
+/// The first 16 hex digits of `local`'s SHA-256, and its size.
+fn digest(local: &Path) -> io::Result<(String, u64)> {
+    let meta = fs::metadata(local)?;
+    let key = (local.to_path_buf(), meta.len(), meta.modified()?);
+    // Held while hashing, so that hosts deploying at once wait for one hash.
+    let mut known = DIGESTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, d)) = known.iter().find(|(k, _)| *k == key) {
+        return Ok((d.clone(), key.1));
+    }
+    let mut hash = Sha256::new();
+    let size = io::copy(&mut fs::File::open(local)?, &mut hash)?;
+    let d: String = hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if size == key.1 {
+        known.push((key, d.clone()));
+    }
+    Ok((d, size))
+}
+
 /// How many of a started command's last stderr lines its `Closed` reason quotes.
 const STDERR_TAIL: usize = 5;
 
@@ -192,13 +219,7 @@ impl Session {
     /// home directory (no `~`: SFTP does not expand it).
     pub fn install(&self, local: &Path, remote_dir: &str) -> Result<(String, bool), SshError> {
         let what = || format!("cannot read {}", local.display());
-        let mut file = fs::File::open(local).map_err(|e| self.io(&what(), e))?;
-        let mut hash = Sha256::new();
-        let size = io::copy(&mut file, &mut hash).map_err(|e| self.io(&what(), e))?;
-        let digest: String = hash.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let (digest, size) = digest(local).map_err(|e| self.io(&what(), e))?;
         let name = local
             .file_name()
             .and_then(|n| n.to_str())
