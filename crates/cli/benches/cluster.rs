@@ -20,7 +20,7 @@
 //! with the `p2plab` binary of this package as what is deployed; its CPU time and peak
 //! RSS are its own `getrusage(RUSAGE_SELF)`, the agents' and sshds' not included.
 //!
-//! `cargo bench -p cli --bench cluster` (root; about five minutes). Prints a summary, and
+//! `cargo bench -p cli --bench cluster` (root; about three minutes). Prints a summary, and
 //! writes JSON to target/bench-cluster.json.
 
 use cluster::controller::{self, Carrier, Deployed, Payload, RunArgs, Ssh};

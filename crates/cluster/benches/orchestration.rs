@@ -22,7 +22,7 @@
 //! alone: parsing and writing messages, the barrier, the stop rule, the rows written as
 //! they come, `run.json` and the report.
 //!
-//! `cargo bench -p cluster --bench orchestration` (no root needed; a few minutes). Prints a
+//! `cargo bench -p cluster --bench orchestration` (no root needed; about two minutes). Prints a
 //! table, and writes JSON to `$P2PLAB_BENCH_OUT`, or `bench-orchestration.json` in the
 //! target directory. `P2PLAB_BENCH_NODES` and `P2PLAB_BENCH_HOSTS` (comma-separated)
 //! change N and the host counts.
