@@ -1,11 +1,13 @@
-//! `p2plab wrap --ip IP [--ip6 IP6] -- CMD ARGS...`: run one command as a node.
+//! `p2plab wrap [--isolation preload|bpf|auto] --ip IP [--ip6 IP6] -- CMD ARGS...`: run one
+//! command as a node.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use launch::wrap::Isolation;
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-/// Run one unmodified, dynamically linked command with its own virtual address.
+/// Run one unmodified command with its own virtual address.
 #[derive(Debug, Args)]
 pub struct WrapArgs {
     /// The node's IPv4 address (must be assigned on this machine).
@@ -14,6 +16,9 @@ pub struct WrapArgs {
     /// The node's IPv6 address; without it IPv6 sockets use the v4-mapped address.
     #[arg(long)]
     ip6: Option<Ipv6Addr>,
+    /// How the command is held to its address.
+    #[arg(long, value_enum, default_value_t = IsolationArg::Preload)]
+    isolation: IsolationArg,
     /// The shim library [default: $P2PLAB_SHIM, else libp2plab_shim.so beside p2plab].
     #[arg(long, value_name = "PATH")]
     shim: Option<PathBuf>,
@@ -25,7 +30,17 @@ pub struct WrapArgs {
     command: Vec<OsString>,
 }
 
-/// Execs the command; returns only on failure.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum IsolationArg {
+    /// The LD_PRELOAD shim (dynamically linked programs, not Go ones; exec'd in place).
+    Preload,
+    /// Cgroup BPF programs (any program, static and Go ones too; IPv4 only; needs root).
+    Bpf,
+    /// The shim for programs it reaches, BPF for statically linked and Go programs.
+    Auto,
+}
+
+/// Runs the command; returns only on failure, else exits with the command's status.
 pub fn run(args: WrapArgs) -> anyhow::Result<()> {
     let wrap = launch::wrap::Wrap {
         ip: args.ip,
@@ -34,5 +49,11 @@ pub fn run(args: WrapArgs) -> anyhow::Result<()> {
         force: args.force,
         command: args.command,
     };
-    Err(launch::wrap::wrap(&wrap).into())
+    let isolation = match args.isolation {
+        IsolationArg::Preload => Isolation::Preload,
+        IsolationArg::Bpf => Isolation::Bpf,
+        IsolationArg::Auto => Isolation::Auto,
+    };
+    let status = launch::wrap::wrap(&wrap, isolation)?;
+    std::process::exit(status)
 }
