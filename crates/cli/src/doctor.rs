@@ -1,5 +1,5 @@
-//! `p2plab doctor`: what this kernel can do (probed in a scratch namespace) and the
-//! shaping backend `up` will use.
+//! `p2plab doctor`: what this kernel can do (probed in a scratch namespace, and cgroup
+//! BPF in a scratch cgroup) and the shaping backend `up` will use.
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -29,7 +29,16 @@ pub fn doctor(_: &DoctorArgs) -> Result<()> {
     s += &line("u32 hash tables", &caps.u32_hash);
     s += &line("netem (sch_netem)", &caps.netem);
     s += &line("NFQUEUE rule and queue bind", &caps.nfqueue);
-    match cgroup::Hierarchies::detect() {
+    let hierarchies = cgroup::Hierarchies::detect();
+    // tried in a scratch cgroup: what `wrap --isolation bpf` needs
+    let bpf = match &hierarchies {
+        Ok(h) => {
+            sockbpf::probe(h, &format!("doctor-{}", std::process::id())).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!("cannot read /proc/self/mountinfo: {e}")),
+    };
+    s += &line("cgroup sock_addr BPF", &bpf);
+    match hierarchies {
         Ok(h) => {
             let _ = writeln!(s, "{}", h.describe());
         }
