@@ -190,19 +190,7 @@ func main() {
 	}
 }
 "#;
-    std::fs::write(dir.join("main.go"), main).unwrap();
-    let program = dir.join("gonode");
-    let go = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&program)
-        .arg("main.go")
-        .current_dir(dir)
-        .env("GOCACHE", dir.join("go-cache"))
-        .env("GO111MODULE", "off")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .expect("go (Debian's golang-go, installed by .ci/install)");
-    assert!(go.status.success(), "go build: {go:?}");
+    let program = common::go_build(dir, "gonode", main, false);
     let elf = std::fs::read(&program).unwrap();
     assert!(
         !elf.windows(8).any(|w| w == b"ld-linux"),
