@@ -281,3 +281,47 @@ fn an_ipv6_address_with_bpf_is_refused_in_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn auto_isolation_picks_bpf_for_static_programs_and_the_shim_for_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let auto = r#""$P2PLAB" wrap --isolation auto --shim "$SHIM" --ip 172.31.222.2"#;
+    let out = run(
+        "172.31.222",
+        dir.path(),
+        &format!(
+            r#"
+section static; {auto} -- busybox cat /proc/self/cgroup
+section dynamic; {auto} -- cat /proc/self/maps
+"#
+        ),
+    );
+    // the static busybox ran in a node cgroup of its own, now gone
+    cgroup_gone(&out["static"]);
+    // the dynamically linked cat ran under the shim, in no wrap cgroup
+    assert!(
+        out["dynamic"].contains("/libp2plab_shim.so"),
+        "{}",
+        out["dynamic"]
+    );
+}
+
+#[test]
+fn sigterm_reaches_the_command_and_everything_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        "172.31.223",
+        dir.path(),
+        r#"
+"$P2PLAB" wrap --isolation bpf --ip 172.31.223.2 -- busybox sh -c 'cat /proc/self/cgroup > cg; exec busybox sleep 30' &
+i=0; while [ ! -s cg ] && [ $i -lt 200 ]; do i=$((i+1)); sleep 0.05; done
+kill -TERM $!
+status=0; wait $! || status=$?
+section status; echo $status
+section cgroup; cat cg
+"#,
+    );
+    // the command's own status: 128 + SIGTERM
+    assert_eq!(out["status"], "143\n");
+    cgroup_gone(&out["cgroup"]);
+}
