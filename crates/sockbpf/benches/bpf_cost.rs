@@ -96,11 +96,8 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (n, rounds, attaches) = if full { (2_000, 7, 21) } else { (50, 1, 1) };
     // SAFETY: called before any thread starts.
-    assert_eq!(
-        unsafe { libc::unshare(libc::CLONE_NEWNET) },
-        0,
-        "unshare (root?)"
-    );
+    let unshared = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(unshared, 0, "unshare (root?)");
     sh(&format!(
         "ip link set lo up && ip addr add {SERVER}/8 dev lo && ip addr add {NODE}/8 dev lo"
     ));
