@@ -13,9 +13,11 @@
 //! system call ([`sys`]), so building p2plab needs neither clang nor nightly Rust: the
 //! usual way to write BPF in Rust (aya with aya-ebpf) compiles programs with a nightly
 //! toolchain's BPF target, and the C way needs clang. The loader crates (aya, libbpf-rs)
-//! load object files, which we would then have to build; no well-kept crate assembles BPF
-//! at run time in stable Rust (rbpf's assembler targets its own userspace VM and knows no
-//! map file descriptors), and the programs are about 30 instructions each.
+//! load object files, which we would then have to build. The one crate we found that
+//! assembles eBPF at run time in stable Rust, rbpf, serves its own userspace VM: we did not
+//! use it, since its assembler takes text with numeric jump offsets and has no way to mark
+//! a 64-bit load as a map's file descriptor, which every program here needs. The programs
+//! are about 30 instructions each; [`insn`] is the 8-byte encoding, labels and a printer.
 //!
 //! Not covered yet: `connect6` and `sendmsg6` (an IPv6 socket connecting to or sending to
 //! a peer keeps the kernel's choice of source address), nodes with an IPv6 address, and a
