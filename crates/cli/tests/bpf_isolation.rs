@@ -325,3 +325,45 @@ section cgroup; cat cg
     assert_eq!(out["status"], "143\n");
     cgroup_gone(&out["cgroup"]);
 }
+
+/// From a dual-stack (`AF_INET6`) socket, never bound: `dial6.py tcp|udp HOST PORT`
+/// connects (TCP) or sends a datagram (UDP) to HOST, a v4-mapped address; `dial6.py bind
+/// HOST PORT` binds to it instead and prints the address it got.
+const DIAL6: &str = r#"import socket, sys
+kind, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+if kind == "tcp":
+    s.connect((host, port))
+elif kind == "bind":
+    s.bind((host, port))
+    print(s.getsockname()[0])
+else:
+    s.sendto(b"hi", (host, port))
+"#;
+
+#[test]
+fn dual_stack_sockets_reach_v4_mapped_peers_from_the_node_address() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dial6.py"), DIAL6).unwrap();
+    let bpf = r#""$P2PLAB" wrap --isolation bpf --ip 172.31.224.3 -- python3 dial6.py"#;
+    let out = run(
+        "172.31.224",
+        dir.path(),
+        &format!(
+            r#"
+python3 peer.py tcp 172.31.224.1 6001 > tcp.peer & listening 6001
+{bpf} tcp ::ffff:172.31.224.1 6001
+python3 peer.py tcp 127.0.0.1 6002 > lo.peer & listening 6002
+{bpf} tcp ::ffff:127.0.0.1 6002
+python3 peer.py udp 172.31.224.1 6003 > udp.peer & sleep 0.3
+{bpf} udp ::ffff:172.31.224.1 6003
+wait
+section peers; cat tcp.peer lo.peer udp.peer
+section bound; {bpf} bind ::ffff:0.0.0.0 6004
+"#
+        ),
+    );
+    assert_eq!(out["peers"], "172.31.224.3\n127.0.0.1\n172.31.224.3\n");
+    // the v4-mapped wildcard is a wildcard too
+    assert_eq!(out["bound"], "::ffff:172.31.224.3\n");
+}

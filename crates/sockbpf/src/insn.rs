@@ -71,6 +71,8 @@ const CLASS_LDX: u8 = 0x01;
 const CLASS_ST: u8 = 0x02;
 const CLASS_STX: u8 = 0x03;
 const CLASS_JMP: u8 = 0x05;
+/// Jumps comparing the lower 32 bits of a register, against an immediate taken as 32 bits.
+const CLASS_JMP32: u8 = 0x06;
 const CLASS_ALU64: u8 = 0x07;
 const MODE_IMM: u8 = 0x00;
 const MODE_MEM: u8 = 0x60;
@@ -180,6 +182,11 @@ const fn jump_imm(cond: Cond, dst: Reg, imm: i32, off: i16) -> Insn {
     Insn::new(CLASS_JMP | cond as u8 | SRC_K, dst, 0, off, imm)
 }
 
+/// `if (u32)dst <cond> (u32)imm goto pc + 1 + off`
+const fn jump32_imm(cond: Cond, dst: Reg, imm: i32, off: i16) -> Insn {
+    Insn::new(CLASS_JMP32 | cond as u8 | SRC_K, dst, 0, off, imm)
+}
+
 /// Builds a program with named jump targets.
 #[derive(Default)]
 pub struct Asm {
@@ -204,6 +211,13 @@ impl Asm {
     pub fn jump_if(&mut self, cond: Cond, dst: Reg, imm: i32, label: &'static str) -> &mut Asm {
         self.jumps.push((self.insns.len(), label));
         self.push([jump_imm(cond, dst, imm, 0)])
+    }
+
+    /// `if (u32)dst <cond> (u32)imm goto label`: for an immediate with its top bit set,
+    /// which [`Asm::jump_if`] would compare sign-extended to 64 bits.
+    pub fn jump32_if(&mut self, cond: Cond, dst: Reg, imm: i32, label: &'static str) -> &mut Asm {
+        self.jumps.push((self.insns.len(), label));
+        self.push([jump32_imm(cond, dst, imm, 0)])
     }
 
     /// Puts `label` at the next instruction.
@@ -280,6 +294,12 @@ fn fmt_insn(f: &mut fmt::Formatter<'_>, i: &Insn) -> fmt::Result {
         c if c == CLASS_JMP | JMP_EXIT => f.write_str("exit"),
         c if c == CLASS_JMP | Cond::Eq as u8 => write!(f, "if r{dst} == {imm} goto {off:+}"),
         c if c == CLASS_JMP | Cond::Ne as u8 => write!(f, "if r{dst} != {imm} goto {off:+}"),
+        c if c == CLASS_JMP32 | Cond::Eq as u8 => {
+            write!(f, "if w{dst} == {:#x} goto {off:+}", imm as u32)
+        }
+        c if c == CLASS_JMP32 | Cond::Ne as u8 => {
+            write!(f, "if w{dst} != {:#x} goto {off:+}", imm as u32)
+        }
         _ if is_wide(i) && src == PSEUDO_MAP_FD => write!(f, "r{dst} = map[fd {imm}] ll"),
         c => write!(
             f,
@@ -318,15 +338,16 @@ mod tests {
         let mut asm = Asm::new();
         asm.jump_if(Cond::Eq, R1, 0, "out")
             .push([mov_imm(R0, 0)])
-            .jump_if(Cond::Ne, R1, 3, "out")
+            .jump32_if(Cond::Ne, R1, 0xffff_0000_u32 as i32, "out")
             .label("out")
             .push([mov_imm(R0, 1), exit()]);
         let insns = asm.finish();
         assert_eq!((insns[0].off, insns[2].off), (2, 0));
         assert_eq!(
             Listing(&insns).to_string(),
-            "  0: if r1 == 0 goto +2\n  1: r0 = 0\n  2: if r1 != 3 goto +0\n  3: r0 = 1\n  4: exit\n"
+            "  0: if r1 == 0 goto +2\n  1: r0 = 0\n  2: if w1 != 0xffff0000 goto +0\n  3: r0 = 1\n  4: exit\n"
         );
+        assert_eq!(insns[2].encode()[0], 0x56);
     }
 
     #[test]

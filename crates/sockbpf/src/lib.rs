@@ -2,7 +2,7 @@
 //! IPv4 address, whatever makes their system calls: statically linked programs and Go
 //! programs, which the `LD_PRELOAD` shim cannot reach, included.
 //!
-//! One program set per run: `bind4`, `bind6`, `connect4` and `sendmsg4` (see
+//! One program set per run: `bind4`, `bind6`, `connect4`, `connect6` and `sendmsg4` (see
 //! [`rules::RULES`]) are attached (`BPF_F_ALLOW_MULTI`) to the run's v2 cgroup, and read
 //! each node's address from one BPF hash map keyed by the node cgroup's id
 //! (`bpf_get_current_cgroup_id`). A process in no node's cgroup is left alone. The v2
@@ -19,8 +19,9 @@
 //! a 64-bit load as a map's file descriptor, which every program here needs. The programs
 //! are about 30 instructions each; [`insn`] is the 8-byte encoding, labels and a printer.
 //!
-//! Not covered yet: `connect6` and `sendmsg6` (an IPv6 socket connecting to or sending to
-//! a peer keeps the kernel's choice of source address), nodes with an IPv6 address, and a
+//! Not covered yet: `sendmsg6` and a native IPv6 `connect6` (an IPv6 socket connecting or
+//! sending to a native IPv6 peer keeps the kernel's choice of source address; v4-mapped
+//! peers are covered), nodes with an IPv6 address, and a
 //! v6-only socket bound to `[::]` (it is given the v4-mapped node address, which such a
 //! socket refuses with `EINVAL`).
 

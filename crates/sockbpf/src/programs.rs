@@ -20,11 +20,14 @@ mod ctx {
 /// Offsets in `struct bpf_sock`, the socket `ctx->sk` points to.
 mod sock {
     pub const SRC_IP4: i16 = 24;
+    pub const SRC_IP6: i16 = 28;
     pub const SRC_PORT: i16 = 44;
 }
 
 /// `AF_INET` as the low half of a `struct sockaddr_in`'s first 8 bytes (port 0 above it).
 const AF_INET: i32 = 2;
+/// `AF_INET6` as the first 8 bytes of a `struct sockaddr_in6` (port and flow info 0).
+const AF_INET6: i32 = 10;
 /// The first octet of every loopback address, as it sits in the low byte of an IPv4
 /// address loaded from memory in network byte order on a little-endian machine.
 const LOOPBACK_OCTET: i32 = 127;
@@ -37,11 +40,18 @@ pub enum Hook {
     Bind4,
     Bind6,
     Connect4,
+    Connect6,
     Sendmsg4,
 }
 
 impl Hook {
-    pub const ALL: [Hook; 4] = [Hook::Bind4, Hook::Bind6, Hook::Connect4, Hook::Sendmsg4];
+    pub const ALL: [Hook; 5] = [
+        Hook::Bind4,
+        Hook::Bind6,
+        Hook::Connect4,
+        Hook::Connect6,
+        Hook::Sendmsg4,
+    ];
 
     /// `enum bpf_attach_type`.
     pub fn attach_type(self) -> u32 {
@@ -49,6 +59,7 @@ impl Hook {
             Hook::Bind4 => 8,
             Hook::Bind6 => 9,
             Hook::Connect4 => 10,
+            Hook::Connect6 => 11,
             Hook::Sendmsg4 => 14,
         }
     }
@@ -59,6 +70,7 @@ impl Hook {
             Hook::Bind4 => "bind4",
             Hook::Bind6 => "bind6",
             Hook::Connect4 => "connect4",
+            Hook::Connect6 => "connect6",
             Hook::Sendmsg4 => "sendmsg4",
         }
     }
@@ -82,7 +94,7 @@ impl Hook {
                     .jump_if(Cond::Ne, R1, 0, "keep")
                     .push([load(Size::W, R1, R6, ctx::USER_IP6 + 8)])
                     .jump_if(Cond::Eq, R1, 0, "wildcard")
-                    .jump_if(Cond::Ne, R1, MAPPED_PREFIX, "keep")
+                    .jump32_if(Cond::Ne, R1, MAPPED_PREFIX, "keep")
                     .label("wildcard")
                     .push([
                         store_imm(Size::W, R6, ctx::USER_IP6 + 8, MAPPED_PREFIX),
@@ -107,6 +119,37 @@ impl Hook {
                         mov(R2, FP),
                         add_imm(R2, -24),
                         mov_imm(R3, 16),
+                        call(Helper::Bind),
+                    ]);
+            }
+            Hook::Connect6 => {
+                // only towards a v4-mapped peer that is not loopback
+                for word in 0..2 {
+                    asm.push([load(Size::W, R1, R6, ctx::USER_IP6 + 4 * word)])
+                        .jump_if(Cond::Ne, R1, 0, "keep");
+                }
+                asm.push([load(Size::W, R1, R6, ctx::USER_IP6 + 8)])
+                    .jump32_if(Cond::Ne, R1, MAPPED_PREFIX, "keep");
+                keep_if_loopback(&mut asm, ctx::USER_IP6 + 12);
+                asm.push([load(Size::Dw, R2, R6, ctx::SK)]);
+                for word in 0..4 {
+                    asm.push([load(Size::W, R1, R2, sock::SRC_IP6 + 4 * word)])
+                        .jump_if(Cond::Ne, R1, 0, "keep");
+                }
+                asm.push([load(Size::W, R1, R2, sock::SRC_PORT)])
+                    .jump_if(Cond::Ne, R1, 0, "keep")
+                    // struct sockaddr_in6 at fp-32: family, port 0 and flow info 0, the
+                    // address ::ffff:NODE, scope 0
+                    .push([
+                        store_imm(Size::Dw, FP, -32, AF_INET6),
+                        store_imm(Size::Dw, FP, -24, 0),
+                        store_imm(Size::W, FP, -16, MAPPED_PREFIX),
+                        store(Size::W, FP, -12, R7),
+                        store_imm(Size::Dw, FP, -8, 0),
+                        mov(R1, R6),
+                        mov(R2, FP),
+                        add_imm(R2, -32),
+                        mov_imm(R3, 28),
                         call(Helper::Bind),
                     ]);
             }
@@ -208,7 +251,7 @@ mod tests {
             // every conditional jump lands inside the program
             for (pc, i) in insns.iter().enumerate() {
                 let target = pc as isize + 1 + i.off as isize;
-                let conditional = matches!(i.code, 0x15 | 0x55);
+                let conditional = matches!(i.code, 0x15 | 0x55 | 0x16 | 0x56);
                 assert!(
                     !conditional || (0..n as isize).contains(&target),
                     "{hook:?} {pc}"

@@ -37,6 +37,16 @@ pub const RULES: &[Rule] = &[
         result: "unchanged",
     },
     Rule {
+        call: "`connect` (IPv6)",
+        case: "unbound socket, destination v4-mapped and not `[::ffff:127.0.0.0]/104`",
+        result: "bound to `[::ffff:NODE]`, port of the kernel's choice, before connecting",
+    },
+    Rule {
+        call: "`connect` (IPv6)",
+        case: "to a native IPv6 or v4-mapped loopback peer, or a socket already bound",
+        result: "unchanged",
+    },
+    Rule {
         call: "`sendto`/`sendmsg` (IPv4 UDP, unconnected)",
         case: "no source address yet, destination not in `127.0.0.0/8`",
         result: "sent from `NODE`",

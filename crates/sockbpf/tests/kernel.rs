@@ -10,7 +10,7 @@ fn the_programs_load_attach_and_detach() {
     let run = RunGroup::create(&h, &format!("sockbpf-kernel-{}", std::process::id())).unwrap();
     let dir = sockbpf::v2_dir(&run).unwrap().to_path_buf();
     let isolation = Isolation::attach(&dir).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(sockbpf::attached_count(&dir).unwrap(), 4);
+    assert_eq!(sockbpf::attached_count(&dir).unwrap(), 5);
     isolation.detach().unwrap();
     assert_eq!(sockbpf::attached_count(&dir).unwrap(), 0);
     run.remove().unwrap();
