@@ -115,12 +115,8 @@ impl Hook {
                         or_imm(R1, AF_INET),
                         store(Size::Dw, FP, -24, R1),
                         store_imm(Size::Dw, FP, -16, 0),
-                        mov(R1, R6),
-                        mov(R2, FP),
-                        add_imm(R2, -24),
-                        mov_imm(R3, 16),
-                        call(Helper::Bind),
-                    ]);
+                    ])
+                    .push(bind_to_stack(-24, 16));
             }
             Hook::Connect6 => {
                 // only towards a v4-mapped peer that is not loopback
@@ -146,12 +142,8 @@ impl Hook {
                         store_imm(Size::W, FP, -16, MAPPED_PREFIX),
                         store(Size::W, FP, -12, R7),
                         store_imm(Size::Dw, FP, -8, 0),
-                        mov(R1, R6),
-                        mov(R2, FP),
-                        add_imm(R2, -32),
-                        mov_imm(R3, 28),
-                        call(Helper::Bind),
-                    ]);
+                    ])
+                    .push(bind_to_stack(-32, 28));
             }
             Hook::Sendmsg4 => {
                 keep_if_loopback(&mut asm, ctx::USER_IP4);
@@ -177,6 +169,17 @@ fn lookup_node(asm: &mut Asm, map_fd: i32) {
     .push([mov(R2, FP), add_imm(R2, -8), call(Helper::MapLookupElem)])
     .jump_if(Cond::Eq, R0, 0, "keep")
     .push([load(Size::W, R7, R0, 0)]);
+}
+
+/// `bpf_bind(ctx, fp + at, len)`: binds the socket to the address at `fp + at`.
+fn bind_to_stack(at: i32, len: i32) -> [Insn; 5] {
+    [
+        mov(R1, R6),
+        mov(R2, FP),
+        add_imm(R2, at),
+        mov_imm(R3, len),
+        call(Helper::Bind),
+    ]
 }
 
 /// To `keep` when the IPv4 address at `ctx + off` is in 127.0.0.0/8.
