@@ -23,6 +23,14 @@ pub fn doctor(args: &DoctorArgs) -> Result<()> {
         bail!("p2plab doctor probes in a scratch network namespace and needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run it with sudo");
     }
     let caps = shaping::probe();
+    let hierarchies = cgroup::Hierarchies::detect();
+    // tried in a scratch cgroup: what `wrap --isolation bpf` needs
+    let bpf: netctl::probe::Check = match &hierarchies {
+        Ok(h) => {
+            sockbpf::probe(h, &format!("doctor-{}", std::process::id())).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(format!("cannot read /proc/self/mountinfo: {e}")),
+    };
     let features = [
         ("htb", "HTB qdisc and classes", &caps.htb),
         ("ifb", "IFB devices", &caps.ifb),
@@ -34,8 +42,9 @@ pub fn doctor(args: &DoctorArgs) -> Result<()> {
         ("u32_hash", "u32 hash tables", &caps.u32_hash),
         ("netem", "netem (sch_netem)", &caps.netem),
         ("nfqueue", "NFQUEUE rule and queue bind", &caps.nfqueue),
+        ("cgroup_bpf", "cgroup sock_addr BPF", &bpf),
     ];
-    let cgroups = match cgroup::Hierarchies::detect() {
+    let cgroups = match hierarchies {
         Ok(h) => h.describe(),
         Err(e) => format!("cgroups: cannot read /proc/self/mountinfo: {e}"),
     };

@@ -44,6 +44,7 @@ pub fn status(error: &anyhow::Error) -> u8 {
                 | WrapError::Go(_)
                 | WrapError::NotProgram(_)
                 | WrapError::Loopback(_)
+                | WrapError::Ip6Bpf
         )
     );
     if bad_run || bad_program || error.downcast_ref::<BadInput>().is_some() {

@@ -1,9 +1,11 @@
-//! p2plab process launching: starting unmodified programs under the preload shim
-//! (`libp2plab_shim.so`) with their node's virtual address, one by hand (`wrap`) or a whole
-//! experiment on schedule (`schedule`), each node in its cgroup, measured and followed.
+//! p2plab process launching: starting unmodified programs with their node's virtual
+//! address, under the preload shim (`libp2plab_shim.so`) or, for `wrap`, cgroup BPF
+//! programs (`sockbpf`), one by hand (`wrap`) or a whole experiment on schedule
+//! (`schedule`), each node in its cgroup, measured and followed.
 
 mod cpu;
 pub mod elf;
+mod isolated;
 pub mod progress;
 pub mod schedule;
 pub mod signals;

@@ -42,8 +42,19 @@ pub fn succeeded(out: &Output) -> String {
 /// (`net` with cgo, the default with gcc present, links Go's resolver to libc).
 pub fn go_program(dir: &Path) -> PathBuf {
     let main = "package main\nimport (\"fmt\"; \"net\")\nfunc main() { l, _ := net.Listen(\"tcp\", \":0\"); fmt.Println(l.Addr()) }\n";
+    let program = go_build(dir, "listen", main, true);
+    let elf = std::fs::read(&program).unwrap();
+    assert!(
+        elf.windows(8).any(|w| w == b"ld-linux"),
+        "the Go program must be dynamically linked"
+    );
+    program
+}
+
+/// Builds the Go source `main` as `dir/name`, with cgo or without (then static).
+pub fn go_build(dir: &Path, name: &str, main: &str, cgo: bool) -> PathBuf {
     std::fs::write(dir.join("main.go"), main).unwrap();
-    let program = dir.join("listen");
+    let program = dir.join(name);
     let go = Command::new("go")
         .args(["build", "-o"])
         .arg(&program)
@@ -51,15 +62,10 @@ pub fn go_program(dir: &Path) -> PathBuf {
         .current_dir(dir)
         .env("GOCACHE", dir.join("go-cache"))
         .env("GO111MODULE", "off")
-        .env("CGO_ENABLED", "1")
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .output()
         .expect("go (Debian's golang-go, installed by .ci/install)");
     assert!(go.status.success(), "go build: {go:?}");
-    let elf = std::fs::read(&program).unwrap();
-    assert!(
-        elf.windows(8).any(|w| w == b"ld-linux"),
-        "the Go program must be dynamically linked"
-    );
     program
 }
 
