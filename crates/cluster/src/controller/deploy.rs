@@ -82,6 +82,37 @@ pub fn mirrored(root: &str, path: &Path) -> String {
     )
 }
 
+/// Connects to every host at once (at most 64 handshakes in flight) and runs `work` on each
+/// session in a thread of its own; per host, what it gave or why not.
+pub(super) fn on_every_host<T: Send>(
+    hosts: &[HostEntry],
+    ssh: &SshConfig,
+    work: impl Fn(Session, &HostEntry) -> Result<T, String> + Sync,
+) -> Vec<Result<T, String>> {
+    let targets: Vec<(String, String)> = hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.address.clone()))
+        .collect();
+    let sessions = crate::ssh::connect_all(&targets, ssh);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = sessions
+            .into_iter()
+            .zip(hosts)
+            .map(|(session, host)| {
+                scope.spawn(move || work(session.map_err(|e| e.to_string())?, host))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err("its thread panicked".into()))
+            })
+            .collect()
+    })
+}
+
 /// Deploys to every host at once; per host, its agent's link or why not.
 pub fn deploy(
     hosts: &[HostEntry],
@@ -89,33 +120,11 @@ pub fn deploy(
     payload: &Payload,
     done: &(dyn Fn() + Sync),
 ) -> Vec<Result<Deployed, String>> {
-    let targets: Vec<(String, String)> = hosts
-        .iter()
-        .map(|h| (h.name.clone(), h.address.clone()))
-        .collect();
-    let sessions = crate::ssh::connect_all(&targets, ssh);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = sessions
-            .into_iter()
-            .zip(hosts)
-            .map(|(session, host)| {
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    let result = session
-                        .map_err(|e| e.to_string())
-                        .and_then(|s| deploy_one(s, host, payload, started));
-                    done();
-                    result
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err("the deploy thread panicked".into()))
-            })
-            .collect()
+    let started = Instant::now();
+    on_every_host(hosts, ssh, |session, host| {
+        let result = deploy_one(session, host, payload, started);
+        done();
+        result
     })
 }
 

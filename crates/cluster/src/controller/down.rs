@@ -5,40 +5,18 @@
 //! file lists; an agent still alive stops by itself when its controller's channel closes.
 //! Each host's results stay in its run directory.
 
-use super::deploy::{as_root, work_dir};
+use super::deploy::{as_root, on_every_host, work_dir};
 use crate::inventory::HostEntry;
 use crate::ssh::{Session, SshConfig};
 
 /// What `down` did on each host: its output, or why it could not.
 pub fn down(hosts: &[HostEntry], ssh: &SshConfig, name: &str) -> Vec<Result<String, String>> {
-    let targets: Vec<(String, String)> = hosts
-        .iter()
-        .map(|h| (h.name.clone(), h.address.clone()))
-        .collect();
     let p2plab = std::env::current_exe();
-    let sessions = crate::ssh::connect_all(&targets, ssh);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = sessions
-            .into_iter()
-            .zip(hosts)
-            .map(|(session, host)| {
-                let p2plab = &p2plab;
-                scope.spawn(move || {
-                    let session = session.map_err(|e| e.to_string())?;
-                    let p2plab = p2plab
-                        .as_ref()
-                        .map_err(|e| format!("cannot find the p2plab binary: {e}"))?;
-                    down_one(&session, host, p2plab, name)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err("the thread panicked".into()))
-            })
-            .collect()
+    on_every_host(hosts, ssh, |session, host| {
+        let p2plab = p2plab
+            .as_ref()
+            .map_err(|e| format!("cannot find the p2plab binary: {e}"))?;
+        down_one(&session, host, p2plab, name)
     })
 }
 
