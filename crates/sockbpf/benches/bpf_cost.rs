@@ -111,14 +111,32 @@ fn main() {
     let sink = UdpSocket::bind((SERVER, 0)).unwrap();
     let udp = SocketAddrV4::new(SERVER, sink.local_addr().unwrap().port());
 
+    /// The bench's cgroups, removed however the bench ends (a failed assertion included),
+    /// the bench first back in its own cgroup (`remove` ends what is left in them).
+    struct Removed(RunGroup, std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            enter(&self.1);
+            if let Err(e) = self.0.remove() {
+                eprintln!("cannot remove the bench's cgroups: {e}");
+            }
+        }
+    }
+    impl std::ops::Deref for Removed {
+        type Target = RunGroup;
+        fn deref(&self) -> &RunGroup {
+            &self.0
+        }
+    }
     let h = Hierarchies::detect().unwrap();
-    let run = RunGroup::create(&h, &format!("bench-bpf-{}", std::process::id())).unwrap();
-    let run_dir = sockbpf::v2_dir(&run).unwrap().to_path_buf();
+    let group = RunGroup::create(&h, &format!("bench-bpf-{}", std::process::id())).unwrap();
+    let run_dir = sockbpf::v2_dir(&group).unwrap().to_path_buf();
     let own = run_dir
         .parent()
         .and_then(|p| p.parent())
         .unwrap()
         .to_path_buf();
+    let run = Removed(group, own.clone());
     let mut attach_ns = Vec::new();
     let mut detach_ns = Vec::new();
     for _ in 0..attaches {
@@ -148,7 +166,7 @@ fn main() {
     }
     enter(&own);
     isolation.detach().unwrap();
-    run.remove().unwrap();
+    drop(run);
     let (pc, ps) = (median(plain.0), median(plain.1));
     let (bc, bs) = (median(bpf.0), median(bpf.1));
     println!(
